@@ -1,0 +1,57 @@
+"""The CloudEvents envelope of a change event, as the outbox stores it and sinks send it.
+
+The JSON ``data`` is serialized once, when the event is committed, so every sink and every
+retry sends exactly the same bytes under the same id (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+SPEC_VERSION = "1.0"
+DATA_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One committed change event with its CloudEvents attributes.
+
+    ``ce_source`` is ``/{provider}/{organizer}/{source}``; ``partition_key`` is the Kafka key
+    ``{provider}:{source}:{ticket_id}`` and the CloudEvents ``partitionkey`` extension.
+    """
+
+    id: str
+    type: str
+    ce_source: str
+    subject: str
+    time: datetime
+    partition_key: str
+    organizer: str
+    source_id: str
+    data: bytes
+
+    def attributes(self) -> dict[str, str]:
+        """CloudEvents context attributes, as text (binary-mode headers and structured JSON)."""
+        return {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": self.ce_source,
+            "type": self.type,
+            "subject": self.subject,
+            "time": format_time(self.time),
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "partitionkey": self.partition_key,
+        }
+
+
+def event_id(source_id: str, subject: str, event_type: str, sequence: int) -> str:
+    """Deterministic id: the same change detected twice (after a crash) gets the same id."""
+    material = f"{source_id}\x1f{subject}\x1f{event_type}\x1f{sequence}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix, as CloudEvents and most consumers expect."""
+    return moment.isoformat().replace("+00:00", "Z")

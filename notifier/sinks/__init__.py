@@ -1,0 +1,1 @@
+"""Where committed events go: Kafka topics, signed webhooks, stdout."""
