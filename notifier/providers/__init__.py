@@ -1,0 +1,1 @@
+"""One adapter per ticketing provider, each normalizing into ``notifier.model`` records."""

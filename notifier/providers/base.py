@@ -1,0 +1,41 @@
+"""The contract every provider adapter keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from notifier.model import TicketRecord, TicketTypeRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """Everything one poll read, and the cursor to resume from once it is committed.
+
+    ``complete`` is true only when the read covered every ticket of the source (a full
+    sweep): only then may absence from ``tickets`` mean anything (DESIGN §6).
+    ``cursor`` is opaque text owned by the adapter; ``None`` means "start from scratch".
+    """
+
+    tickets: Sequence[TicketRecord]
+    cursor: str | None
+    complete: bool = False
+    ticket_types: Sequence[TicketTypeRecord] = field(default_factory=tuple)
+    requests: int = 0
+
+
+class Provider(Protocol):
+    """Reads one source of one provider account.
+
+    ``poll`` reads every page since ``cursor`` and returns them all, or raises a
+    ``ProviderError`` (nothing partial is ever returned: a page that fails midway fails
+    the poll, so the cursor cannot advance past what was not read).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def poll(self, cursor: str | None) -> PollResult: ...
+
+    async def close(self) -> None: ...
