@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from notifier.events import ChangeEvent, subject_of
+
 SPEC_VERSION = "1.0"
 DATA_CONTENT_TYPE = "application/json"
 
@@ -55,3 +57,19 @@ def event_id(source_id: str, subject: str, event_type: str, sequence: int) -> st
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix, as CloudEvents and most consumers expect."""
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def to_outbox_event(event: ChangeEvent) -> OutboxEvent:
+    """Wrap a change event in its CloudEvents envelope; the data is serialized here, once."""
+    subject = subject_of(event)
+    return OutboxEvent(
+        id=event_id(event.source, subject, event.type, event.sequence),
+        type=event.type,
+        ce_source=f"/{event.provider}/{event.organizer}/{event.source}",
+        subject=subject,
+        time=event.occurred_at or event.detected_at,
+        partition_key=f"{event.provider}:{event.source}:{subject}",
+        organizer=event.organizer,
+        source_id=event.source,
+        data=event.__pydantic_serializer__.to_json(event),
+    )

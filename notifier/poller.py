@@ -1,0 +1,127 @@
+"""One poll of one source: read, diff, and commit state + events + cursor together.
+
+The poller keeps the source's state in memory after the first load: one process owns a
+source, so the store is written through and only read back after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from notifier.diff import DiffContext, TicketState, diff_tickets
+from notifier.envelope import OutboxEvent, to_outbox_event
+from notifier.events import TicketEvent
+from notifier.model import SourceId, TicketId
+from notifier.pii import PiiPolicy, apply_pii
+from notifier.providers.base import PollResult, Provider
+from notifier.store.base import Routed, SnapshotStore
+
+log = structlog.get_logger(__name__)
+
+Route = Callable[[OutboxEvent], Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """What the poller needs to know about a source beyond its provider adapter."""
+
+    organizer: str
+    source: SourceId
+    provider: str
+    emit_existing: bool = False
+    pii: PiiPolicy = "include"
+    pii_key: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one poll did: the events it committed (or would have, in a dry run)."""
+
+    events: list[OutboxEvent]
+    records: int
+    requests: int
+    baseline: bool
+
+
+class SourcePoller:
+    def __init__(
+        self,
+        settings: SourceSettings,
+        *,
+        provider: Provider,
+        store: SnapshotStore,
+        route: Route,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self._provider = provider
+        self._store = store
+        self._route = route
+        self._clock = clock
+        self._tickets: dict[TicketId, TicketState] | None = None
+        self._cursor: str | None = None
+        self._polled = False
+
+    async def poll_once(self, *, dry_run: bool = False) -> PollReport:
+        """Read everything since the cursor and commit it; raises ProviderError/StoreError."""
+        await self._ensure_loaded()
+        assert self._tickets is not None
+        result = await self._provider.poll(self._cursor)
+        baseline = not self._polled
+        change = diff_tickets(
+            self._tickets,
+            result.tickets,
+            context=self._context(),
+            emit_new=not baseline or self.settings.emit_existing,
+        )
+        events = [self._envelope(event) for event in change.events]
+        if not dry_run:
+            await self._commit(result, change.states, events)
+        log.info(
+            "poll_committed" if not dry_run else "poll_dry_run",
+            records=len(result.tickets),
+            events=len(events),
+            requests=result.requests,
+            baseline=baseline,
+        )
+        return PollReport(
+            events=events, records=len(result.tickets), requests=result.requests, baseline=baseline
+        )
+
+    async def _ensure_loaded(self) -> None:
+        if self._tickets is None:
+            snapshot = await self._store.load(self.settings.source)
+            self._tickets = snapshot.tickets
+            self._cursor = snapshot.cursor
+            self._polled = snapshot.polled
+
+    async def _commit(
+        self,
+        result: PollResult,
+        states: dict[TicketId, TicketState],
+        events: list[OutboxEvent],
+    ) -> None:
+        routed = [Routed(event=event, sinks=tuple(self._route(event))) for event in events]
+        await self._store.commit(
+            self.settings.source, tickets=states, events=routed, cursor=result.cursor
+        )
+        # Only after the commit: a failed commit leaves memory as the store has it.
+        assert self._tickets is not None
+        self._tickets.update(states)
+        self._cursor = result.cursor
+        self._polled = True
+
+    def _context(self) -> DiffContext:
+        return DiffContext(
+            provider=self.settings.provider,
+            organizer=self.settings.organizer,
+            source=self.settings.source,
+            detected_at=self._clock(),
+        )
+
+    def _envelope(self, event: TicketEvent) -> OutboxEvent:
+        return to_outbox_event(apply_pii(event, self.settings.pii, key=self.settings.pii_key))

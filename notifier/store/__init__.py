@@ -1,0 +1,1 @@
+"""Durable state: ticket snapshots, cursors, and the transactional outbox."""

@@ -1,0 +1,91 @@
+"""What the poller and the dispatcher need from a store, as two small protocols.
+
+``SnapshotStore`` is the poller's side: read a source's state, then commit new state,
+its events and the new cursor in ONE transaction (the transactional outbox: a crash can
+never leave events without state or state without events). ``Outbox`` is the dispatcher's
+side: which deliveries are due for a sink, and what became of an attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from notifier.diff import TicketState
+from notifier.envelope import OutboxEvent
+from notifier.model import SourceId, TicketId
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSnapshot:
+    """A source's remembered tickets and cursor; ``polled`` is false before its first commit."""
+
+    tickets: dict[TicketId, TicketState] = field(default_factory=dict)
+    cursor: str | None = None
+    polled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An event to commit, and the sinks that must each acknowledge it."""
+
+    event: OutboxEvent
+    sinks: Sequence[str]
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    PARKED = "parked"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event owed to one sink."""
+
+    position: int
+    sink: str
+    event: OutboxEvent
+    attempts: int
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one attempt: delivered, retry at ``retry_at`` (epoch s), or parked."""
+
+    position: int
+    status: DeliveryStatus
+    retry_at: float = 0.0
+    error: str | None = None
+
+
+class SnapshotStore(Protocol):
+    async def load(self, source: SourceId) -> SourceSnapshot: ...
+
+    async def commit(
+        self,
+        source: SourceId,
+        *,
+        tickets: Mapping[TicketId, TicketState],
+        events: Sequence[Routed],
+        cursor: str | None,
+    ) -> None: ...
+
+
+class Outbox(Protocol):
+    async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]: ...
+
+    async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None: ...
+
+    async def deliveries(
+        self, *, sink: str | None = None, status: DeliveryStatus | None = None
+    ) -> list[Delivery]: ...
+
+    async def requeue(
+        self, sink: str, *, since: float | None = None, event_id: str | None = None
+    ) -> int: ...

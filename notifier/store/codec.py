@@ -1,0 +1,52 @@
+"""Compact, exact encoding of a ticket's remembered state (one small JSON array per ticket).
+
+Times are integer microseconds since the epoch: exact, and far cheaper to decode than
+ISO text when a source with a million tickets is loaded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from notifier.diff import TicketState
+from notifier.model import Holder, TicketStatus
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def encode_state(state: TicketState) -> bytes:
+    holder = state.holder
+    return orjson.dumps(
+        [
+            state.status.value,
+            _micros(state.checked_in_at),
+            _micros(state.checked_out_at),
+            holder.first_name,
+            holder.last_name,
+            holder.email,
+            holder.phone,
+            state.sequence,
+        ]
+    )
+
+
+def decode_state(blob: bytes) -> TicketState:
+    status, checked_in, checked_out, first, last, email, phone, sequence = orjson.loads(blob)
+    return TicketState(
+        status=TicketStatus(status),
+        checked_in_at=_from_micros(checked_in),
+        checked_out_at=_from_micros(checked_out),
+        holder=Holder(first_name=first, last_name=last, email=email, phone=phone),
+        sequence=sequence,
+    )
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)

@@ -1,0 +1,121 @@
+"""An in-memory store with the same contract as SQLite: for tests, dry runs and benchmarks."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from notifier.diff import TicketState
+from notifier.model import SourceId, TicketId
+from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+
+
+class MemoryStore:
+    """SnapshotStore + Outbox + sink switches held in dictionaries."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._tickets: dict[SourceId, dict[TicketId, TicketState]] = {}
+        self._cursors: dict[SourceId, str | None] = {}
+        self._event_ids: set[str] = set()
+        self._committed_at: dict[int, float] = {}
+        self._deliveries: dict[tuple[str, int], Delivery] = {}
+        self._positions = itertools.count(1)
+        self._disabled: dict[str, str] = {}
+
+    async def load(self, source: SourceId) -> SourceSnapshot:
+        return SourceSnapshot(
+            tickets=dict(self._tickets.get(source, {})),
+            cursor=self._cursors.get(source),
+            polled=source in self._cursors,
+        )
+
+    async def commit(
+        self,
+        source: SourceId,
+        *,
+        tickets: Mapping[TicketId, TicketState],
+        events: Sequence[Routed],
+        cursor: str | None,
+    ) -> None:
+        self._tickets.setdefault(source, {}).update(tickets)
+        for routed in events:
+            if routed.event.id in self._event_ids:
+                continue
+            self._event_ids.add(routed.event.id)
+            position = next(self._positions)
+            self._committed_at[position] = self._clock()
+            for sink in routed.sinks:
+                self._deliveries[(sink, position)] = Delivery(
+                    position=position, sink=sink, event=routed.event, attempts=0
+                )
+        self._cursors[source] = cursor
+
+    async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
+        due = (
+            d
+            for (name, _), d in sorted(self._deliveries.items())
+            if name == sink and d.status is DeliveryStatus.PENDING and d.next_attempt_at <= now
+        )
+        return list(itertools.islice(due, limit))
+
+    async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            key = (sink, outcome.position)
+            current = self._deliveries[key]
+            self._deliveries[key] = replace(
+                current,
+                status=outcome.status,
+                attempts=current.attempts + 1,
+                next_attempt_at=outcome.retry_at,
+                last_error=outcome.error,
+            )
+
+    async def deliveries(
+        self, *, sink: str | None = None, status: DeliveryStatus | None = None
+    ) -> list[Delivery]:
+        return [
+            d
+            for _, d in sorted(self._deliveries.items(), key=lambda item: item[0][1])
+            if (sink is None or d.sink == sink) and (status is None or d.status is status)
+        ]
+
+    async def requeue(
+        self, sink: str, *, since: float | None = None, event_id: str | None = None
+    ) -> int:
+        count = 0
+        for key, delivery in self._deliveries.items():
+            if not _requeueable(delivery, sink, event_id):
+                continue
+            if since is not None and self._committed_at[delivery.position] < since:
+                continue
+            self._deliveries[key] = replace(
+                delivery, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=0.0
+            )
+            count += 1
+        return count
+
+    async def pending_count(self) -> int:
+        return sum(d.status is DeliveryStatus.PENDING for d in self._deliveries.values())
+
+    async def disable_sink(self, sink: str, reason: str) -> None:
+        self._disabled[sink] = reason
+
+    async def enable_sink(self, sink: str) -> bool:
+        return self._disabled.pop(sink, None) is not None
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        return dict(self._disabled)
+
+    async def close(self) -> None:
+        """Nothing to release; here so both stores close the same way."""
+
+
+def _requeueable(delivery: Delivery, sink: str, event_id: str | None) -> bool:
+    return (
+        delivery.sink == sink
+        and delivery.status is DeliveryStatus.PARKED
+        and (event_id is None or delivery.event.id == event_id)
+    )

@@ -1,0 +1,329 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Every call runs on one dedicated thread, so the event loop never blocks on disk and
+SQLite sees a single writer; WAL lets the CLI (``notifier deliveries``) read the same
+file while the service writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from notifier.diff import TicketState
+from notifier.envelope import OutboxEvent
+from notifier.errors import StoreError
+from notifier.model import SourceId, TicketId
+from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.store.codec import decode_state, encode_state
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tickets (
+    source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
+    PRIMARY KEY (source, ticket_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, ce_source TEXT NOT NULL,
+    subject TEXT NOT NULL, time TEXT NOT NULL, partition_key TEXT NOT NULL,
+    organizer TEXT NOT NULL, source_id TEXT NOT NULL, data BLOB NOT NULL,
+    committed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    sink TEXT NOT NULL, position INTEGER NOT NULL REFERENCES outbox(position),
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT,
+    PRIMARY KEY (sink, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS disabled_sinks (
+    sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
+);
+"""
+_DELIVERY_COLUMNS = (
+    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
+    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
+    "o.source_id, o.data"
+)
+_T = TypeVar("_T")
+
+
+class SqliteStore:
+    """SnapshotStore + Outbox + sink switches on one SQLite database."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = str(path)
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> SqliteStore:
+        await self._run(self._open)
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    # -- SnapshotStore -------------------------------------------------------------------
+    async def load(self, source: SourceId) -> SourceSnapshot:
+        return await self._run(self._load, source)
+
+    async def commit(
+        self,
+        source: SourceId,
+        *,
+        tickets: Mapping[TicketId, TicketState],
+        events: Sequence[Routed],
+        cursor: str | None,
+    ) -> None:
+        await self._run(self._commit, source, tickets, events, cursor)
+
+    # -- Outbox ----------------------------------------------------------------------------
+    async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
+        return await self._run(self._due, sink, now, limit)
+
+    async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        await self._run(self._record, sink, outcomes)
+
+    async def deliveries(
+        self, *, sink: str | None = None, status: DeliveryStatus | None = None
+    ) -> list[Delivery]:
+        return await self._run(self._deliveries, sink, status)
+
+    async def requeue(
+        self, sink: str, *, since: float | None = None, event_id: str | None = None
+    ) -> int:
+        return await self._run(self._requeue, sink, since, event_id)
+
+    async def pending_count(self) -> int:
+        return await self._run(
+            self._scalar,
+            "SELECT count(*) FROM deliveries WHERE status = ?",
+            (DeliveryStatus.PENDING.value,),
+        )
+
+    # -- sink switches (a 410 disables an endpoint until an operator re-enables it) ------
+    async def disable_sink(self, sink: str, reason: str) -> None:
+        await self._run(self._disable_sink, sink, reason)
+
+    async def enable_sink(self, sink: str) -> bool:
+        return await self._run(self._enable_sink, sink)
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        return await self._run(self._disabled_sinks)
+
+    # -- the worker-thread side ----------------------------------------------------------
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, partial(function, *args))
+        except sqlite3.Error as exc:
+            raise StoreError(f"state store {self._path}: {exc}") from exc
+
+    def _open(self) -> None:
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this build understands "
+                f"({SCHEMA_VERSION}); upgrade checkin-notifier"
+            )
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = db
+
+    def _close(self) -> None:
+        assert self._db is not None
+        self._db.close()
+        self._db = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise sqlite3.ProgrammingError("store is not open")
+        return self._db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _load(self, source: SourceId) -> SourceSnapshot:
+        db = self._conn
+        row = db.execute("SELECT cursor FROM sources WHERE source = ?", (source,)).fetchone()
+        rows = db.execute("SELECT ticket_id, state FROM tickets WHERE source = ?", (source,))
+        tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
+        return SourceSnapshot(
+            tickets=tickets, cursor=None if row is None else row[0], polled=row is not None
+        )
+
+    def _commit(
+        self,
+        source: SourceId,
+        tickets: Mapping[TicketId, TicketState],
+        events: Sequence[Routed],
+        cursor: str | None,
+    ) -> None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO tickets (source, ticket_id, state) VALUES (?, ?, ?)",
+                [(source, ticket_id, encode_state(state)) for ticket_id, state in tickets.items()],
+            )
+            for routed in events:
+                _insert_event(db, routed, now)
+            db.execute(
+                "INSERT OR REPLACE INTO sources (source, cursor, committed_at) VALUES (?, ?, ?)",
+                (source, cursor, now),
+            )
+
+    def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
+        rows = self._conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant column list
+            "WHERE d.sink = ? AND d.status = ? AND d.next_attempt_at <= ? "
+            "ORDER BY d.position LIMIT ?",
+            (sink, DeliveryStatus.PENDING.value, now, limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    def _record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
+                "last_error = ? WHERE sink = ? AND position = ?",
+                [(o.status.value, o.retry_at, o.error, sink, o.position) for o in outcomes],
+            )
+
+    def _deliveries(self, sink: str | None, status: DeliveryStatus | None) -> list[Delivery]:
+        clauses, params = _filters(sink=sink, status=status)
+        rows = self._conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- clauses are constants, values are bound
+            f"{clauses} ORDER BY d.position",
+            params,
+        )
+        return [_delivery(row) for row in rows]
+
+    def _requeue(self, sink: str, since: float | None, event_id: str | None) -> int:
+        conditions = ["sink = ?", "status = ?"]
+        params: list[Any] = [sink, DeliveryStatus.PARKED.value]
+        if since is not None:
+            conditions.append("position IN (SELECT position FROM outbox WHERE committed_at >= ?)")
+            params.append(since)
+        if event_id is not None:
+            conditions.append("position IN (SELECT position FROM outbox WHERE id = ?)")
+            params.append(event_id)
+        with self._transaction() as db:
+            where = " AND ".join(conditions)
+            sql = "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = 0 "
+            cursor = db.execute(sql + f"WHERE {where}", params)
+            return cursor.rowcount
+
+    def _scalar(self, sql: str, params: tuple[Any, ...]) -> int:
+        return int(self._conn.execute(sql, params).fetchone()[0])
+
+    def _disable_sink(self, sink: str, reason: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO disabled_sinks (sink, reason, disabled_at) "
+                "VALUES (?, ?, ?)",
+                (sink, reason, self._clock()),
+            )
+
+    def _enable_sink(self, sink: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM disabled_sinks WHERE sink = ?", (sink,)).rowcount > 0
+
+    def _disabled_sinks(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT sink, reason FROM disabled_sinks").fetchall())
+
+
+def _insert_event(db: sqlite3.Connection, routed: Routed, now: float) -> None:
+    """Insert an event and its deliveries; an id already committed is left as it was."""
+    event = routed.event
+    cursor = db.execute(
+        "INSERT INTO outbox (id, type, ce_source, subject, time, partition_key, organizer, "
+        "source_id, data, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
+        (
+            event.id,
+            event.type,
+            event.ce_source,
+            event.subject,
+            event.time.isoformat(),
+            event.partition_key,
+            event.organizer,
+            event.source_id,
+            event.data,
+            now,
+        ),
+    )
+    if cursor.rowcount == 0:
+        return
+    db.executemany(
+        "INSERT INTO deliveries (sink, position, status) VALUES (?, ?, ?)",
+        [(sink, cursor.lastrowid, DeliveryStatus.PENDING.value) for sink in routed.sinks],
+    )
+
+
+def _filters(*, sink: str | None, status: DeliveryStatus | None) -> tuple[str, tuple[Any, ...]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    if sink is not None:
+        conditions.append("d.sink = ?")
+        params.append(sink)
+    if status is not None:
+        conditions.append("d.status = ?")
+        params.append(status.value)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return where, tuple(params)
+
+
+def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
+    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
+    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
+        event_columns
+    )
+    return Delivery(
+        position=position,
+        sink=sink,
+        attempts=attempts,
+        status=DeliveryStatus(status),
+        next_attempt_at=next_attempt_at,
+        last_error=last_error,
+        event=OutboxEvent(
+            id=event_id,
+            type=event_type,
+            ce_source=ce_source,
+            subject=subject,
+            time=datetime.fromisoformat(moment),
+            partition_key=key,
+            organizer=organizer,
+            source_id=source_id,
+            data=bytes(data),
+        ),
+    )
