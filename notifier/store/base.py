@@ -89,3 +89,11 @@ class Outbox(Protocol):
     async def requeue(
         self, sink: str, *, since: float | None = None, event_id: str | None = None
     ) -> int: ...
+
+
+class SinkSwitches(Outbox, Protocol):
+    """The outbox plus the per-sink off switch that a 410 Gone flips."""
+
+    async def disable_sink(self, sink: str, reason: str) -> None: ...
+
+    async def disabled_sinks(self) -> dict[str, str]: ...

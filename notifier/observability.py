@@ -1,0 +1,116 @@
+"""Logging (structlog, with secrets redacted), Prometheus metrics, and the health server."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+_SECRET_KEYS = re.compile(
+    r"(token|secret|password|authorization|api_?key|access_token|refresh_token|pii_hash_key)",
+    re.IGNORECASE,
+)
+_CREDENTIAL_QUERY = re.compile(
+    r"(?i)([?&](?:token|key|api_key|apikey|access_token|refresh_token|client_secret|secret"
+    r"|password)=)[^&#\s\"']*"
+)
+_BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]+")
+REDACTED = "***"
+
+POLLS = Counter("notifier_polls_total", "Polls by source and outcome", ["source", "outcome"])
+EVENTS = Counter("notifier_events_total", "Events committed by type", ["type"])
+RECORDS = Counter("notifier_records_read_total", "Provider records read", ["source"])
+PROVIDER_REQUESTS = Counter(
+    "notifier_provider_requests_total", "Provider HTTP requests", ["provider"]
+)
+DELIVERIES = Counter(
+    "notifier_deliveries_total", "Delivery attempts by sink and outcome", ["sink", "outcome"]
+)
+OUTBOX_PENDING = Gauge("notifier_outbox_pending", "Deliveries not yet acknowledged")
+LAST_SUCCESS = Gauge(
+    "notifier_last_successful_poll_timestamp_seconds", "Last committed poll", ["source"]
+)
+DETECTION_LATENCY = Histogram(
+    "notifier_detection_latency_seconds",
+    "Provider time of a change to its commit",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+)
+
+
+def redact_text(text: str) -> str:
+    """Remove credentials from free text: query tokens, bearer/basic values, webhook secrets."""
+    text = _CREDENTIAL_QUERY.sub(r"\1" + REDACTED, text)
+    text = _BEARER.sub(r"\1 " + REDACTED, text)
+    return _WHSEC.sub("whsec_" + REDACTED, text)
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: secret-named keys lose their value, text values lose credentials."""
+    for key, value in list(event_dict.items()):
+        if _SECRET_KEYS.search(key):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = redact_text(value)
+    return event_dict
+
+
+def configure_logging(
+    *, json: bool | None = None, stream: TextIO | None = None, level: int = logging.INFO
+) -> None:
+    """JSON lines in production (no TTY), a readable console in a terminal."""
+    out = stream or sys.stderr
+    as_json = not out.isatty() if json is None else json
+    renderer: Callable[..., Any] = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+
+
+ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def health_app(*, alive: Callable[[], bool], ready: ReadyCheck) -> web.Application:
+    """``/healthz`` (the loop is not stuck), ``/readyz`` (dependencies), ``/metrics``."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok = alive()
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = await ready()
+        ok = all(checks.values())
+        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest())
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

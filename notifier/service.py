@@ -1,0 +1,279 @@
+"""Wires config into pollers, sinks and the dispatcher, and runs them: once, or as a service."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from notifier.config.models import Config, WebhookEndpoint
+from notifier.envelope import OutboxEvent
+from notifier.errors import NotifierError
+from notifier.model import SourceId
+from notifier.observability import (
+    EVENTS,
+    LAST_SUCCESS,
+    OUTBOX_PENDING,
+    POLLS,
+    PROVIDER_REQUESTS,
+    RECORDS,
+)
+from notifier.poller import PollReport, SourcePoller, SourceSettings
+from notifier.providers.base import Provider
+from notifier.providers.http import RequestBudget
+from notifier.providers.registry import account_key, budget_for, build_provider
+from notifier.sinks.base import Sink
+from notifier.sinks.dispatcher import Dispatcher
+from notifier.sinks.kafka import KafkaSink
+from notifier.sinks.retry import RetrySchedule
+from notifier.sinks.webhook import WebhookSink
+from notifier.store.base import DeliveryStatus
+from notifier.store.sqlite import SqliteStore
+
+log = structlog.get_logger(__name__)
+
+KAFKA_SINK = "kafka"
+ERROR_BACKOFF_CAP = 300.0
+
+
+def webhook_sink_name(endpoint: str) -> str:
+    """Deliveries of a webhook endpoint are recorded under this sink name."""
+    return f"webhook:{endpoint}"
+
+
+@dataclass
+class ScheduledSource:
+    """A poller and its cadence."""
+
+    poller: SourcePoller
+    provider: Provider
+    interval: timedelta
+    failures: int = 0
+
+
+@dataclass
+class Runtime:
+    """Everything a config turns into, ready to run; ``close`` releases it all."""
+
+    config: Config
+    store: SqliteStore
+    sources: list[ScheduledSource]
+    sinks: list[Sink]
+    dispatcher: Dispatcher
+    schedules: dict[str, RetrySchedule] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for scheduled in self.sources:
+            await scheduled.provider.close()
+        for sink in self.sinks:
+            await sink.close()
+        await self.store.close()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_now) -> Runtime:
+    """Open the store and build every sink and poller the config describes."""
+    store = await SqliteStore(config.state.path).open()
+    sinks = build_sinks(config)
+    schedules = {
+        webhook_sink_name(endpoint.name): _schedule(endpoint) for _, endpoint in config.endpoints()
+    }
+
+    def route(event: OutboxEvent) -> list[str]:
+        return [sink.name for sink in sinks if sink.wants(event)]
+
+    sources = _build_sources(config, store=store, route=route, clock=clock)
+    dispatcher = Dispatcher(store, sinks, schedules=schedules)
+    return Runtime(
+        config=config,
+        store=store,
+        sources=sources,
+        sinks=sinks,
+        dispatcher=dispatcher,
+        schedules=schedules,
+    )
+
+
+def build_sinks(config: Config) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.kafka is not None:
+        kafka = config.kafka
+
+        def topic_for(event: OutboxEvent) -> str:
+            return config.kafka_topic_for(event.organizer, event.type)
+
+        sinks.append(
+            KafkaSink(
+                KAFKA_SINK,
+                bootstrap_servers=kafka.bootstrap_servers,
+                topic_for=topic_for,
+                security_protocol=kafka.security_protocol,
+                sasl_mechanism=kafka.sasl_mechanism,
+                sasl_plain_username=kafka.sasl_username,
+                sasl_plain_password=(
+                    kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+                ),
+                ssl_cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None,
+                ssl_certfile=str(kafka.ssl_certfile) if kafka.ssl_certfile else None,
+                ssl_keyfile=str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None,
+                enable_idempotence=kafka.enable_idempotence,
+                linger_ms=kafka.linger_ms,
+                client_id=kafka.client_id,
+            )
+        )
+    sinks.extend(_webhook_sink(organizer, endpoint) for organizer, endpoint in config.endpoints())
+    return sinks
+
+
+def _webhook_sink(organizer: str | None, endpoint: WebhookEndpoint) -> WebhookSink:
+    return WebhookSink(
+        webhook_sink_name(endpoint.name),
+        endpoint.url,
+        secret=endpoint.secret.get_secret_value(),
+        events=endpoint.events,
+        organizer=organizer,
+        timeout=endpoint.timeout.total_seconds(),
+        concurrency=endpoint.concurrency,
+    )
+
+
+def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
+    return RetrySchedule(
+        delays=tuple(delay.total_seconds() for delay in endpoint.retry_schedule),
+        max_retry_after=endpoint.max_retry_after.total_seconds(),
+    )
+
+
+def _build_sources(
+    config: Config,
+    *,
+    store: SqliteStore,
+    route: Callable[[OutboxEvent], list[str]],
+    clock: Callable[[], datetime],
+) -> list[ScheduledSource]:
+    budgets: dict[str, RequestBudget] = {}
+    pii_key = config.defaults.pii_hash_key
+    scheduled: list[ScheduledSource] = []
+    for organizer, source in config.sources():
+        settings = config.settings_for(organizer, source)
+        budget = budgets.setdefault(account_key(source), budget_for(source))
+        provider = build_provider(source, lookback=settings.lookback, budget=budget)
+        poller = SourcePoller(
+            SourceSettings(
+                organizer=organizer.id,
+                source=SourceId(source.id),
+                provider=source.provider,
+                emit_existing=settings.initial_sync == "emit_existing",
+                pii=settings.pii,
+                pii_key=pii_key.get_secret_value().encode() if pii_key else b"",
+            ),
+            provider=provider,
+            store=store,
+            route=route,
+            clock=clock,
+        )
+        scheduled.append(ScheduledSource(poller, provider, settings.poll_interval))
+    return scheduled
+
+
+async def poll_and_observe(scheduled: ScheduledSource, *, dry_run: bool = False) -> PollReport:
+    """One poll with its metrics and logs bound to the source; errors propagate."""
+    settings = scheduled.poller.settings
+    with structlog.contextvars.bound_contextvars(
+        source=settings.source, organizer=settings.organizer, provider=settings.provider
+    ):
+        try:
+            report = await scheduled.poller.poll_once(dry_run=dry_run)
+        except NotifierError as exc:
+            POLLS.labels(settings.source, "error").inc()
+            log.error("poll_failed", error=str(exc), error_type=type(exc).__name__)
+            raise
+    POLLS.labels(settings.source, "ok").inc()
+    RECORDS.labels(settings.source).inc(report.records)
+    PROVIDER_REQUESTS.labels(settings.provider).inc(report.requests)
+    LAST_SUCCESS.labels(settings.source).set(time.time())
+    for event in report.events:
+        EVENTS.labels(event.type).inc()
+    return report
+
+
+async def run_once(runtime: Runtime) -> int:
+    """Poll every source once and deliver what is due: the exit code of DESIGN §6a."""
+    failed = False
+    for scheduled in runtime.sources:
+        try:
+            await poll_and_observe(scheduled)
+        except NotifierError:
+            failed = True
+    await runtime.dispatcher.drain()
+    outstanding = await _outstanding(runtime)
+    if failed:
+        return 1
+    return 2 if outstanding else 0
+
+
+async def _outstanding(runtime: Runtime) -> int:
+    pending = await runtime.store.deliveries(status=DeliveryStatus.PENDING)
+    parked = await runtime.store.deliveries(status=DeliveryStatus.PARKED)
+    return len(pending) + len(parked)
+
+
+async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Poll loops and the dispatcher until ``stop``; in-flight polls and commits finish."""
+    loops = [
+        asyncio.create_task(_poll_loop(runtime, scheduled, stop), name=f"poll:{index}")
+        for index, scheduled in enumerate(runtime.sources)
+    ]
+    dispatcher = asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher")
+    gauge = asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge")
+    await asyncio.gather(*loops, dispatcher, gauge)
+
+
+async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio.Event) -> None:
+    # Start-up jitter spreads hundreds of sources over the first interval.
+    first = random.uniform(0, min(scheduled.interval.total_seconds(), 5.0))  # noqa: S311
+    if await _stopped_within(stop, first):
+        return
+    while not stop.is_set():
+        try:
+            report = await poll_and_observe(scheduled)
+            scheduled.failures = 0
+            if report.events:
+                runtime.dispatcher.notify()
+        except NotifierError:
+            scheduled.failures += 1
+        if await _stopped_within(stop, _next_wait(scheduled)):
+            return
+
+
+def _next_wait(scheduled: ScheduledSource) -> float:
+    """The normal interval, or an exponential back-off while the source keeps failing."""
+    interval = scheduled.interval.total_seconds()
+    if scheduled.failures == 0:
+        return interval
+    backoff: float = interval * 2.0 ** min(scheduled.failures, 10)
+    return min(max(interval, backoff), max(interval, ERROR_BACKOFF_CAP))
+
+
+async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        OUTBOX_PENDING.set(await runtime.store.pending_count())
+        if await _stopped_within(stop, 5.0):
+            return
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds``; True as soon as ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
