@@ -1,0 +1,273 @@
+"""The whole YAML of DESIGN §7 as frozen models, with the rules that span several fields."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import Field, PositiveInt, SecretStr, model_validator
+
+from notifier.config.fields import (
+    ConfigProblems,
+    EventPattern,
+    EventType,
+    HttpUrl,
+    Model,
+    Slug,
+    TopicName,
+    WebhookSecret,
+)
+from notifier.config.sources import InitialSync, Source
+from notifier.durations import Duration, PositiveDuration
+
+Pii = Literal["include", "hash", "omit"]
+DEFAULT_TOPIC: Final = "ticket-events"
+# DESIGN §4: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (like Svix).
+DEFAULT_RETRY_SCHEDULE: Final[tuple[timedelta, ...]] = tuple(
+    timedelta(seconds=s) for s in (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+)
+
+
+class State(Model):
+    """Where the SQLite state lives; load_config makes a relative path absolute."""
+
+    path: Path = Path("./notifier-state.db")
+
+
+class Server(Model):
+    """The health and metrics server of ``notifier run``."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a container must be reachable by its probes
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class Kafka(Model):
+    """The Kafka sink; without this section there is none."""
+
+    bootstrap_servers: tuple[str, ...] = Field(min_length=1)
+    topic: TopicName = DEFAULT_TOPIC
+    topics: dict[EventType, TopicName] = Field(default_factory=dict)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # Off by default: the embedded Tansu broker of `notifier demo` does not support aiokafka's
+    # idempotent producer. Turn it on against a real Kafka cluster.
+    enable_idempotence: bool = False
+    linger_ms: int = Field(default=0, ge=0)
+    client_id: str = "checkin-notifier"
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Kafka:
+        if not self.security_protocol.startswith("SASL_"):
+            return self
+        needed = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+        }
+        missing = [name for name, value in needed.items() if value is None]
+        if missing:
+            raise ConfigProblems(
+                [
+                    (name, f"required with security_protocol {self.security_protocol}")
+                    for name in missing
+                ]
+            )
+        return self
+
+
+class OrganizerKafka(Model):
+    """Per-organizer topic overrides."""
+
+    topic: TopicName | None = None
+    topics: dict[EventType, TopicName] = Field(default_factory=dict)
+
+
+class WebhookEndpoint(Model):
+    """One signed webhook receiver (Standard Webhooks)."""
+
+    name: Slug
+    url: HttpUrl
+    secret: WebhookSecret
+    # Empty: every event (DESIGN §6a).
+    events: tuple[EventPattern, ...] = ()
+    timeout: PositiveDuration = timedelta(seconds=15)
+    retry_schedule: tuple[Duration, ...] = Field(default=DEFAULT_RETRY_SCHEDULE, min_length=1)
+    max_retry_after: Duration = timedelta(hours=1)
+    concurrency: PositiveInt = 8
+
+    def wants(self, event_type: str) -> bool:
+        """Whether this endpoint's filter lets an event of this type through."""
+        if not self.events:
+            return True
+        family = event_type.split(".", 1)[0] + ".*"
+        return any(pattern in ("*", event_type, family) for pattern in self.events)
+
+
+class Defaults(Model):
+    """Settings each organizer and source inherits unless it overrides them."""
+
+    poll_interval: PositiveDuration = timedelta(seconds=60)
+    live_poll_interval: PositiveDuration = timedelta(seconds=5)
+    initial_sync: InitialSync = "baseline"
+    pii: Pii = "include"
+    pii_hash_key: SecretStr | None = None
+    reconcile_interval: PositiveDuration = timedelta(hours=6)
+    # None: each provider's own default (DESIGN §6a: 0 for Shotgun, 2 min for Eventpop, Nuweb).
+    lookback: Duration | None = None
+
+
+class Organizer(Model):
+    """One organizer: its sources, its own webhooks and optional overrides."""
+
+    id: Slug
+    name: str
+    kafka: OrganizerKafka | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    pii: Pii | None = None
+    sources: tuple[Source, ...] = Field(min_length=1)
+
+
+class SourceSettings(Model):
+    """The settings a poller runs with after merging defaults, organizer and source."""
+
+    poll_interval: timedelta
+    live_poll_interval: timedelta
+    lookback: timedelta | None
+    initial_sync: InitialSync
+    pii: Pii
+    reconcile_interval: timedelta
+    requests_per_minute: float | None
+
+
+class Config(Model):
+    """The whole configuration file."""
+
+    state: State = State()
+    server: Server = Server()
+    kafka: Kafka | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    defaults: Defaults = Defaults()
+    organizers: tuple[Organizer, ...] = Field(min_length=1)
+
+    def sources(self) -> Iterator[tuple[Organizer, Source]]:
+        """Every (organizer, source) pair, in file order."""
+        for organizer in self.organizers:
+            for source in organizer.sources:
+                yield organizer, source
+
+    def endpoints(self) -> Iterator[tuple[str | None, WebhookEndpoint]]:
+        """Every webhook endpoint with its organizer id, None for the global ones."""
+        for endpoint in self.webhooks:
+            yield None, endpoint
+        for organizer in self.organizers:
+            for endpoint in organizer.webhooks:
+                yield organizer.id, endpoint
+
+    def organizer(self, organizer_id: str) -> Organizer:
+        """The organizer with this id; KeyError if there is none."""
+        for organizer in self.organizers:
+            if organizer.id == organizer_id:
+                return organizer
+        raise KeyError(organizer_id)
+
+    def settings_for(self, organizer: Organizer, source: Source) -> SourceSettings:
+        """A source's effective poll settings: source beats organizer beats defaults."""
+        defaults = self.defaults
+        return SourceSettings(
+            poll_interval=source.poll_interval or defaults.poll_interval,
+            live_poll_interval=source.live_poll_interval or defaults.live_poll_interval,
+            lookback=source.lookback if source.lookback is not None else defaults.lookback,
+            initial_sync=source.initial_sync or defaults.initial_sync,
+            pii=organizer.pii or defaults.pii,
+            reconcile_interval=defaults.reconcile_interval,
+            requests_per_minute=source.requests_per_minute,
+        )
+
+    def kafka_topic_for(self, organizer_id: str, event_type: str) -> str:
+        """An event's topic: organizer per-type > organizer > global per-type > global."""
+        override = self.organizer(organizer_id).kafka or OrganizerKafka()
+        kafka_topics = self.kafka.topics if self.kafka else {}
+        return (
+            override.topics.get(event_type)
+            or override.topic
+            or kafka_topics.get(event_type)
+            or (self.kafka.topic if self.kafka else DEFAULT_TOPIC)
+        )
+
+    @model_validator(mode="after")
+    def _whole_file_rules(self) -> Config:
+        problems = [
+            *self._duplicates(
+                "organizers", [(f"organizers[{i}].id", o.id) for i, o in enumerate(self.organizers)]
+            ),
+            *self._duplicates("sources", self._source_ids()),
+            *self._duplicates("webhook endpoints", self._endpoint_names()),
+            *self._pii_key_problems(),
+            *self._orphan_kafka_overrides(),
+        ]
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    def _source_ids(self) -> list[tuple[str, str]]:
+        return [
+            (f"organizers[{i}].sources[{j}].id", source.id)
+            for i, organizer in enumerate(self.organizers)
+            for j, source in enumerate(organizer.sources)
+        ]
+
+    def _endpoint_names(self) -> list[tuple[str, str]]:
+        named = [(f"webhooks[{i}].name", e.name) for i, e in enumerate(self.webhooks)]
+        for i, organizer in enumerate(self.organizers):
+            named += [
+                (f"organizers[{i}].webhooks[{j}].name", e.name)
+                for j, e in enumerate(organizer.webhooks)
+            ]
+        return named
+
+    @staticmethod
+    def _duplicates(what: str, named: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        # Ids name state, cursors and event sources across the whole file (DESIGN §6a).
+        counts = Counter(name for _, name in named)
+        first = {name: path for path, name in reversed(named)}
+        return [
+            (path, f"'{name}' is already used at {first[name]} — {what} need unique names")
+            for path, name in named
+            if counts[name] > 1 and first[name] != path
+        ]
+
+    def _pii_key_problems(self) -> list[tuple[str, str]]:
+        if self.defaults.pii_hash_key is not None:
+            return []
+        users = ["defaults.pii"] if self.defaults.pii == "hash" else []
+        users += [f"organizers[{i}].pii" for i, o in enumerate(self.organizers) if o.pii == "hash"]
+        if not users:
+            return []
+        return [
+            (
+                "defaults.pii_hash_key",
+                f"required because pii is 'hash' at {', '.join(users)} — set it from the "
+                "environment, e.g. pii_hash_key: ${PII_HASH_KEY}",
+            )
+        ]
+
+    def _orphan_kafka_overrides(self) -> list[tuple[str, str]]:
+        if self.kafka is not None:
+            return []
+        return [
+            (
+                f"organizers[{i}].kafka",
+                "there is no top-level kafka section to override — add "
+                "kafka.bootstrap_servers or remove this",
+            )
+            for i, organizer in enumerate(self.organizers)
+            if organizer.kafka is not None
+        ]
