@@ -25,8 +25,8 @@ from notifier.observability import (
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.providers.base import Provider
-from notifier.providers.http import RequestBudget
-from notifier.providers.registry import account_key, budget_for, build_provider
+from notifier.providers.http import ProviderHttpClient
+from notifier.providers.registry import account_client, account_key, build_provider
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
@@ -65,11 +65,13 @@ class Runtime:
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
-    schedules: dict[str, RetrySchedule] = field(default_factory=dict)
+    clients: list[ProviderHttpClient] = field(default_factory=list)
 
     async def close(self) -> None:
         for scheduled in self.sources:
             await scheduled.provider.close()
+        for client in self.clients:
+            await client.close()
         for sink in self.sinks:
             await sink.close()
         await self.store.close()
@@ -90,7 +92,8 @@ async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_n
     def route(event: OutboxEvent) -> list[str]:
         return [sink.name for sink in sinks if sink.wants(event)]
 
-    sources = _build_sources(config, store=store, route=route, clock=clock)
+    clients: dict[str, ProviderHttpClient] = {}
+    sources = _build_sources(config, store=store, route=route, clock=clock, clients=clients)
     dispatcher = Dispatcher(store, sinks, schedules=schedules)
     return Runtime(
         config=config,
@@ -98,7 +101,7 @@ async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_n
         sources=sources,
         sinks=sinks,
         dispatcher=dispatcher,
-        schedules=schedules,
+        clients=list(clients.values()),
     )
 
 
@@ -158,14 +161,17 @@ def _build_sources(
     store: SqliteStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
+    clients: dict[str, ProviderHttpClient],
 ) -> list[ScheduledSource]:
-    budgets: dict[str, RequestBudget] = {}
+    """One poller per source; sources of one provider account share its HTTP client."""
     pii_key = config.defaults.pii_hash_key
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
         settings = config.settings_for(organizer, source)
-        budget = budgets.setdefault(account_key(source), budget_for(source))
-        provider = build_provider(source, lookback=settings.lookback, budget=budget)
+        key = account_key(source)
+        if key not in clients:
+            clients[key] = account_client(source)
+        provider = build_provider(source, lookback=settings.lookback, http=clients[key])
         poller = SourcePoller(
             SourceSettings(
                 organizer=organizer.id,

@@ -32,15 +32,16 @@ def account_key(source: Source) -> str:
             return f"tickettailor:{source.base_url}:{source.id}"
 
 
-def budget_for(source: Source) -> RequestBudget:
+def account_client(source: Source) -> ProviderHttpClient:
+    """The HTTP client of a source's account: its request budget and connection pool."""
     per_minute = source.requests_per_minute or BUDGET_PER_MINUTE[source.provider]
-    return RequestBudget(per_minute, 60.0)
+    return ProviderHttpClient(source.base_url, budget=RequestBudget(per_minute, 60.0))
 
 
 def build_provider(
-    source: Source, *, lookback: timedelta | None, budget: RequestBudget
+    source: Source, *, lookback: timedelta | None, http: ProviderHttpClient
 ) -> Provider:
-    """The adapter for one configured source, with its account's shared budget."""
+    """The adapter for one configured source, on its account's shared HTTP client."""
     if source.provider == "shotgun":
         return ShotgunProvider(
             source.id,
@@ -50,7 +51,7 @@ def build_provider(
             event_ids=source.event_ids,
             include_cohosted_events=source.include_cohosted_events,
             lookback=lookback if lookback is not None else timedelta(0),
-            http=ProviderHttpClient(source.base_url, budget=budget),
+            http=http,
         )
     raise ConfigError(
         f"source {source.id}: provider {source.provider!r} is not available in this build"
