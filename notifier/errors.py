@@ -8,7 +8,8 @@
     ├── DeliveryError                a sink did not acknowledge; the outbox keeps the event
     │   ├── RetriableDeliveryError   follow the retry schedule (retry_after, status)
     │   └── FatalDeliveryError       e.g. 410 Gone: disable the endpoint, park its deliveries
-    └── StoreError                   the state store failed; the poll is not committed
+    ├── StoreError                   the state store failed; the poll is not committed
+    └── BrokerStartError             the embedded broker (demo, tests) did not come up
 
 Library errors (aiohttp, aiokafka, sqlite3) are translated at the adapter boundary with
 ``raise ... from exc`` so callers only ever catch these.

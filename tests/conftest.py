@@ -1,0 +1,42 @@
+"""Shared fixtures. The Kafka ones follow /work/shared/TESTING.md ("A good session fixture")."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from notifier.broker import EmbeddedBroker
+
+_topic_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[EmbeddedBroker]:
+    """One in-memory Tansu broker on a free loopback port for the whole session.
+
+    Starting takes ~20 ms, but sharing it keeps the number of processes down. Tests that
+    stop or restart a broker must start their own ``EmbeddedBroker``, never this one.
+    Teardown stops it (SIGINT, then SIGKILL) after every client fixture has stopped,
+    because session fixtures are finalized last.
+    """
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Make topic names no other test uses: ``unique_topic("issued")`` -> ``t-<test>-issued-7``.
+
+    The broker is shared and topics are never deleted, so a reused name would leak records
+    from one test into another's read-back.
+    """
+    test_name = re.sub(r"[^a-zA-Z0-9._-]+", "_", request.node.name)[:120]
+
+    def make(suffix: str = "") -> str:
+        parts = ["t", test_name, suffix, str(next(_topic_counter))]
+        return "-".join(part for part in parts if part)
+
+    return make
