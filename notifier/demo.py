@@ -78,7 +78,8 @@ async def run_demo(*, duration: float | None, tickets: int = 200) -> int:
     sim = ShotgunSimulator()
     ticket_ids = sim.seed(ORGANIZER_ID, token, tickets, rng_seed=7)
     broker = EmbeddedBroker()
-    await asyncio.to_thread(broker.start)
+    # On the loop's own thread: the broker is tied to the life of the thread that starts it.
+    broker.start()
     sim_runner = await serve(sim)
     host, port = sim_runner.addresses[0][:2]
     receiver = Receiver(secret, on_event=lambda event: _print_event("webhook", event))

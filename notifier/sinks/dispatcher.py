@@ -24,6 +24,7 @@ from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
 log = structlog.get_logger(__name__)
 
 KAFKA_BACKOFF_CAP = 30.0
+GONE = 410
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +155,16 @@ class Dispatcher:
         return _count(outcomes, errors, sink.name)
 
     async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> None:
-        fatal = next((e for e in errors if isinstance(e, FatalDeliveryError)), None)
+        # Only 410 Gone switches a sink off; other fatal errors (a record too large for the
+        # broker) park that one event and leave the sink serving the rest.
+        fatal = next((e for e in errors if _is_gone(e)), None)
         if fatal is not None:
             await self._outbox.disable_sink(sink, str(fatal))
             log.error("sink_disabled", sink=sink, reason=str(fatal))
+
+
+def _is_gone(error: DeliveryError | None) -> bool:
+    return isinstance(error, FatalDeliveryError) and error.status == GONE
 
 
 def _count(
