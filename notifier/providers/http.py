@@ -1,0 +1,378 @@
+"""The HTTP client every provider adapter reads through (DESIGN §6).
+
+It owns what all providers share: a per-request timeout, bounded retries with
+exponential backoff and jitter on 5xx and network trouble, ``Retry-After`` on 429,
+a shared request budget, and the rule that a credential never leaves the configured
+origin. Every aiohttp/orjson failure is translated here into the ``ProviderError`` tree;
+messages carry only redacted URLs and never a header value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+import structlog
+from multidict import CIMultiDict
+from yarl import URL
+
+from notifier.errors import FatalProviderError, RetriableProviderError
+
+__all__ = [
+    "FetchResult",
+    "ProviderHttpClient",
+    "RequestBudget",
+    "RetryPolicy",
+    "backoff_delay",
+    "parse_retry_after",
+    "redact_url",
+]
+
+log = structlog.get_logger(__name__)
+
+SleepFn = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+WallClock = Callable[[], datetime]
+
+# Query parameters whose values are credentials somewhere among our providers.
+SECRET_PARAMS = frozenset(
+    {
+        "token",
+        "key",
+        "api_key",
+        "apikey",
+        "access_token",
+        "refresh_token",
+        "secret",
+        "client_secret",
+        "password",
+    }
+)
+REDACTED = "***"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL with credential query values and any userinfo replaced by ``***``."""
+    try:
+        parsed = url if isinstance(url, URL) else URL(url)
+        if parsed.user is not None or parsed.password is not None:
+            parsed = parsed.with_password(None).with_user(REDACTED)
+        if not parsed.query:
+            return str(parsed)
+        pairs = [
+            (name, REDACTED if name.lower() in SECRET_PARAMS else value)
+            for name, value in parsed.query.items()
+        ]
+        return str(parsed.with_query(pairs))
+    except (ValueError, TypeError):
+        # Never echo something we could not parse: it may hold a credential.
+        return "<unparseable url>"
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until_http_date(text, now=now)
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
+
+
+def _seconds_until_http_date(text: str, *, now: datetime) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
+    """Delay before retry number ``attempt`` (1-based): capped exponential, "equal jitter".
+
+    ``jitter`` is a draw from [0, 1): half the delay is fixed so retries never bunch at
+    zero, the other half spreads clients that failed together.
+    """
+    ceiling = min(cap, base * 2.0 ** (attempt - 1))
+    return ceiling / 2 + ceiling / 2 * jitter
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard one request tries; ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0
+    timeout: float = 30.0
+    # Where a provider says how long to wait: Nuweb answers 429 without Retry-After but
+    # with X-Available-In-Seconds.
+    retry_after_headers: tuple[str, ...] = ("Retry-After",)
+
+
+class RequestBudget:
+    """An async token bucket: ``rate`` requests per ``per`` seconds, bursts up to ``burst``.
+
+    One object is shared by every source polling through the same provider account, so
+    together they stay under the account's limit. The clock and sleep are injectable so
+    pacing is tested without waiting.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        per: float = 60.0,
+        *,
+        burst: float | None = None,
+        clock: Clock = time.monotonic,
+        sleep: SleepFn = asyncio.sleep,
+    ) -> None:
+        if rate <= 0 or per <= 0:
+            raise ValueError("rate and per must be positive")
+        self._fill_per_second = rate / per
+        self._capacity = burst if burst is not None else rate
+        self._tokens = self._capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> float:
+        """Take one request slot, waiting until one is free; returns the seconds waited."""
+        async with self._lock:
+            self._refill()
+            wait = 0.0
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / self._fill_per_second
+                await self._sleep(wait)
+                self._refill()
+            self._tokens = max(self._tokens - 1, 0.0)
+            return wait
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(now - self._updated, 0.0)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._fill_per_second)
+        self._updated = now
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A decoded JSON body and how many HTTP requests it took (retries included)."""
+
+    payload: object
+    attempts: int
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    scheme = (url.scheme or "").lower()
+    return scheme, (url.host or "").lower(), url.explicit_port or _DEFAULT_PORTS.get(scheme)
+
+
+class ProviderHttpClient:
+    """GETs JSON from one provider origin with retries, budget and origin pinning.
+
+    ``session`` may be shared; when omitted the client opens its own (lazily, inside the
+    running loop) and closes it in ``close``. ``sleep``, ``now`` and ``rng`` are
+    injectable so tests run without real waits.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        policy: RetryPolicy | None = None,
+        budget: RequestBudget | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        now: WallClock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base = URL(base_url)
+        if not self._base.absolute or self._base.scheme not in _DEFAULT_PORTS:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        self._origin = _origin(self._base)
+        self._session = session
+        self._owns_session = session is None
+        self.policy = policy or RetryPolicy()
+        self._budget = budget
+        self._sleep = sleep
+        self._now = now or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
+        self.requests = 0
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base)
+
+    def resolve(self, url: str) -> URL:
+        """An absolute URL on the configured origin: paths join the base, others are checked."""
+        target = URL(url)
+        if not target.absolute:
+            base = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
+            target = URL(base + "/" + url.lstrip("/"))
+        if _origin(target) != self._origin:
+            raise FatalProviderError(
+                "refusing to follow a link to another origin: " + redact_url(target)
+            )
+        return target
+
+    async def fetch_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """GET ``url`` (a path or a same-origin absolute URL) and decode its JSON body.
+
+        Raises ``RetriableProviderError`` once the policy's attempts are spent on 429 / 5xx /
+        network errors / malformed JSON, ``FatalProviderError`` on 401 / 403, other 4xx,
+        redirects and foreign origins.
+        """
+        target = self.resolve(url)
+        if params:
+            target = target.update_query(dict(params))
+        return await self._with_retries(_Request("GET", target, headers, None))
+
+    async def post_form(
+        self,
+        url: str,
+        data: Mapping[str, str],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """POST a form (an OAuth token grant) with the same origin and retry rules as GETs."""
+        return await self._with_retries(_Request("POST", self.resolve(url), headers, dict(data)))
+
+    async def _with_retries(self, request: _Request) -> FetchResult:
+        attempt = 1
+        while True:
+            try:
+                payload, response_headers = await self._attempt(request)
+            except RetriableProviderError as exc:
+                if attempt >= self.policy.max_attempts:
+                    raise
+                await self._pause(attempt, exc, request.url)
+                attempt += 1
+            else:
+                return FetchResult(
+                    payload=payload,
+                    attempts=attempt,
+                    url=redact_url(request.url),
+                    headers=response_headers,
+                )
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _pause(self, attempt: int, exc: RetriableProviderError, target: URL) -> None:
+        delay = self._delay(attempt, exc)
+        log.warning(
+            "provider_http_retry",
+            url=redact_url(target),
+            status=exc.status,
+            attempt=attempt,
+            delay=round(delay, 3),
+        )
+        await self._sleep(delay)
+
+    def _delay(self, attempt: int, exc: RetriableProviderError) -> float:
+        if exc.retry_after is not None:
+            return min(exc.retry_after, self.policy.max_retry_after)
+        return backoff_delay(
+            attempt,
+            base=self.policy.base_delay,
+            cap=self.policy.max_delay,
+            jitter=self._rng.random(),
+        )
+
+    async def _attempt(self, request: _Request) -> tuple[object, CIMultiDict[str]]:
+        if self._budget is not None:
+            await self._budget.acquire()
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
+        self.requests += 1
+        target = request.url
+        try:
+            # Redirects are not followed: a Location elsewhere would carry the credential.
+            async with session.request(
+                request.method,
+                target,
+                headers=request.headers,
+                data=request.form,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                received = CIMultiDict(response.headers)
+                return self._interpret(target, response.status, received, body), received
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetriableProviderError(
+                "network error (" + type(exc).__name__ + ") on " + redact_url(target)
+            ) from exc
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
+        """The first wait a provider states, in the headers the policy names, in order."""
+        for name in self.policy.retry_after_headers:
+            wait = parse_retry_after(headers.get(name), now=self._now())
+            if wait is not None:
+                return wait
+        return None
+
+    def _interpret(
+        self, target: URL, status: int, headers: Mapping[str, str], body: bytes
+    ) -> object:
+        if 200 <= status < 300:
+            return _decode(body, target)
+        where = " from " + redact_url(target)
+        if status == 429 or status == 408 or status >= 500:
+            retry_after = self._retry_after(headers)
+            if retry_after is not None:
+                retry_after = min(retry_after, self.policy.max_retry_after)
+            raise RetriableProviderError(
+                "HTTP " + str(status) + where, status=status, retry_after=retry_after
+            )
+        if status in (401, 403):
+            raise FatalProviderError(
+                "credentials refused: HTTP " + str(status) + where, status=status
+            )
+        raise FatalProviderError("unexpected HTTP " + str(status) + where, status=status)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    url: URL
+    headers: Mapping[str, str] | None
+    form: dict[str, str] | None
+
+
+def _decode(body: bytes, target: URL) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # A truncated body is usually a dropped connection: worth another try.
+        raise RetriableProviderError("malformed JSON from " + redact_url(target)) from exc

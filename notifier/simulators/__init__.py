@@ -1,0 +1,1 @@
+"""aiohttp.web fakes of each provider API, with controllable state and fault injection."""

@@ -1,0 +1,267 @@
+"""Specification of Shotgun page parsing and cursor text (pure, no I/O)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from notifier.errors import FatalProviderError, NotifierError
+from notifier.model import Holder, SourceId, TicketStatus, TicketType
+from notifier.providers.shotgun import (
+    Position,
+    decode_cursor,
+    encode_cursor,
+    parse_page,
+)
+
+SOURCE = SourceId("shotgun-main")
+
+
+def seed_ticket(**overrides: Any) -> dict[str, Any]:
+    """A ticket carrying the seed document's example value for every field."""
+    ticket: dict[str, Any] = {
+        "ticket_id": 123456,
+        "ticket_scan_code": "42564997260325",
+        "ticket_scanned_at": "2025-02-21 17:29:52.462881",
+        "ticket_updated_at": "2025-02-21 17:29:52.462881",
+        "ticket_canceled_at": None,
+        "ticket_status": "valid",
+        "ticket_seating": None,
+        "user_id": 46824,
+        "deal_id": 12345678,
+        "deal_sub_category": "Friday",
+        "deal_title": "Early Bird",
+        "deal_channel": "online",
+        "deal_visibilities": ["public"],
+        "deal_price": 3999,
+        "deal_service_fee": 99,
+        "deal_user_service_fee": 0,
+        "deal_producer_cost": 0,
+        "deal_vat_rate": 0.055,
+        "order_id": 123456,
+        "currency": "eur",
+        "payment_method": "card",
+        "utm_source": "shotgun",
+        "utm_medium": "app",
+        "ordered_at": "2025-02-20 17:29:52.462881",
+        "event_id": 123456,
+        "event_start_time": "2025-06-07 18:00:00",
+        "event_end_time": "2025-06-09 16:00:00",
+        "event_created_at": "2025-02-10 17:29:52.462881",
+        "event_published_at": "2025-02-11 17:29:52.462881",
+        "event_launched_at": "2025-02-15 17:29:52.462881",
+        "event_canceled_at": None,
+        "contact_id": 123456789,
+        "contact_email": "a@shotgun.live",
+        "contact_phone": None,
+        "contact_first_name": "Antoine",
+        "contact_last_name": "Rousseau",
+        "contact_gender": None,
+        "contact_company_name": "Shotgun",
+        "contact_birthday": "1985-01-01",
+        "contact_newsletter_optin": None,
+        "contact_country": "France",
+        "contact_postal_code": "31000",
+        "contact_locality": "Toulouse",
+    }
+    ticket.update(overrides)
+    return ticket
+
+
+def page(*tickets: dict[str, Any], next_link: str | None = None) -> dict[str, Any]:
+    """The documented envelope around ``tickets``."""
+    return {
+        "params": {"organizer_id": 173027, "event_id": 410006, "include_cohosted_events": True},
+        "pagination": {"next": next_link},
+        "data": list(tickets),
+    }
+
+
+def test_seed_example_ticket_normalizes_every_field() -> None:
+    """The seed's example ticket maps onto every TicketRecord field."""
+    [record], next_link = parse_page(page(seed_ticket()), source=SOURCE)
+    assert next_link is None
+    assert (record.provider, record.source) == ("shotgun", SOURCE)
+    assert (record.ticket_id, record.order_id, record.event_id) == ("123456", "123456", "123456")
+    assert record.ticket_type == TicketType(
+        id="12345678", name="Early Bird", price_minor=3999, currency="EUR"
+    )
+    assert record.holder == Holder("Antoine", "Rousseau", "a@shotgun.live", None)
+    assert record.status is TicketStatus.VALID
+    assert record.status_raw == "valid"
+    stamp = datetime(2025, 2, 21, 17, 29, 52, 462881, tzinfo=UTC)
+    assert record.checked_in_at == stamp
+    assert record.updated_at == stamp
+    assert record.status_changed_at is None
+    assert record.raw["ticket_scan_code"] == "42564997260325"
+    assert record.raw["deal_sub_category"] == "Friday"
+    assert record.raw["event_start_time"] == "2025-06-07 18:00:00"
+    assert set(record.raw) >= {"user_id", "contact_id", "deal_channel", "ordered_at"}
+
+
+def test_next_link_is_returned_as_given() -> None:
+    """``pagination.next`` comes back untouched for the client to check and follow."""
+    link = "https://api.shotgun.live/tickets?organizer_id=173027&after=2025-05-20+12%3A47%3A26.622033_69246828"
+    _, next_link = parse_page(page(seed_ticket(), next_link=link), source=SOURCE)
+    assert next_link == link
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("valid", TicketStatus.VALID),
+        ("resold", TicketStatus.RESOLD),
+        ("refunded", TicketStatus.REFUNDED),
+        ("canceled", TicketStatus.CANCELED),
+        ("payment_plan_pending", TicketStatus.PENDING),
+        ("pending_approval", TicketStatus.PENDING),
+        ("pending_organizer_approval", TicketStatus.PENDING),
+        ("rejected", TicketStatus.REJECTED),
+    ],
+)
+def test_every_documented_status_maps(raw: str, status: TicketStatus) -> None:
+    """Each seed status (and Smartboard's spelling of pending approval) has a canonical status."""
+    [record], _ = parse_page(page(seed_ticket(ticket_status=raw)), source=SOURCE)
+    assert record.status is status
+    assert record.status_raw == raw
+
+
+def test_unknown_status_is_kept_and_warned_once() -> None:
+    """An unknown status becomes UNKNOWN with its raw value, and is logged once, not per ticket."""
+    raw = "mystery_" + uuid.uuid4().hex
+    tickets = [seed_ticket(ticket_id=n, ticket_status=raw) for n in (1, 2)]
+    with capture_logs() as logs:
+        records, _ = parse_page(page(*tickets), source=SOURCE)
+    assert [r.status for r in records] == [TicketStatus.UNKNOWN, TicketStatus.UNKNOWN]
+    assert records[0].status_raw == raw
+    warnings = [e for e in logs if e["event"] == "unknown_ticket_status"]
+    assert len(warnings) == 1
+    assert warnings[0]["log_level"] == "warning"
+    assert warnings[0]["status_raw"] == raw
+
+
+def test_cancel_time_becomes_status_changed_at() -> None:
+    """``ticket_canceled_at`` is the provider's time of a cancel or refund."""
+    ticket = seed_ticket(ticket_status="canceled", ticket_canceled_at="2025-03-01 10:00:00.000001")
+    [record], _ = parse_page(page(ticket), source=SOURCE)
+    assert record.status_changed_at == datetime(2025, 3, 1, 10, 0, 0, 1, tzinfo=UTC)
+
+
+def test_unscanned_and_sparse_ticket_parses() -> None:
+    """Nullable fields may be null or absent: only identity, status and update time are required."""
+    minimal = {
+        "ticket_id": 7,
+        "ticket_updated_at": "2025-02-21 17:29:52",
+        "ticket_status": "valid",
+        "deal_id": 1,
+        "event_id": 2,
+    }
+    [record], _ = parse_page({"data": [minimal]}, source=SOURCE)
+    assert record.checked_in_at is None
+    assert record.order_id is None
+    assert record.holder == Holder()
+    assert record.ticket_type == TicketType(id="1")
+
+
+def test_empty_data_parses_to_no_records() -> None:
+    """A page with no tickets is valid and has no next link."""
+    assert parse_page({"params": {}, "pagination": {"next": None}, "data": []}, source=SOURCE) == (
+        [],
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        [],
+        "data",
+        {},
+        {"data": None},
+        {"data": {"ticket_id": 1}},
+        {"data": ["ticket"]},
+        {"data": [], "pagination": "next"},
+        {"data": [], "pagination": {"next": 5}},
+        page({k: v for k, v in seed_ticket().items() if k != "ticket_id"}),
+        page({k: v for k, v in seed_ticket().items() if k != "ticket_updated_at"}),
+        page(seed_ticket(ticket_id=None)),
+        page(seed_ticket(ticket_id=True)),
+        page(seed_ticket(ticket_id=1.5)),
+        page(seed_ticket(ticket_status=3)),
+        page(seed_ticket(ticket_updated_at="soon")),
+        page(seed_ticket(ticket_scanned_at=["2025"])),
+        page(seed_ticket(deal_price="39.99")),
+        page(seed_ticket(contact_email={"a": 1})),
+    ],
+)
+def test_malformed_payloads_raise_fatal(payload: object) -> None:
+    """Anything off the documented shape fails the page with FatalProviderError."""
+    with pytest.raises(FatalProviderError, match="malformed Shotgun page"):
+        parse_page(payload, source=SOURCE)
+
+
+def test_error_messages_do_not_echo_holder_data() -> None:
+    """A malformed ticket's error names the problem, not the holder's personal data."""
+    ticket = seed_ticket(contact_email=["secret.person@example.com"])
+    with pytest.raises(FatalProviderError) as caught:
+        parse_page(page(ticket), source=SOURCE)
+    assert "secret.person" not in str(caught.value)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELD_NAMES = st.sampled_from(sorted(seed_ticket()))
+TICKETISH = st.builds(
+    lambda base, extra: {**base, **extra},
+    st.just(seed_ticket()),
+    st.dictionaries(FIELD_NAMES, JSON, max_size=5),
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(JSON)
+def test_arbitrary_json_never_raises_outside_the_error_tree(payload: object) -> None:
+    """Whatever JSON arrives, parse_page returns or raises a NotifierError, never anything else."""
+    with contextlib.suppress(NotifierError):
+        parse_page(payload, source=SOURCE)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(TICKETISH | st.dictionaries(FIELD_NAMES, JSON), max_size=3), JSON)
+def test_ticket_like_pages_never_raise_outside_the_error_tree(
+    tickets: list[dict[str, Any]], pagination: object
+) -> None:
+    """Tickets with some fields replaced by arbitrary JSON still only raise NotifierError."""
+    with contextlib.suppress(NotifierError):
+        parse_page({"data": tickets, "pagination": pagination}, source=SOURCE)
+
+
+def test_cursor_round_trips_in_shotgun_format() -> None:
+    """The cursor is JSON of per-stream ``<updated_at>_<ticket_id>`` in Shotgun's own format."""
+    stamp = datetime(2025, 5, 20, 12, 47, 26, 622033, tzinfo=UTC)
+    positions = {"all": Position(stamp, 69246828)}
+    cursor = encode_cursor(positions)
+    assert cursor == '{"all":"2025-05-20 12:47:26.622033_69246828"}'
+    assert decode_cursor(cursor) == positions
+    assert decode_cursor(None) == {}
+    assert encode_cursor({}) is None
+
+
+@pytest.mark.parametrize("cursor", ["", "not json", "[]", '{"all": 5}', '{"all": "x_y"}'])
+def test_corrupt_cursor_is_fatal(cursor: str) -> None:
+    """A cursor we cannot read fails loudly instead of silently re-reading from scratch."""
+    with pytest.raises(FatalProviderError, match="corrupt Shotgun cursor"):
+        decode_cursor(cursor)
