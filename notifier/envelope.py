@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from notifier.events import ChangeEvent, subject_of
 
@@ -55,8 +55,12 @@ def event_id(source_id: str, subject: str, event_type: str, sequence: int) -> st
 
 
 def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` suffix, as CloudEvents and most consumers expect."""
-    return moment.isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC with a ``Z`` suffix, as CloudEvents and most consumers expect.
+
+    Aware times in another zone are converted; naive ones are UTC (DESIGN §3).
+    """
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z")
 
 
 def to_outbox_event(event: ChangeEvent) -> OutboxEvent:

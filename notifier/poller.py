@@ -15,7 +15,8 @@ import structlog
 from notifier.diff import DiffContext, TicketState, diff_tickets
 from notifier.envelope import OutboxEvent, to_outbox_event
 from notifier.events import TicketEvent
-from notifier.model import SourceId, TicketId
+from notifier.inventory_diff import TicketTypeState, diff_ticket_types
+from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.pii import PiiPolicy, apply_pii
 from notifier.providers.base import PollResult, Provider
 from notifier.store.base import Routed, SnapshotStore
@@ -63,6 +64,7 @@ class SourcePoller:
         self._route = route
         self._clock = clock
         self._tickets: dict[TicketId, TicketState] | None = None
+        self._types: dict[TicketTypeId, TicketTypeState] = {}
         self._cursor: str | None = None
         self._polled = False
 
@@ -78,9 +80,11 @@ class SourcePoller:
             context=self._context(),
             emit_new=not baseline or self.settings.emit_existing,
         )
+        inventory = diff_ticket_types(self._types, result.ticket_types, context=self._context())
         events = [self._envelope(event) for event in change.events]
+        events += [to_outbox_event(event) for event in inventory.events]
         if not dry_run:
-            await self._commit(result, change.states, events)
+            await self._commit(result, change.states, inventory.states, events)
         log.info(
             "poll_committed" if not dry_run else "poll_dry_run",
             records=len(result.tickets),
@@ -96,6 +100,7 @@ class SourcePoller:
         if self._tickets is None:
             snapshot = await self._store.load(self.settings.source)
             self._tickets = snapshot.tickets
+            self._types = snapshot.ticket_types
             self._cursor = snapshot.cursor
             self._polled = snapshot.polled
 
@@ -103,15 +108,21 @@ class SourcePoller:
         self,
         result: PollResult,
         states: dict[TicketId, TicketState],
+        type_states: dict[TicketTypeId, TicketTypeState],
         events: list[OutboxEvent],
     ) -> None:
         routed = [Routed(event=event, sinks=tuple(self._route(event))) for event in events]
         await self._store.commit(
-            self.settings.source, tickets=states, events=routed, cursor=result.cursor
+            self.settings.source,
+            tickets=states,
+            events=routed,
+            cursor=result.cursor,
+            ticket_types=type_states,
         )
         # Only after the commit: a failed commit leaves memory as the store has it.
         assert self._tickets is not None
         self._tickets.update(states)
+        self._types.update(type_states)
         self._cursor = result.cursor
         self._polled = True
 

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
-from notifier.model import SourceId, TicketId
+from notifier.inventory_diff import TicketTypeState
+from notifier.model import SourceId, TicketId, TicketTypeId
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class SourceSnapshot:
     tickets: dict[TicketId, TicketState] = field(default_factory=dict)
     cursor: str | None = None
     polled: bool = False
+    ticket_types: dict[TicketTypeId, TicketTypeState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class SnapshotStore(Protocol):
         tickets: Mapping[TicketId, TicketState],
         events: Sequence[Routed],
         cursor: str | None,
+        ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
     ) -> None: ...
 
 

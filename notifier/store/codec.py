@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from notifier.diff import TicketState
+from notifier.inventory_diff import TicketTypeState
 from notifier.model import Holder, TicketStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,3 +51,53 @@ def _micros(moment: datetime | None) -> int | None:
 
 def _from_micros(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+def encode_type_state(state: TicketTypeState) -> bytes:
+    return orjson.dumps(
+        [
+            state.name,
+            state.price_minor,
+            state.currency,
+            state.total_stock,
+            state.sold,
+            state.reserved,
+            state.current_stock,
+            state.on_sale,
+            _micros(state.sale_starts_at),
+            _micros(state.sale_ends_at),
+            _micros(state.deleted_at),
+            state.sequence,
+        ]
+    )
+
+
+def decode_type_state(blob: bytes) -> TicketTypeState:
+    (
+        name,
+        price,
+        currency,
+        total,
+        sold,
+        reserved,
+        current,
+        on_sale,
+        starts,
+        ends,
+        deleted,
+        sequence,
+    ) = orjson.loads(blob)
+    return TicketTypeState(
+        name=name,
+        price_minor=price,
+        currency=currency,
+        total_stock=total,
+        sold=sold,
+        reserved=reserved,
+        current_stock=current,
+        on_sale=on_sale,
+        sale_starts_at=_from_micros(starts),
+        sale_ends_at=_from_micros(ends),
+        deleted_at=_from_micros(deleted),
+        sequence=sequence,
+    )

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from notifier.diff import TicketState
-from notifier.model import SourceId, TicketId
+from notifier.inventory_diff import TicketTypeState
+from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
 
 
@@ -19,6 +20,7 @@ class MemoryStore:
         self._clock = clock
         self._tickets: dict[SourceId, dict[TicketId, TicketState]] = {}
         self._cursors: dict[SourceId, str | None] = {}
+        self._types: dict[SourceId, dict[TicketTypeId, TicketTypeState]] = {}
         self._event_ids: set[str] = set()
         self._committed_at: dict[int, float] = {}
         self._deliveries: dict[tuple[str, int], Delivery] = {}
@@ -30,6 +32,7 @@ class MemoryStore:
             tickets=dict(self._tickets.get(source, {})),
             cursor=self._cursors.get(source),
             polled=source in self._cursors,
+            ticket_types=dict(self._types.get(source, {})),
         )
 
     async def commit(
@@ -39,8 +42,10 @@ class MemoryStore:
         tickets: Mapping[TicketId, TicketState],
         events: Sequence[Routed],
         cursor: str | None,
+        ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
     ) -> None:
         self._tickets.setdefault(source, {}).update(tickets)
+        self._types.setdefault(source, {}).update(ticket_types or {})
         for routed in events:
             if routed.event.id in self._event_ids:
                 continue

@@ -21,15 +21,25 @@ from typing import Any, TypeVar
 from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
-from notifier.model import SourceId, TicketId
+from notifier.inventory_diff import TicketTypeState
+from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
-from notifier.store.codec import decode_state, encode_state
+from notifier.store.codec import (
+    decode_state,
+    decode_type_state,
+    encode_state,
+    encode_type_state,
+)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
     PRIMARY KEY (source, ticket_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ticket_types (
+    source TEXT NOT NULL, ticket_type_id TEXT NOT NULL, state BLOB NOT NULL,
+    PRIMARY KEY (source, ticket_type_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL
@@ -89,8 +99,9 @@ class SqliteStore:
         tickets: Mapping[TicketId, TicketState],
         events: Sequence[Routed],
         cursor: str | None,
+        ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
     ) -> None:
-        await self._run(self._commit, source, tickets, events, cursor)
+        await self._run(self._commit, source, tickets, events, cursor, ticket_types or {})
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
@@ -147,8 +158,9 @@ class SqliteStore:
                 f"schema version {version} is newer than this build understands "
                 f"({SCHEMA_VERSION}); upgrade checkin-notifier"
             )
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:  # only write when needed: a read-only file still opens
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db = db
 
     def _close(self) -> None:
@@ -168,18 +180,28 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (disk full) would otherwise leave the connection mid-transaction
+            # and every later BEGIN would fail.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def _load(self, source: SourceId) -> SourceSnapshot:
         db = self._conn
         row = db.execute("SELECT cursor FROM sources WHERE source = ?", (source,)).fetchone()
         rows = db.execute("SELECT ticket_id, state FROM tickets WHERE source = ?", (source,))
         tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
+        type_rows = db.execute(
+            "SELECT ticket_type_id, state FROM ticket_types WHERE source = ?", (source,)
+        )
+        types = {TicketTypeId(type_id): decode_type_state(blob) for type_id, blob in type_rows}
         return SourceSnapshot(
-            tickets=tickets, cursor=None if row is None else row[0], polled=row is not None
+            tickets=tickets,
+            cursor=None if row is None else row[0],
+            polled=row is not None,
+            ticket_types=types,
         )
 
     def _commit(
@@ -188,12 +210,18 @@ class SqliteStore:
         tickets: Mapping[TicketId, TicketState],
         events: Sequence[Routed],
         cursor: str | None,
+        ticket_types: Mapping[TicketTypeId, TicketTypeState],
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO tickets (source, ticket_id, state) VALUES (?, ?, ?)",
                 [(source, ticket_id, encode_state(state)) for ticket_id, state in tickets.items()],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO ticket_types (source, ticket_type_id, state) "
+                "VALUES (?, ?, ?)",
+                [(source, type_id, encode_type_state(s)) for type_id, s in ticket_types.items()],
             )
             for routed in events:
                 _insert_event(db, routed, now)

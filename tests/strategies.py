@@ -1,0 +1,94 @@
+"""Hypothesis strategies and plain builders shared by the unit and contract tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import strategies as st
+
+from notifier.diff import DiffContext, TicketState
+from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
+
+SOURCE = SourceId("shotgun-main")
+DETECTED_AT = datetime(2025, 6, 1, 20, 0, tzinfo=UTC)
+CONTEXT = DiffContext(
+    provider="shotgun", organizer="fabric", source=SOURCE, detected_at=DETECTED_AT
+)
+ALICE = Holder(first_name="Alice", last_name="Liddell", email="alice@example.com", phone="+4471")
+BOB = Holder(first_name="Bob", last_name="Builder", email="bob@example.com", phone="+4472")
+
+statuses = st.sampled_from(TicketStatus)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+optional_moments = st.none() | moments
+_names = st.none() | st.text(max_size=12)
+holders = st.builds(
+    Holder,
+    first_name=_names,
+    last_name=_names,
+    email=st.none() | st.emails(),
+    phone=st.none() | st.from_regex(r"\+[0-9]{6,12}", fullmatch=True),
+)
+# A small pool makes "holder unchanged" likely enough for hypothesis to explore it.
+few_holders = st.sampled_from([Holder(), ALICE, BOB]) | holders
+ticket_states = st.builds(
+    TicketState,
+    status=statuses,
+    checked_in_at=optional_moments,
+    checked_out_at=optional_moments,
+    holder=few_holders,
+    sequence=st.integers(min_value=0, max_value=10_000),
+)
+
+
+def record(ticket_id: str = "T1", **changes: Any) -> TicketRecord:
+    """A valid, unscanned ticket held by Alice, with any field overridden."""
+    fields: dict[str, Any] = {
+        "provider": "shotgun",
+        "source": SOURCE,
+        "ticket_id": TicketId(ticket_id),
+        "event_id": "410006",
+        "order_id": "O1",
+        "ticket_type": TicketType(id="TT1", name="Early bird", price_minor=1500, currency="EUR"),
+        "holder": ALICE,
+        "status": TicketStatus.VALID,
+        "checked_in_at": None,
+        "updated_at": datetime(2025, 6, 1, 19, 0, tzinfo=UTC),
+    }
+    fields.update(changes)
+    return TicketRecord(**fields)
+
+
+def state_of(rec: TicketRecord, sequence: int = 0) -> TicketState:
+    """The stored state a record would leave behind."""
+    return TicketState.of(rec, sequence)
+
+
+@st.composite
+def records_from(draw: st.DrawFn, state: TicketState, ticket_id: str = "T1") -> TicketRecord:
+    """A record of the ticket: each tracked field either kept from ``state`` or redrawn."""
+
+    def pick(kept: Any, fresh: st.SearchStrategy[Any]) -> Any:
+        return draw(st.just(kept) | fresh)
+
+    return record(
+        ticket_id,
+        status=pick(state.status, statuses),
+        checked_in_at=pick(state.checked_in_at, optional_moments),
+        checked_out_at=pick(state.checked_out_at, optional_moments),
+        holder=pick(state.holder, few_holders),
+        status_changed_at=draw(optional_moments),
+        updated_at=draw(optional_moments),
+    )
+
+
+ticket_records = st.builds(
+    record,
+    status=statuses,
+    checked_in_at=optional_moments,
+    checked_out_at=optional_moments,
+    holder=few_holders,
+    updated_at=optional_moments,
+)

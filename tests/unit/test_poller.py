@@ -1,0 +1,261 @@
+"""SourcePoller: read, diff, commit together, with a scripted provider and MemoryStore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.diff import TicketState
+from notifier.envelope import OutboxEvent
+from notifier.errors import RetriableProviderError, StoreError
+from notifier.inventory_diff import TicketTypeState
+from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeId
+from notifier.pii import hash_value
+from notifier.poller import Route, SourcePoller, SourceSettings
+from notifier.providers.base import PollResult
+from notifier.store.base import Routed
+from notifier.store.memory import MemoryStore
+from tests.strategies import ALICE, SOURCE, record
+
+SCAN = datetime(2025, 6, 1, 21, 0, tzinfo=UTC)
+SETTINGS = SourceSettings(organizer="fabric", source=SOURCE, provider="shotgun")
+UNSCANNED = [record("T1"), record("T2")]
+T1_SCANNED = [record("T1", checked_in_at=SCAN), record("T2")]
+
+
+def page(records: Sequence[TicketRecord], cursor: str) -> PollResult:
+    return PollResult(tickets=records, cursor=cursor, requests=2)
+
+
+class ScriptedProvider:
+    """Answers each poll with the next scripted result, or raises the scripted error."""
+
+    def __init__(self, *steps: PollResult | Exception) -> None:
+        self._steps = list(steps)
+        self.cursors: list[str | None] = []
+
+    @property
+    def name(self) -> str:
+        return "shotgun"
+
+    async def poll(self, cursor: str | None) -> PollResult:
+        self.cursors.append(cursor)
+        step = self._steps.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose next ``failures`` commits raise, remembering what they were given."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.failures = failures
+        self.refused: list[Routed] = []
+
+    async def commit(
+        self,
+        source: SourceId,
+        *,
+        tickets: Mapping[TicketId, TicketState],
+        events: Sequence[Routed],
+        cursor: str | None,
+        ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.refused.extend(events)
+            raise StoreError("disk I/O error")
+        await super().commit(
+            source, tickets=tickets, events=events, cursor=cursor, ticket_types=ticket_types
+        )
+
+
+class Clock:
+    """A poll clock that advances a minute per reading, so detected_at differs per poll."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 6, 1, 21, 5, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+def everywhere(event: OutboxEvent) -> Sequence[str]:
+    return ["kafka", "crm"]
+
+
+def poller(
+    provider: ScriptedProvider,
+    store: MemoryStore,
+    settings: SourceSettings = SETTINGS,
+    route: Route = everywhere,
+) -> SourcePoller:
+    return SourcePoller(settings, provider=provider, store=store, route=route, clock=Clock())
+
+
+async def committed_ids(store: MemoryStore, sink: str = "kafka") -> list[str]:
+    return [d.event.id for d in await store.deliveries(sink=sink)]
+
+
+async def test_first_poll_is_a_silent_baseline() -> None:
+    """The first poll records every ticket and the cursor, and emits nothing."""
+    store = MemoryStore()
+    report = await poller(ScriptedProvider(page(T1_SCANNED, "c1")), store).poll_once()
+    assert (report.baseline, report.events, report.records, report.requests) == (True, [], 2, 2)
+    snapshot = await store.load(SOURCE)
+    assert (set(snapshot.tickets), snapshot.cursor, snapshot.polled) == ({"T1", "T2"}, "c1", True)
+    assert await store.deliveries() == []
+
+
+async def test_second_poll_emits_and_commits() -> None:
+    """After the baseline, a change is emitted, committed to the outbox, and the cursor moves."""
+    store = MemoryStore()
+    provider = ScriptedProvider(page(UNSCANNED, "c1"), page(T1_SCANNED, "c2"))
+    source = poller(provider, store)
+    await source.poll_once()
+    report = await source.poll_once()
+    assert report.baseline is False
+    assert [(e.type, e.subject) for e in report.events] == [("ticket.checked_in", "T1")]
+    assert await committed_ids(store) == [report.events[0].id]
+    assert provider.cursors == [None, "c1"]
+    snapshot = await store.load(SOURCE)
+    assert snapshot.cursor == "c2"
+    assert snapshot.tickets[TicketId("T1")].checked_in_at == SCAN
+
+
+async def test_poller_resumes_from_the_stored_state() -> None:
+    """A new poller on a store that was polled before sends its cursor and diffs against it."""
+    store = MemoryStore()
+    await poller(ScriptedProvider(page(UNSCANNED, "c1")), store).poll_once()
+    provider = ScriptedProvider(page(T1_SCANNED, "c2"))
+    report = await poller(provider, store).poll_once()
+    assert provider.cursors == ["c1"]
+    assert [e.type for e in report.events] == ["ticket.checked_in"]
+
+
+async def test_provider_error_commits_nothing_and_keeps_the_cursor() -> None:
+    """A failed read raises, commits nothing, and the next poll resumes from the old cursor."""
+    store = MemoryStore()
+    provider = ScriptedProvider(
+        page(UNSCANNED, "c1"),
+        RetriableProviderError("HTTP 503", status=503),
+        page(T1_SCANNED, "c2"),
+    )
+    source = poller(provider, store)
+    await source.poll_once()
+    with pytest.raises(RetriableProviderError):
+        await source.poll_once()
+    assert (await store.load(SOURCE)).cursor == "c1"
+    assert await store.deliveries() == []
+    await source.poll_once()
+    assert provider.cursors == [None, "c1", "c1"]
+
+
+async def test_failed_commit_keeps_memory_so_the_retry_emits_the_same_ids() -> None:
+    """A commit that raises leaves the poller's state as stored: the retry re-emits the same ids."""
+    store = FlakyStore()
+    provider = ScriptedProvider(
+        page(UNSCANNED, "c1"), page(T1_SCANNED, "c2"), page(T1_SCANNED, "c2")
+    )
+    source = poller(provider, store)
+    await source.poll_once()
+    store.failures = 1
+    with pytest.raises(StoreError):
+        await source.poll_once()
+    report = await source.poll_once()
+    refused = [routed.event.id for routed in store.refused]
+    assert refused
+    assert [e.id for e in report.events] == refused
+    assert await committed_ids(store) == refused
+    assert provider.cursors == [None, "c1", "c1"]
+
+
+async def test_dry_run_commits_nothing() -> None:
+    """A dry run reports the events but writes no state, events or cursor."""
+    store = MemoryStore()
+    provider = ScriptedProvider(
+        page(UNSCANNED, "c1"), page(T1_SCANNED, "c2"), page(T1_SCANNED, "c2")
+    )
+    source = poller(provider, store)
+    await source.poll_once()
+    dry = await source.poll_once(dry_run=True)
+    assert [e.type for e in dry.events] == ["ticket.checked_in"]
+    assert await store.deliveries() == []
+    assert (await store.load(SOURCE)).cursor == "c1"
+    real = await source.poll_once()
+    assert [e.id for e in real.events] == [e.id for e in dry.events]
+
+
+async def test_dry_run_of_a_first_poll_stays_a_baseline() -> None:
+    """A dry run does not use up the baseline: the next real poll is still silent."""
+    store = MemoryStore()
+    provider = ScriptedProvider(page(UNSCANNED, "c1"), page(UNSCANNED, "c1"))
+    source = poller(provider, store)
+    await source.poll_once(dry_run=True)
+    report = await source.poll_once()
+    assert (report.baseline, report.events) == (True, [])
+
+
+async def test_emit_existing_emits_on_the_first_poll() -> None:
+    """With emit_existing the first poll issues every ticket it reads."""
+    store = MemoryStore()
+    settings = SourceSettings(
+        organizer="fabric", source=SOURCE, provider="shotgun", emit_existing=True
+    )
+    report = await poller(ScriptedProvider(page(T1_SCANNED, "c1")), store, settings).poll_once()
+    assert report.baseline is True
+    assert [(e.type, e.subject) for e in report.events] == [
+        ("ticket.issued", "T1"),
+        ("ticket.checked_in", "T1"),
+        ("ticket.issued", "T2"),
+    ]
+    assert len(await committed_ids(store)) == 3
+
+
+async def test_route_decides_the_sinks_of_each_event() -> None:
+    """Each committed event is owed to exactly the sinks route() returned for it."""
+    store = MemoryStore()
+
+    def by_type(event: OutboxEvent) -> Sequence[str]:
+        return ["kafka", "doors"] if event.type == "ticket.checked_in" else ["kafka"]
+
+    changed = [record("T1", checked_in_at=SCAN), record("T2", status=TicketStatus.VOID)]
+    provider = ScriptedProvider(page(UNSCANNED, "c1"), page(changed, "c2"))
+    source = poller(provider, store, route=by_type)
+    await source.poll_once()
+    await source.poll_once()
+    owed = sorted((d.sink, d.event.type) for d in await store.deliveries())
+    assert owed == [
+        ("doors", "ticket.checked_in"),
+        ("kafka", "ticket.checked_in"),
+        ("kafka", "ticket.voided"),
+    ]
+
+
+async def test_pii_policy_applies_to_committed_data() -> None:
+    """Under ``hash`` the committed payload holds digests, never the raw email."""
+    store = MemoryStore()
+    settings = SourceSettings(
+        organizer="fabric",
+        source=SOURCE,
+        provider="shotgun",
+        emit_existing=True,
+        pii="hash",
+        pii_key=b"k1",
+    )
+    await poller(ScriptedProvider(page([record("T1")], "c1")), store, settings).poll_once()
+    (delivery,) = await store.deliveries(sink="kafka")
+    assert ALICE.email is not None
+    assert ALICE.email.encode() not in delivery.event.data
+    data = json.loads(delivery.event.data)
+    assert data["holder"]["email"] == hash_value(ALICE.email, b"k1")
+    assert data["after"]["holder"]["email"] == hash_value(ALICE.email, b"k1")
