@@ -68,7 +68,7 @@ async def server() -> AsyncIterator[Server]:
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
     app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -398,3 +398,49 @@ async def test_client_spends_the_budget_per_attempt(server: Server, sleeps: Slee
     finally:
         await client.close()
     assert time.slept == [pytest.approx(10.0)]
+
+
+async def test_response_headers_are_returned_case_insensitively(
+    server: Server, make_client: type[ProviderHttpClient]
+) -> None:
+    """Rate-limit headers reach the adapter, whatever their case on the wire."""
+    server.script.replies = [Reply(headers={"X-Remaining-Requests": "7"})]
+    result = await make_client(server.base_url).fetch_json("/items")
+    assert result.headers["x-remaining-requests"] == "7"
+
+
+async def test_post_form_sends_an_encoded_form(
+    server: Server, make_client: type[ProviderHttpClient]
+) -> None:
+    """A token grant is POSTed form-encoded and its JSON answer decoded."""
+    server.script.replies = [Reply(body=b'{"access_token": "new"}')]
+    result = await make_client(server.base_url).post_form(
+        "/oauth/token", {"grant_type": "refresh_token", "refresh_token": "r1"}
+    )
+    (request,) = server.script.seen
+    assert request.method == "POST"
+    assert request.content_type == "application/x-www-form-urlencoded"
+    assert result.payload == {"access_token": "new"}
+
+
+async def test_post_form_to_another_origin_is_refused(
+    server: Server, make_client: type[ProviderHttpClient]
+) -> None:
+    """A credential-carrying POST never leaves the configured origin."""
+    client = make_client(server.base_url)
+    with pytest.raises(FatalProviderError):
+        await client.post_form("https://evil.example/oauth/token", {"refresh_token": "r1"})
+    assert server.script.seen == []
+
+
+async def test_a_provider_specific_wait_header_paces_a_429(
+    server: Server, make_client: type[ProviderHttpClient], sleeps: Sleeps
+) -> None:
+    """A 429 without Retry-After waits for the header the policy names instead."""
+    server.script.replies = [
+        Reply(status=429, headers={"X-Available-In-Seconds": "12"}),
+        Reply(),
+    ]
+    policy = RetryPolicy(retry_after_headers=("Retry-After", "X-Available-In-Seconds"))
+    await make_client(server.base_url, policy=policy).fetch_json("/items")
+    assert sleeps.delays == [12.0]
