@@ -104,6 +104,8 @@ class ShotgunSimulator:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.page_size = page_size
         self.faults = FaultQueue()
+        # One-shot: the next ``pagination.next`` link points to this origin (a token thief).
+        self.next_origin: str | None = None
         self.requests_served = 0
         self.seen: deque[SeenRequest] = deque(maxlen=10_000)
         self._tokens: dict[str, int] = {}
@@ -585,6 +587,9 @@ def _page_response(
     if len(rows) == sim.page_size:
         after = rows[-1]["ticket_updated_at"] + "_" + str(rows[-1]["ticket_id"])
         next_url = _next_url(request, after, keep_token=token_in_query)
+        if sim.next_origin is not None:
+            next_url = str(URL(sim.next_origin).join(URL(next_url).relative()))
+            sim.next_origin = None
         sim.remember_next(_page_key_of(next_url), page + 1)
     body = {"params": _echo_params(query), "pagination": {"next": next_url}, "data": rows}
     return web.Response(body=orjson.dumps(body), content_type="application/json")

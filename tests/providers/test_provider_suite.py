@@ -1,0 +1,179 @@
+"""One suite, every provider: each adapter against its own simulator, through the poller.
+
+A provider joins by adding its harness to ``HARNESSES``; the suite then proves, for it,
+what DESIGN §5-6 promise of every provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.envelope import OutboxEvent
+from notifier.errors import FatalProviderError, ProviderError
+from notifier.model import SourceId
+from notifier.poller import SourcePoller, SourceSettings
+from notifier.providers.base import Provider
+from notifier.simulators.faults import Fault
+from notifier.store.memory import MemoryStore
+from tests.providers.harness import ProviderHarness
+from tests.providers.harness_shotgun import ShotgunHarness
+
+HARNESSES: dict[str, Callable[[], ProviderHarness]] = {
+    "shotgun": ShotgunHarness,
+}
+SOURCE = SourceId("suite")
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[ProviderHarness]:
+    """Each provider's simulator, served on 127.0.0.1."""
+    built = HARNESSES[request.param]()
+    await built.start()
+    yield built
+    await built.stop()
+
+
+class Door:
+    """A poller over one adapter with an in-memory store: what the service does per source."""
+
+    def __init__(self, provider: Provider, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.poller = SourcePoller(
+            SourceSettings(organizer="acme", source=SOURCE, provider=provider.name),
+            provider=provider,
+            store=self.store,
+            route=lambda _: ["memory"],
+            clock=lambda: datetime.now(UTC),
+        )
+
+    async def poll(self) -> list[OutboxEvent]:
+        return (await self.poller.poll_once()).events
+
+
+def _of(events: list[OutboxEvent], ticket_id: str) -> list[str]:
+    return [event.type for event in events if event.subject == ticket_id]
+
+
+async def test_the_first_poll_is_silent(harness: ProviderHarness) -> None:
+    """The baseline records the provider's tickets and emits nothing."""
+    door = Door(harness.adapter())
+    assert await door.poll() == []
+    snapshot = await door.store.load(SOURCE)
+    assert set(harness.ticket_ids()) <= set(snapshot.tickets)
+
+
+async def test_each_transition_yields_its_event(harness: ProviderHarness) -> None:
+    """Every transition the provider can show becomes exactly its event, on its ticket."""
+    door = Door(harness.adapter())
+    await door.poll()
+    tickets = harness.ticket_ids()
+    planned = sorted(harness.transitions)
+    assert len(tickets) >= len(planned) + 1
+    pairs = list(zip(planned, tickets, strict=False))
+    for transition, ticket in pairs:
+        if transition == "ticket.check_in_reverted":  # only a scanned ticket can be unscanned
+            harness.apply("ticket.checked_in", ticket)
+    await door.poll()
+    for transition, ticket in pairs:
+        harness.apply(transition, ticket)
+    events = await door.poll()
+    for transition, ticket in pairs:
+        assert _of(events, ticket) == [transition], transition
+
+
+async def test_a_new_ticket_is_issued(harness: ProviderHarness) -> None:
+    """A ticket created after the baseline yields ticket.issued."""
+    door = Door(harness.adapter())
+    await door.poll()
+    ticket = harness.issue()
+    assert _of(await door.poll(), ticket) == ["ticket.issued"]
+
+
+async def test_a_check_in_carries_its_scan_time(harness: ProviderHarness) -> None:
+    """occurred_at of a check-in is the provider's scan time, in before/after too."""
+    door = Door(harness.adapter())
+    await door.poll()
+    ticket = harness.ticket_ids()[0]
+    harness.apply("ticket.checked_in", ticket)
+    (event,) = [e for e in await door.poll() if e.subject == ticket]
+    assert event.time <= datetime.now(UTC)
+    assert event.time > datetime.now(UTC) - timedelta(minutes=5)
+
+
+async def test_lookback_catches_a_backdated_scan(harness: ProviderHarness) -> None:
+    """A scan synced late by an offline scanner, back-dated 90 s, is still detected once."""
+    if not harness.backdated_scans:
+        pytest.fail("every simulator must support back-dated scans")
+    door = Door(harness.adapter(lookback=timedelta(minutes=2)))
+    await door.poll()
+    ticket = harness.ticket_ids()[0]
+    scanned_at = datetime.now(UTC) - timedelta(seconds=90)
+    harness.apply("ticket.checked_in", ticket, at=scanned_at)
+    events = await door.poll()
+    assert _of(events, ticket) == ["ticket.checked_in"]
+    assert abs((events[0].time - scanned_at).total_seconds()) < 1
+    assert _of(await door.poll(), ticket) == []  # re-read by the lookback, not re-emitted
+
+
+async def test_a_failed_page_commits_nothing(harness: ProviderHarness) -> None:
+    """A page failing past every retry fails the poll: no events, no cursor advance."""
+    door = Door(harness.adapter())
+    await door.poll()
+    before = await door.store.load(SOURCE)
+    for ticket in harness.ticket_ids()[:7]:  # more than one page of changes
+        harness.apply("ticket.checked_in", ticket)
+    harness.push_fault(Fault.fail_on_page(2))
+    harness.push_fault(Fault.fail_on_page(2))
+    with pytest.raises(ProviderError):
+        await door.poll()
+    after = await door.store.load(SOURCE)
+    assert after.cursor == before.cursor
+    assert after.tickets == before.tickets
+    recovered = await door.poll()
+    assert len([e for e in recovered if e.type == "ticket.checked_in"]) == 7
+
+
+@pytest.mark.parametrize("fault", [Fault.status(429, retry_after=1), Fault.status(503)])
+async def test_throttling_and_server_errors_are_retried(
+    harness: ProviderHarness, fault: Fault
+) -> None:
+    """A 429 or a 5xx is retried within the poll, which then succeeds."""
+    door = Door(harness.adapter())
+    await door.poll()
+    ticket = harness.ticket_ids()[0]
+    harness.apply("ticket.checked_in", ticket)
+    served = harness.requests_served
+    harness.push_fault(fault)
+    assert _of(await door.poll(), ticket) == ["ticket.checked_in"]
+    assert harness.requests_served >= served + 2
+
+
+async def test_a_next_link_to_another_origin_is_refused(harness: ProviderHarness) -> None:
+    """A token never follows a pagination link to a foreign host."""
+    door = Door(harness.adapter())
+    await door.poll()
+    before = await door.store.load(SOURCE)
+    for ticket in harness.ticket_ids()[:7]:
+        harness.apply("ticket.checked_in", ticket)
+    harness.redirect_next_to("http://127.0.0.2:9")
+    with pytest.raises(FatalProviderError):
+        await door.poll()
+    assert (await door.store.load(SOURCE)).cursor == before.cursor
+
+
+async def test_a_restarted_adapter_resumes_from_the_stored_cursor(
+    harness: ProviderHarness,
+) -> None:
+    """A new process (new adapter, same store) emits only what changed since the commit."""
+    store = MemoryStore()
+    await Door(harness.adapter(), store).poll()
+    tickets = harness.ticket_ids()
+    harness.apply("ticket.checked_in", tickets[0])
+    first = await Door(harness.adapter(), store).poll()
+    harness.apply("ticket.checked_in", tickets[1])
+    second = await Door(harness.adapter(), store).poll()
+    assert _of(first, tickets[0]) == ["ticket.checked_in"]
+    assert [e.subject for e in second] == [tickets[1]]
