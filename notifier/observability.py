@@ -84,9 +84,24 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=stream) if stream is not None else _StderrLogger
+        ),
         cache_logger_on_first_use=False,
     )
+
+
+class _StderrLogger:
+    """Writes to whatever ``sys.stderr`` is at the time of the call, not at configuration:
+    a redirected or replaced stderr (a test harness, a daemonizer) keeps receiving logs."""
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]

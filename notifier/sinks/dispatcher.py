@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -62,6 +63,15 @@ def decide(
     return Outcome(
         position=position, status=DeliveryStatus.PENDING, retry_at=now + delay, error=str(error)
     )
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """A sink that asks to be called more slowly (a webhook endpoint that answered 429/503)."""
+
+    def batch_limit(self) -> int: ...
+
+    def not_before(self) -> float: ...
 
 
 class Dispatcher:
@@ -130,7 +140,12 @@ class Dispatcher:
     async def _drain_sink(self, sink: Sink) -> DrainReport:
         total = DrainReport()
         while True:
-            batch = await self._outbox.due(sink.name, now=self._clock(), limit=self._batch_size)
+            limit = self._batch_size
+            if isinstance(sink, Paced):
+                if time.monotonic() < sink.not_before():
+                    return total  # the endpoint asked for a pause; its worker idles meanwhile
+                limit = min(limit, sink.batch_limit())
+            batch = await self._outbox.due(sink.name, now=self._clock(), limit=limit)
             if not batch:
                 return total
             report = await self._deliver_batch(sink, batch)

@@ -1,0 +1,250 @@
+"""The ``notifier`` command as an operator runs it: a real subprocess for ``run``, and
+``main()`` in-process for the short-lived verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from notifier.broker import EmbeddedBroker, free_port
+from notifier.cli import main
+from notifier.receiver import Receiver, Scripted
+from notifier.simulators.shotgun import ShotgunSimulator, serve
+from tests.integration.pipeline import ORGANIZER_ID, create_topic, new_secret
+
+CONFIG = """\
+state:
+  path: state.db
+server:
+  host: 127.0.0.1
+  port: {port}
+kafka:
+  bootstrap_servers: ["{bootstrap}"]
+  topic: {topic}
+webhooks:
+  - name: doors
+    url: {webhook_url}
+    secret: ${{DOORS_SECRET}}
+    retry_schedule: [0s]
+defaults:
+  poll_interval: 1s
+organizers:
+  - id: fabric
+    name: Fabric
+    sources:
+      - id: shotgun-main
+        provider: shotgun
+        organizer_id: {organizer}
+        token: ${{SHOTGUN_TOKEN}}
+        base_url: {shotgun_url}
+"""
+
+
+@dataclass
+class Setup:
+    sim: ShotgunSimulator
+    receiver: Receiver
+    config: Path
+    env: dict[str, str]
+    port: int
+    tickets: list[int]
+
+
+@pytest.fixture
+async def setup(
+    kafka_broker: EmbeddedBroker,
+    unique_topic: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Setup]:
+    """A simulator and a receiver on loopback, and a config file that points at them."""
+    sim = ShotgunSimulator()
+    token = "cli." + secrets.token_urlsafe(16)
+    tickets = sim.seed(ORGANIZER_ID, token, 20, rng_seed=3)
+    runner = await serve(sim)
+    host, sim_port = runner.addresses[0][:2]
+    secret = new_secret()
+    receiver = Receiver(secret)
+    webhook_url = await receiver.start()
+    topic = unique_topic("cli")
+    create_topic(kafka_broker.bootstrap, topic)
+    port = free_port()
+    config = tmp_path / "notifier.yaml"
+    config.write_text(
+        CONFIG.format(
+            port=port,
+            bootstrap=kafka_broker.bootstrap,
+            topic=topic,
+            webhook_url=webhook_url,
+            organizer=ORGANIZER_ID,
+            shotgun_url=f"http://{host}:{sim_port}",
+        )
+    )
+    env = {"SHOTGUN_TOKEN": token, "DOORS_SECRET": secret}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield Setup(sim, receiver, config, env, port, tickets)
+    await receiver.stop()
+    await runner.cleanup()
+
+
+def _first_valid(setup: Setup) -> int:
+    return next(
+        t
+        for t in setup.tickets
+        if setup.sim.ticket(t)["ticket_status"] == "valid"
+        and setup.sim.ticket(t)["ticket_scanned_at"] is None
+    )
+
+
+async def _ready(port: int, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the service never became ready")
+
+
+async def test_run_serves_probes_delivers_and_stops_cleanly_on_sigterm(setup: Setup) -> None:
+    """`notifier run` becomes ready, delivers a scan live, and exits 0 on SIGTERM;
+    its JSON logs never contain the token or the webhook secret."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "notifier.cli", "run", "-c", str(setup.config)],
+        env={**os.environ, **setup.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await _ready(setup.port, within=20)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{setup.port}/metrics") as response,
+        ):
+            metrics = await response.text()
+        assert "notifier_polls_total" in metrics
+        await _wait_for_baseline(setup.config.parent / "state.db")
+        setup.sim.scan(_first_valid(setup))
+        (event,) = await setup.receiver.wait_for(1, timeout=20)
+        assert event["type"] == "ticket.checked_in"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0
+    text = output.decode()
+    assert setup.env["SHOTGUN_TOKEN"] not in text
+    assert setup.env["DOORS_SECRET"] not in text
+    events = [orjson.loads(line)["event"] for line in text.splitlines() if line.startswith("{")]
+    assert "service_started" in events
+    assert "service_stopped" in events
+
+
+def _has_baseline(state: Path) -> bool:
+    """The first commit has happened once the source has a cursor row."""
+    if not state.exists():
+        return False
+    with sqlite3.connect(state) as db:
+        try:
+            return bool(db.execute("SELECT count(*) FROM sources").fetchone()[0])
+        except sqlite3.OperationalError:  # the service has not created its tables yet
+            return False
+
+
+async def _wait_for_baseline(state: Path) -> None:
+    deadline = time.monotonic() + 20
+    while not await asyncio.to_thread(_has_baseline, state):
+        if time.monotonic() > deadline:
+            raise TimeoutError("no baseline commit")
+        await asyncio.sleep(0.1)
+
+
+def test_validate_reports_a_missing_variable_and_exits_1(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing environment variable names the file and the path, and refuses."""
+    monkeypatch.delenv("SHOTGUN_TOKEN")
+    assert main(["validate", "-c", str(setup.config)]) == 1
+    err = capsys.readouterr().err
+    assert str(setup.config) in err
+    assert "organizers[0].sources[0].token" in err
+    assert "SHOTGUN_TOKEN" in err
+
+
+def test_validate_accepts_a_good_file(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    """A valid file is reported ok with its counts."""
+    assert main(["validate", "-c", str(setup.config)]) == 0
+    assert "ok (1 sources, 1 webhook endpoints)" in capsys.readouterr().out
+
+
+async def test_once_exit_codes_follow_the_delivery_outcome(setup: Setup) -> None:
+    """0 when all is delivered, 2 while a delivery is parked, 0 again after a replay."""
+    assert await asyncio.to_thread(main, ["once", "-c", str(setup.config)]) == 0
+    setup.receiver.responses.append(Scripted(status=500))
+    setup.sim.scan(_first_valid(setup))
+    assert await asyncio.to_thread(main, ["once", "-c", str(setup.config)]) == 2
+
+    config = str(setup.config)
+    assert await asyncio.to_thread(main, ["replay", "-c", config, "--endpoint", "doors"]) == 0
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    assert [e["type"] for e in setup.receiver.events] == ["ticket.checked_in"]
+
+
+async def test_deliveries_lists_parked_ones(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deliveries --failed` shows a parked delivery with its sink, type and error."""
+    config = str(setup.config)
+    await asyncio.to_thread(main, ["once", "-c", config])
+    setup.receiver.responses.append(Scripted(status=500))
+    setup.sim.scan(_first_valid(setup))
+    await asyncio.to_thread(main, ["once", "-c", config])
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["deliveries", "-c", config, "--failed"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "parked" in line]
+    assert "webhook:doors" in row
+    assert "ticket.checked_in" in row
+    assert "500" in row
+
+
+async def test_dry_run_prints_events_and_commits_nothing(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run prints the would-be events and leaves state and outbox untouched."""
+    config = str(setup.config)
+    await asyncio.to_thread(main, ["once", "-c", config])
+    setup.sim.scan(_first_valid(setup))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["once", "-c", config, "--dry-run"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert orjson.loads(line)["type"] == "ticket.checked_in"
+    assert setup.receiver.events == []
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    assert [e["type"] for e in setup.receiver.events] == ["ticket.checked_in"]
+
+
+def test_schema_prints_every_event_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """`notifier schema` covers the whole catalogue; --asyncapi is an AsyncAPI 3 document."""
+    assert main(["schema"]) == 0
+    schemas = orjson.loads(capsys.readouterr().out)
+    assert "ticket.checked_in" in schemas["events"]
+    assert "ticket_type.sold_out" in schemas["events"]
+    assert main(["schema", "--asyncapi"]) == 0
+    assert orjson.loads(capsys.readouterr().out)["asyncapi"].startswith("3.")
