@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     validate = command("validate", _validate, "check a config file")
     validate.add_argument("-c", "--config", type=Path, required=True)
     schema = command("schema", _schema, "print the event JSON Schemas")
-    schema.add_argument("--asyncapi", action="store_true", help="an AsyncAPI 3 document")
+    kind = schema.add_mutually_exclusive_group()
+    kind.add_argument("--asyncapi", action="store_true", help="an AsyncAPI 3 document")
+    kind.add_argument("--config", action="store_true", help="the config file's JSON Schema")
     simulate = command("simulate", _simulate, "serve one provider simulator")
     simulate.add_argument("provider", choices=["shotgun"])
     simulate.add_argument("--port", type=int, default=8765)
@@ -184,9 +186,14 @@ async def _ready(runtime: Runtime) -> dict[str, bool]:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from notifier.schema import asyncapi_document, event_schemas
+    from notifier.schema import asyncapi_document, config_schema, event_schemas
 
-    document = asyncapi_document() if args.asyncapi else event_schemas()
+    if args.asyncapi:
+        document = asyncapi_document()
+    elif args.config:
+        document = config_schema()
+    else:
+        document = event_schemas()
     sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     return EXIT_OK
 

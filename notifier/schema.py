@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from notifier.config.models import DEFAULT_TOPIC
+import orjson
+
+from notifier.config.models import DEFAULT_TOPIC, Config
 from notifier.events import EVENT_MODELS, SCHEMA_VERSION
 
 _CE_HEADERS = {
@@ -83,5 +86,32 @@ def asyncapi_document(topic: str = DEFAULT_TOPIC) -> dict[str, Any]:
     }
 
 
+def config_schema() -> dict[str, Any]:
+    """JSON Schema of the YAML config, for editors (yaml-language-server) and CI checks."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "checkin-notifier configuration"
+    return schema
+
+
+DOCUMENTS: dict[str, Any] = {
+    "docs/schema/events.json": event_schemas,
+    "docs/schema/asyncapi.json": asyncapi_document,
+    "docs/schema/config.json": config_schema,
+}
+
+
 def _message_name(model: type[Any]) -> str:
     return _type_of(model).replace(".", "_")
+
+
+def write_documents(root: Path | None = None) -> list[Path]:
+    """Regenerate the committed documents under docs/schema (run after a model change)."""
+    base = root or Path(__file__).resolve().parents[1]
+    written = []
+    for relative, build in DOCUMENTS.items():
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(build(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        written.append(path)
+    return written

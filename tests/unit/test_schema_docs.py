@@ -1,0 +1,39 @@
+"""The committed contracts under docs/schema match what the code generates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+
+from notifier.events import EVENT_TYPES
+from notifier.schema import DOCUMENTS, asyncapi_document, config_schema, event_schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+REGENERATE = (
+    "regenerate with: .venv/bin/python -c 'from notifier.schema import write_documents; "
+    "write_documents()'"
+)
+
+
+@pytest.mark.parametrize(("path", "build"), sorted(DOCUMENTS.items()))
+def test_committed_document_is_current(path: str, build: Callable[[], Any]) -> None:
+    """A model change without regenerating the committed document fails here."""
+    committed = orjson.loads((ROOT / path).read_bytes())
+    assert committed == orjson.loads(orjson.dumps(build())), REGENERATE
+
+
+def test_every_event_type_has_a_schema_and_an_asyncapi_message() -> None:
+    """The whole catalogue is in both documents."""
+    assert set(event_schemas()["events"]) == set(EVENT_TYPES)
+    names = {m["name"] for m in asyncapi_document()["components"]["messages"].values()}
+    assert names == set(EVENT_TYPES)
+
+
+def test_the_config_schema_is_a_valid_json_schema() -> None:
+    """Editors can use it: it is itself valid JSON Schema 2020-12."""
+    Draft202012Validator.check_schema(config_schema())
