@@ -1,0 +1,793 @@
+"""Nuweb adapter: check-ins from ``GET /v1/entry/tickets``, inventory from ``/v1/event-tickets``.
+
+Two reads per configured event (DESIGN §5):
+
+- **Entry tickets** (per-ticket state): ``startTime`` = the previous response's
+  ``listEndTime`` minus the lookback (the API returns tickets modified at or after it; the
+  overlap re-reads offline scans that sync late and the diff drops what did not change).
+  ``variable.status`` gives the status, ``scannedOn`` the check-in, ``zoneData.scans`` the
+  zone exits (``checked_out_at``).
+- **Inventory** (ticket types): the seed's deprecated ``/v1/event-tickets`` or its
+  replacement ``/v1/sale-items`` with ``lastUpdated`` (newest ``updatedAt`` seen minus a
+  small overlap) and ``withTrashed=true`` so removed types are seen. Nuweb caches identical
+  GETs for 60 s, so inventory is read at most once a minute; the last read time lives in
+  the cursor.
+
+Nuweb limits each company to 60 requests per rolling minute and says so in
+``X-Remaining-Requests`` / ``X-Available-In-Seconds``; its 429 has no ``Retry-After``.
+``RatePacer`` waits out the window when the budget is spent, and a 429 that still happens
+(another client of the same company) is retried after ``X-Available-In-Seconds``.
+
+Decisions where the documentation is silent, kept here so the payloads can be explained:
+
+- ``locked`` ("the order is being modified; temporarily invalid for scanning", changelog
+  of 16 Oct 2025) maps to ``void``: door systems must refuse it now, and its return to
+  ``sold`` is then a ``ticket.reinstated``. ``status_raw`` keeps ``locked`` apart from a
+  real void.
+- An item whose ``variable`` is empty (PHP renders ``{}`` as ``[]``, as in the spec's
+  example) is valid and not checked in: the endpoint lists tickets valid for entry.
+- ``checked_in_at`` is ``variable.scannedOn`` (for ``scanned``, and kept for ``refunded`` /
+  ``locked`` since those do not undo the scan); ``sold`` means not scanned.
+- ``checked_out_at`` is the latest ``out`` zone scan when it is not older than the latest
+  ``in`` scan, else null. Scans are deduplicated on ``uuid``. A re-entry only clears the
+  field (the diff emits nothing for that); the next exit is a new ``ticket.checked_out``.
+- ``customerName`` is one field: its first word becomes ``first_name``, the rest
+  ``last_name``. Entry tickets carry no phone.
+- Timeslots of the inventory response become their own ``TicketTypeRecord`` with id
+  ``timeslot:<id>`` (their stock sells out independently); unlimited stock reads as null.
+- Prices are ``basePrice`` in minor units; ``totalPrice`` (with fees) stays in ``raw``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+import structlog
+
+from notifier.errors import ConfigError, FatalProviderError, RetriableProviderError
+from notifier.model import (
+    Holder,
+    SourceId,
+    TicketId,
+    TicketRecord,
+    TicketStatus,
+    TicketType,
+    TicketTypeId,
+    TicketTypeRecord,
+)
+from notifier.providers.base import PollResult
+from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
+from notifier.timeparse import parse_timestamp
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PROVIDER",
+    "RETRY_POLICY",
+    "EntryPage",
+    "InventoryPage",
+    "NuwebCursor",
+    "NuwebProvider",
+    "RatePacer",
+    "decode_cursor",
+    "encode_cursor",
+    "format_nuweb_time",
+    "parse_entry_page",
+    "parse_entry_ticket",
+    "parse_inventory_page",
+]
+
+log = structlog.get_logger(__name__)
+
+PROVIDER = "nuweb"
+DEFAULT_BASE_URL = "https://api.nuwebgroup.com"
+ENTRY_PATH = "/v1/entry/tickets"
+InventoryEndpoint = Literal["event-tickets", "sale-items"]
+INVENTORY_PATHS: Mapping[str, str] = {
+    "event-tickets": "/v1/event-tickets",  # the seed; deprecated alias of /sale-items
+    "sale-items": "/v1/sale-items",
+}
+ENTRY_LIMIT = 100  # the documented maximum (and default)
+INVENTORY_LIMIT = 25  # the documented maximum (and default)
+# Identical GETs within 60 s come from Nuweb's cache: reading sooner learns nothing.
+INVENTORY_INTERVAL = timedelta(seconds=60)
+# lastUpdated is "updated after": re-read a few seconds so a change committed in the same
+# second as the watermark is not skipped. The diff drops the repeats.
+INVENTORY_OVERLAP = timedelta(seconds=5)
+RATE_WINDOW_SECONDS = 60.0  # the rolling window of the per-company limit
+MAX_RATE_LIMIT_WAITS = 2  # 429s one request may wait out before the poll fails
+MAX_PAGES = 10_000  # a server that never stops handing out next links cannot hang a poll
+# Nuweb's 429 has no Retry-After; X-Available-In-Seconds says when the budget is back.
+# The registry should build the company's shared client with this policy.
+RETRY_POLICY = RetryPolicy(retry_after_headers=("Retry-After", "X-Available-In-Seconds"))
+
+STATUSES: Mapping[str, TicketStatus] = {
+    "sold": TicketStatus.VALID,
+    "scanned": TicketStatus.VALID,
+    "refunded": TicketStatus.REFUNDED,
+    "locked": TicketStatus.VOID,
+}
+_KEEPS_SCAN = frozenset({"scanned", "refunded", "locked"})
+
+Clock = Callable[[], datetime]
+SleepFn = Callable[[float], Awaitable[None]]
+
+_warned_statuses: set[str] = set()
+_MAX_WARNED = 1000  # bounded, so a provider inventing statuses cannot grow memory
+
+
+def format_nuweb_time(dt: datetime) -> str:
+    """Nuweb's documented filter format, ``2021-01-01T00:00:00.000000Z``; naive is UTC."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(what + " is not a JSON object")
+    return value
+
+
+def _section(owner: dict[str, Any], key: str) -> dict[str, Any]:
+    # PHP serializes an empty associative array as [], so [] and null mean "nothing".
+    value = owner.get(key)
+    if value is None or value == []:
+        return {}
+    return _object(value, key)
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(what + " is not a list")
+    return value
+
+
+def _id(value: object) -> str:
+    # Exact type checks: bool is an int and a float id would lose digits silently.
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value:
+        return value
+    raise TypeError("id is not an integer or a non-empty string")
+
+
+def _opt_id(value: object) -> str | None:
+    return None if value is None or value == "" else _id(value)
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    raise TypeError("expected a string")
+
+
+def _opt_int(value: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError("expected an integer")
+
+
+def _opt_bool(value: object) -> bool | None:
+    if value is None or type(value) is bool:
+        return value
+    raise TypeError("expected a boolean")
+
+
+def _link(links: object, key: str) -> str | None:
+    if links is None or links == []:
+        return None
+    link = _object(links, "links").get(key)
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise TypeError("next link is not a string")
+    return link
+
+
+def _describe(exc: Exception) -> str:
+    # Only the kind of problem and a missing key's name: never the value, which could be
+    # a holder's personal data.
+    if isinstance(exc, KeyError):
+        return "missing field " + repr(exc.args[0])[:60]
+    return type(exc).__name__ + ": " + str(exc)[:120]
+
+
+_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+# --------------------------------------------------------------------------- entry tickets
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    """One ``/v1/entry/tickets`` page, normalized."""
+
+    tickets: list[TicketRecord]
+    list_end_time: datetime | None
+    next_link: str | None
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    direction: str
+    at: datetime
+    zone_id: object
+
+
+def parse_entry_page(payload: object, *, source: SourceId, event_id: str) -> EntryPage:
+    """Normalize one entry-tickets page; ``FatalProviderError`` if it is not the envelope.
+
+    ``event_id`` is the queried event: the items themselves do not carry it.
+    """
+    try:
+        page = _object(payload, "page")
+        content = _list(page["content"], "content")
+        records = [parse_entry_ticket(item, source=source, event_id=event_id) for item in content]
+        return EntryPage(
+            tickets=records,
+            list_end_time=parse_timestamp(page.get("listEndTime")),
+            next_link=_link(page.get("pagination"), "next"),
+            total=_opt_int(page.get("total")),
+        )
+    except _PARSE_ERRORS as exc:
+        raise FatalProviderError("malformed Nuweb entry page: " + _describe(exc)) from exc
+
+
+def parse_entry_ticket(item: object, *, source: SourceId, event_id: str) -> TicketRecord:
+    """One entry ticket as a ``TicketRecord``; raises KeyError/TypeError/ValueError if malformed."""
+    ticket = _object(item, "ticket")
+    const, stable = _section(ticket, "const"), _section(ticket, "stable")
+    variable = _section(ticket, "variable")
+    status_raw = _opt_str(variable.get("status"))
+    scans = _scans(_section(ticket, "zoneData"))
+    return TicketRecord(
+        provider=PROVIDER,
+        source=source,
+        ticket_id=TicketId(_id(ticket["id"])),
+        event_id=event_id,
+        order_id=_opt_id(const.get("transactionId")),
+        ticket_type=TicketType(
+            id=_id(const["typeId"]),
+            name=_opt_str(const.get("type")),
+            price_minor=_opt_int(stable.get("price")),
+        ),
+        holder=_holder(stable),
+        status=_status(status_raw),
+        checked_in_at=_checked_in_at(status_raw, variable, scans),
+        updated_at=None,  # entry tickets carry no modification time of their own
+        raw=_entry_raw(ticket, const, variable, scans),
+        status_raw=status_raw,
+        checked_out_at=_checked_out_at(scans),
+    )
+
+
+def _status(raw: str | None) -> TicketStatus:
+    if raw is None:
+        return TicketStatus.VALID  # an empty ``variable``: listed as valid for entry
+    status = STATUSES.get(raw)
+    if status is not None:
+        return status
+    if raw not in _warned_statuses and len(_warned_statuses) < _MAX_WARNED:
+        _warned_statuses.add(raw)
+        log.warning("unknown_ticket_status", provider=PROVIDER, status_raw=raw)
+    return TicketStatus.UNKNOWN
+
+
+def _holder(stable: dict[str, Any]) -> Holder:
+    # An order-item level ``namedHolder`` overrides the customer's name where present.
+    name = _opt_str(stable.get("namedHolder")) or _opt_str(stable.get("customerName"))
+    first, last = _split_name(name)
+    return Holder(first_name=first, last_name=last, email=_opt_str(stable.get("customerEmail")))
+
+
+def _split_name(name: str | None) -> tuple[str | None, str | None]:
+    parts = (name or "").split(None, 1)
+    if not parts:
+        return None, None
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def _scans(zone_data: dict[str, Any]) -> list[_Scan]:
+    """Zone scans in time order, each ``uuid`` once (a re-synced scan repeats its uuid)."""
+    seen: set[str] = set()
+    scans: list[_Scan] = []
+    for entry in _list(zone_data.get("scans"), "scans"):
+        scan = _object(entry, "scan")
+        uuid = _opt_str(scan.get("uuid"))
+        at = parse_timestamp(scan.get("scannedOn"))
+        if at is None or (uuid is not None and uuid in seen):
+            continue
+        if uuid is not None:
+            seen.add(uuid)
+        scans.append(_Scan(str(scan.get("scan")), at, scan.get("zoneId")))
+    scans.sort(key=lambda s: s.at)
+    return scans
+
+
+def _latest(scans: Sequence[_Scan], direction: str) -> datetime | None:
+    times = [scan.at for scan in scans if scan.direction == direction]
+    return times[-1] if times else None
+
+
+def _checked_in_at(
+    status_raw: str | None, variable: dict[str, Any], scans: Sequence[_Scan]
+) -> datetime | None:
+    if status_raw not in _KEEPS_SCAN:
+        return None  # sold (or no status): not scanned, or the scan was undone
+    scanned_on = parse_timestamp(variable.get("scannedOn"))
+    if scanned_on is None and status_raw == "scanned":
+        return _latest(scans, "in")  # scanned without a time: the zone entry is the best clue
+    return scanned_on
+
+
+def _checked_out_at(scans: Sequence[_Scan]) -> datetime | None:
+    last_out = _latest(scans, "out")
+    last_in = _latest(scans, "in")
+    if last_out is None or (last_in is not None and last_in > last_out):
+        return None
+    return last_out
+
+
+def _entry_raw(
+    ticket: dict[str, Any],
+    const: dict[str, Any],
+    variable: dict[str, Any],
+    scans: Sequence[_Scan],
+) -> dict[str, Any]:
+    return {
+        "barcode": const.get("barcode"),
+        "customerId": const.get("customerId"),
+        "typeDuringSale": const.get("typeDuringSale"),
+        "itemType": ticket.get("itemType"),
+        "scannedBy": variable.get("scannedBy"),
+        "lastScanZoneId": scans[-1].zone_id if scans else None,
+    }
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPage:
+    """One inventory page: ticket types (sale items and timeslots), next link, total."""
+
+    ticket_types: list[TicketTypeRecord]
+    next_link: str | None
+    total: int | None
+    items: int  # sale items on the page (timeslots excluded), to stop at ``meta.total``
+
+
+def parse_inventory_page(payload: object, *, source: SourceId, event_id: str) -> InventoryPage:
+    """Normalize an ``/event-tickets`` (``tickets``) or ``/sale-items`` (``saleItems``) page.
+
+    ``event_id`` is the queried event, the one timeslots (which carry none) belong to.
+    """
+    try:
+        page = _object(payload, "page")
+        items = _list(page["saleItems"] if "saleItems" in page else page["tickets"], "items")
+        records = [_sale_item(item, source=source, event_id=event_id) for item in items]
+        for slot in _list(page.get("timeslots"), "timeslots"):
+            records.append(_timeslot(slot, source=source, event_id=event_id))
+        meta = _section(page, "meta")
+        return InventoryPage(
+            records, _link(page.get("links"), "next"), _opt_int(meta.get("total")), len(items)
+        )
+    except _PARSE_ERRORS as exc:
+        raise FatalProviderError("malformed Nuweb inventory page: " + _describe(exc)) from exc
+
+
+def _sale_item(item: object, *, source: SourceId, event_id: str) -> TicketTypeRecord:
+    wire = _object(item, "sale item")
+    return TicketTypeRecord(
+        provider=PROVIDER,
+        source=source,
+        ticket_type_id=TicketTypeId(_id(wire["id"])),
+        event_id=_opt_id(wire.get("eventId")) or event_id,
+        name=_opt_str(wire.get("name")),
+        price_minor=_opt_int(wire.get("basePrice")),
+        currency=_opt_str(wire.get("currencyCode")),
+        total_stock=_opt_int(wire.get("totalStock")),
+        sold=_opt_int(wire.get("sold")),
+        reserved=_opt_int(wire.get("reserved")),
+        current_stock=_opt_int(wire.get("currentStock")),
+        on_sale=_opt_bool(wire.get("onSale")),
+        deleted_at=parse_timestamp(wire.get("deletedAt")),
+        updated_at=parse_timestamp(wire.get("updatedAt")),
+        sale_starts_at=parse_timestamp(wire.get("onSaleFrom")),
+        sale_ends_at=parse_timestamp(wire.get("onSaleUntil")),
+        raw={
+            "itemId": wire.get("itemId"),
+            "totalPrice": wire.get("totalPrice"),
+            "eventTimeslotId": wire.get("eventTimeslotId"),
+            "validFrom": wire.get("validFrom"),
+            "validUntil": wire.get("validUntil"),
+        },
+    )
+
+
+def _timeslot(slot: object, *, source: SourceId, event_id: str) -> TicketTypeRecord:
+    wire = _object(slot, "timeslot")
+    # Unlimited stock has no meaningful count: null keeps it from ever "selling out".
+    unlimited = _opt_bool(wire.get("hasUnlimitedStock")) is True
+    return TicketTypeRecord(
+        provider=PROVIDER,
+        source=source,
+        ticket_type_id=TicketTypeId("timeslot:" + _id(wire["id"])),
+        event_id=event_id,
+        name=_opt_str(wire.get("name")),
+        price_minor=None,
+        currency=None,
+        total_stock=None if unlimited else _opt_int(wire.get("totalStock")),
+        sold=None,
+        reserved=None,
+        current_stock=None if unlimited else _opt_int(wire.get("currentStock")),
+        on_sale=None,
+        deleted_at=parse_timestamp(wire.get("deletedAt")),
+        updated_at=parse_timestamp(wire.get("updatedAt")),
+        sale_starts_at=parse_timestamp(wire.get("onSaleFrom")),
+        sale_ends_at=parse_timestamp(wire.get("onSaleUntil")),
+        raw={"startAt": wire.get("startAt"), "endAt": wire.get("endAt")},
+    )
+
+
+# --------------------------------------------------------------------------- cursor
+
+
+@dataclass(frozen=True, slots=True)
+class NuwebCursor:
+    """Per event: the last ``listEndTime`` and the newest inventory ``updatedAt`` seen;
+    plus when inventory was last read (Nuweb's 60 s cache makes faster reads pointless)."""
+
+    entry: Mapping[str, datetime] = field(default_factory=dict)
+    inventory: Mapping[str, datetime] = field(default_factory=dict)
+    inventory_read_at: datetime | None = None
+
+
+def decode_cursor(cursor: str | None) -> NuwebCursor:
+    """The cursor's positions; ``FatalProviderError`` if the text is corrupt."""
+    if cursor is None:
+        return NuwebCursor()
+    try:
+        loaded = _object(orjson.loads(cursor), "cursor")
+        return NuwebCursor(
+            entry=_times(loaded.get("entry")),
+            inventory=_times(loaded.get("inventory")),
+            inventory_read_at=parse_timestamp(loaded.get("inventory_read_at")),
+        )
+    except (orjson.JSONDecodeError, *_PARSE_ERRORS) as exc:
+        raise FatalProviderError("corrupt Nuweb cursor: " + type(exc).__name__) from exc
+
+
+def _times(value: object) -> dict[str, datetime]:
+    times: dict[str, datetime] = {}
+    for key, text in _object(value or {}, "positions").items():
+        when = parse_timestamp(text)
+        if when is None:
+            raise ValueError("empty position")
+        times[str(key)] = when
+    return times
+
+
+def encode_cursor(state: NuwebCursor) -> str | None:
+    """Opaque cursor text (sorted keys, Nuweb's time format); None when nothing was read."""
+    if not state.entry and not state.inventory and state.inventory_read_at is None:
+        return None
+    body = {
+        "entry": {key: format_nuweb_time(state.entry[key]) for key in sorted(state.entry)},
+        "inventory": {
+            key: format_nuweb_time(state.inventory[key]) for key in sorted(state.inventory)
+        },
+        "inventory_read_at": (
+            None if state.inventory_read_at is None else format_nuweb_time(state.inventory_read_at)
+        ),
+    }
+    return orjson.dumps(body).decode()
+
+
+def inventory_due(state: NuwebCursor, now: datetime) -> bool:
+    """Whether a minute has passed since the last inventory read (or there was none)."""
+    read_at = state.inventory_read_at
+    return read_at is None or now - read_at >= INVENTORY_INTERVAL or now < read_at
+
+
+# --------------------------------------------------------------------------- rate pacing
+
+
+def _header_int(headers: Mapping[str, str] | None, name: str) -> int | None:
+    if not headers:
+        return None
+    text = headers.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return max(math.ceil(value), 0) if math.isfinite(value) else None
+
+
+class RatePacer:
+    """Our view of Nuweb's per-company limiter, learnt from its response headers.
+
+    When a response says no request remains, the next request first waits
+    ``X-Available-In-Seconds`` (the whole window if absent). Share one pacer between the
+    sources of one company to have them wait together.
+    """
+
+    def __init__(self, *, clock: Clock, sleep: SleepFn, window: float = RATE_WINDOW_SECONDS):
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window
+        self._resume_at: datetime | None = None
+        self.waited = 0.0
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Note a response's rate headers; a spent budget blocks until it replenishes."""
+        remaining = _header_int(headers, "X-Remaining-Requests")
+        if remaining is None or remaining > 0:
+            return
+        seconds = _header_int(headers, "X-Available-In-Seconds")
+        wait = float(seconds) if seconds is not None else self._window
+        self._resume_at = self._clock() + timedelta(seconds=wait)
+
+    async def wait_turn(self) -> None:
+        """Wait, if the last response spent the budget, until it replenishes."""
+        resume_at, self._resume_at = self._resume_at, None
+        if resume_at is None:
+            return
+        delay = (resume_at - self._clock()).total_seconds()
+        if delay > 0:
+            log.info("nuweb_rate_paced", provider=PROVIDER, wait_seconds=round(delay, 3))
+            self.waited += delay
+            await self._sleep(delay)
+
+    async def wait_after_429(self, seconds: float | None) -> None:
+        """A 429 the client gave up on: wait what Nuweb stated (or the window), once more."""
+        wait = seconds if seconds is not None else self._window
+        log.warning("nuweb_rate_limited", provider=PROVIDER, wait_seconds=wait)
+        self.waited += wait
+        await self._sleep(wait)
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+@dataclass(slots=True)
+class _Read:
+    payload: object
+    requests: int
+
+
+class NuwebProvider:
+    """Reads one Nuweb company's configured events as a ``Provider``.
+
+    The token travels only in the ``Authorization`` header, with ``X-NU-COMPANY-ID`` on
+    every call (without it Nuweb uses the user's "last selected company"). ``http`` may be
+    shared by every source of the company (one ``RequestBudget``); ``pacer`` likewise.
+    """
+
+    def __init__(
+        self,
+        source_id: SourceId | str,
+        token: str,
+        company_id: int | str,
+        *,
+        event_ids: Sequence[int | str],
+        base_url: str = DEFAULT_BASE_URL,
+        lookback: timedelta = timedelta(minutes=2),
+        http: ProviderHttpClient | None = None,
+        inventory_endpoint: InventoryEndpoint = "event-tickets",
+        clock: Clock | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        pacer: RatePacer | None = None,
+    ) -> None:
+        if not event_ids:
+            raise ConfigError("nuweb source " + str(source_id) + ": event_ids is required")
+        self._source = SourceId(str(source_id))
+        self._headers = {
+            "Authorization": "Bearer " + token,
+            "X-NU-COMPANY-ID": str(company_id),
+            "Accept": "application/json",
+        }
+        self._event_ids = tuple(str(event_id) for event_id in event_ids)
+        self._base = base_url.rstrip("/")
+        self._inventory_path = INVENTORY_PATHS[inventory_endpoint]
+        self._lookback = lookback
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._owns_http = http is None
+        self._http = http or ProviderHttpClient(
+            base_url,
+            policy=RETRY_POLICY,
+            budget=RequestBudget(60.0, RATE_WINDOW_SECONDS),
+            sleep=sleep,
+        )
+        self._pacer = pacer or RatePacer(clock=self._clock, sleep=sleep)
+
+    def __repr__(self) -> str:
+        return "NuwebProvider(source=" + repr(self._source) + ")"  # never the token
+
+    @property
+    def name(self) -> str:
+        return PROVIDER
+
+    async def poll(self, cursor: str | None) -> PollResult:
+        """Entry tickets of every event, then inventory if a minute has passed."""
+        state = decode_cursor(cursor)
+        now = self._clock()
+        tickets, entry, requests = await self._read_entries(state)
+        types: list[TicketTypeRecord] = []
+        inventory, read_at = dict(state.inventory), state.inventory_read_at
+        if inventory_due(state, now):
+            types, inventory, used = await self._read_inventories(state)
+            requests, read_at = requests + used, now
+        new_state = NuwebCursor(entry=entry, inventory=inventory, inventory_read_at=read_at)
+        return PollResult(
+            tickets=_latest_per_ticket(tickets),
+            cursor=encode_cursor(new_state),
+            complete=not state.entry,
+            ticket_types=_latest_per_type(types),
+            requests=requests,
+        )
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.close()
+
+    # -- entry tickets
+
+    async def _read_entries(
+        self, state: NuwebCursor
+    ) -> tuple[list[TicketRecord], dict[str, datetime], int]:
+        records: list[TicketRecord] = []
+        positions = dict(state.entry)
+        requests = 0
+        for event_id in self._event_ids:
+            page_records, end_time, used = await self._read_entry_stream(
+                event_id, positions.get(event_id)
+            )
+            records.extend(page_records)
+            requests += used
+            if end_time is not None:
+                positions[event_id] = end_time
+        return records, positions, requests
+
+    def _entry_params(self, event_id: str, position: datetime | None) -> dict[str, str]:
+        params = {"eventId": event_id, "limit": str(ENTRY_LIMIT), "includeZones": "true"}
+        if position is not None:
+            params["startTime"] = format_nuweb_time(position - self._lookback)
+        return params
+
+    async def _read_entry_stream(
+        self, event_id: str, position: datetime | None
+    ) -> tuple[list[TicketRecord], datetime | None, int]:
+        params = self._entry_params(event_id, position)
+        url: str | None = self._base + ENTRY_PATH
+        records: list[TicketRecord] = []
+        end_time: datetime | None = None
+        requests, seen = 0, _Links()
+        while url is not None:
+            read = await self._get(url, params)
+            requests += read.requests
+            page = parse_entry_page(read.payload, source=self._source, event_id=event_id)
+            records.extend(page.tickets)
+            # The first page's listEndTime is the earliest: changes made while we paged
+            # fall after it and are read again next time.
+            end_time = end_time or page.list_end_time
+            url = seen.next(page.next_link, done=not page.tickets)
+        return records, end_time or position, requests
+
+    # -- inventory
+
+    async def _read_inventories(
+        self, state: NuwebCursor
+    ) -> tuple[list[TicketTypeRecord], dict[str, datetime], int]:
+        records: list[TicketTypeRecord] = []
+        watermarks = dict(state.inventory)
+        requests = 0
+        for event_id in self._event_ids:
+            found, used = await self._read_inventory(event_id, watermarks.get(event_id))
+            records.extend(found)
+            requests += used
+            newest = _newest_update(found, watermarks.get(event_id))
+            if newest is not None:
+                watermarks[event_id] = newest
+        return records, watermarks, requests
+
+    def _inventory_params(self, event_id: str, watermark: datetime | None) -> dict[str, str]:
+        params = {"eventId": event_id, "withTrashed": "true", "limit": str(INVENTORY_LIMIT)}
+        if watermark is not None:
+            params["lastUpdated"] = format_nuweb_time(watermark - INVENTORY_OVERLAP)
+        return params
+
+    async def _read_inventory(
+        self, event_id: str, watermark: datetime | None
+    ) -> tuple[list[TicketTypeRecord], int]:
+        # No page/offset on the first request: Nuweb then pages by offset from 0. Later
+        # pages follow links.next with our filters re-applied, since a link may carry
+        # only ``?page=N`` (as the seed's example does).
+        params = self._inventory_params(event_id, watermark)
+        url: str | None = self._base + self._inventory_path
+        records: list[TicketTypeRecord] = []
+        requests, items, seen = 0, 0, _Links()
+        while url is not None:
+            read = await self._get(url, params)
+            requests += read.requests
+            page = parse_inventory_page(read.payload, source=self._source, event_id=event_id)
+            records.extend(page.ticket_types)
+            items += page.items
+            finished = page.items == 0 or (page.total is not None and items >= page.total)
+            url = seen.next(page.next_link, done=finished)
+        return records, requests
+
+    # -- HTTP with pacing
+
+    async def _get(self, url: str, params: Mapping[str, str]) -> _Read:
+        """One GET paced by the rate headers; a 429 is waited out a bounded number of times."""
+        requests = 0
+        waits = 0
+        while True:
+            await self._pacer.wait_turn()
+            try:
+                result = await self._http.fetch_json(url, params=params, headers=self._headers)
+            except RetriableProviderError as exc:
+                # The client tried ``max_attempts`` times before giving up.
+                requests += self._http.policy.max_attempts
+                if exc.status != 429 or waits >= MAX_RATE_LIMIT_WAITS:
+                    raise
+                waits += 1
+                await self._pacer.wait_after_429(exc.retry_after)
+                continue
+            self._pacer.observe(result.headers)
+            return _Read(result.payload, requests + result.attempts)
+
+
+class _Links:
+    """Next links of one read: stops at the end, and refuses a link handed out twice."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def next(self, link: str | None, *, done: bool) -> str | None:
+        if link is None or done:
+            return None
+        if link in self._seen or len(self._seen) >= MAX_PAGES:
+            raise FatalProviderError("Nuweb pagination repeated a next link")
+        self._seen.add(link)
+        return link
+
+
+def _newest_update(
+    records: Sequence[TicketTypeRecord], previous: datetime | None
+) -> datetime | None:
+    times = [record.updated_at for record in records if record.updated_at is not None]
+    if previous is not None:
+        times.append(previous)
+    return max(times) if times else None
+
+
+def _latest_per_ticket(records: list[TicketRecord]) -> list[TicketRecord]:
+    # A ticket modified while we paged shows up again on a later page: keep the newest.
+    latest = {record.ticket_id: record for record in records}
+    return records if len(latest) == len(records) else list(latest.values())
+
+
+def _latest_per_type(records: list[TicketTypeRecord]) -> list[TicketTypeRecord]:
+    # Timeslots repeat on every page that lists one of their tickets.
+    latest = {record.ticket_type_id: record for record in records}
+    return records if len(latest) == len(records) else list(latest.values())

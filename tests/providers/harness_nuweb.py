@@ -1,0 +1,117 @@
+"""The shared provider suite's view of Nuweb: its simulator on 127.0.0.1 and the adapter."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from notifier.providers.base import Provider
+from notifier.providers.http import ProviderHttpClient, RetryPolicy
+from notifier.providers.nuweb import RETRY_POLICY, NuwebProvider
+from notifier.simulators.faults import Fault
+from notifier.simulators.nuweb import NuwebSimulator, serve
+from tests.providers.harness import ProviderHarness, Transition
+
+COMPANY = 12
+EVENT = 5
+TOKEN = "harness-nuweb-token"
+
+
+class NuwebHarness:
+    """Implements ``ProviderHarness`` for Nuweb (pages of five entry tickets)."""
+
+    provider = "nuweb"
+    transitions: frozenset[Transition] = frozenset(
+        {
+            "ticket.checked_in",
+            "ticket.checked_out",
+            "ticket.refunded",
+            "ticket.check_in_reverted",
+            "ticket.holder_changed",
+            "ticket.voided",
+            "ticket.reinstated",
+        }
+    )
+    backdated_scans = True
+
+    def __init__(self, page_size: int = 5) -> None:
+        # No rate limit to speak of: the shared suite tests behaviour, not pacing.
+        self.sim = NuwebSimulator(rate_limit=10_000, entry_page_size=page_size)
+        self._runner: web.AppRunner | None = None
+        self._base_url = ""
+        self._ticket_type = 0
+        self._ids: list[int] = []
+        self._clients: list[ProviderHttpClient] = []
+        self._holders = 0
+
+    async def start(self) -> None:
+        """Seed five valid, unscanned tickets and serve the simulator."""
+        self.sim.add_company(COMPANY, TOKEN)
+        self.sim.add_event(COMPANY, EVENT)
+        self._ticket_type = self.sim.add_ticket_type(EVENT, "General Admission")
+        self._ids = [self.sim.sell(self._ticket_type) for _ in range(12)]
+        self._runner = await serve(self.sim, "127.0.0.1", 0)
+        self._base_url = "http://127.0.0.1:" + str(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        for client in self._clients:
+            await client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def adapter(self, *, lookback: timedelta = timedelta(0)) -> Provider:
+        policy = RetryPolicy(max_attempts=2, retry_after_headers=RETRY_POLICY.retry_after_headers)
+        client = ProviderHttpClient(self._base_url, policy=policy)
+        self._clients.append(client)
+        return NuwebProvider(
+            "nuweb-harness",
+            TOKEN,
+            COMPANY,
+            event_ids=[EVENT],
+            base_url=self._base_url,
+            lookback=lookback,
+            http=client,
+        )
+
+    def ticket_ids(self) -> list[str]:
+        return [str(ticket_id) for ticket_id in self._ids]
+
+    def issue(self) -> str:
+        return str(self.sim.sell(self._ticket_type))
+
+    def apply(self, transition: Transition, ticket_id: str, *, at: datetime | None = None) -> None:
+        ticket = int(ticket_id)
+        match transition:
+            case "ticket.checked_in":
+                self.sim.scan_in(ticket, at=at)
+            case "ticket.checked_out":
+                self.sim.scan_out(ticket, at=at)
+            case "ticket.refunded":
+                self.sim.refund(ticket)
+            case "ticket.check_in_reverted":
+                self.sim.unscan(ticket)
+            case "ticket.voided":
+                self.sim.lock(ticket)
+            case "ticket.reinstated":
+                self.sim.unlock(ticket)
+            case "ticket.holder_changed":
+                self._holders += 1
+                name = "New Holder" + str(self._holders)
+                self.sim.transfer(ticket, name, "holder" + str(self._holders) + "@example.com")
+            case _:
+                raise ValueError("nuweb cannot show " + transition)
+
+    def push_fault(self, fault: Fault) -> None:
+        self.sim.faults.push(fault)
+
+    def redirect_next_to(self, origin: str) -> None:
+        self.sim.next_origin = origin
+
+    @property
+    def requests_served(self) -> int:
+        return self.sim.requests_served
+
+
+def _conforms(harness: NuwebHarness) -> ProviderHarness:
+    return harness  # mypy checks NuwebHarness against the protocol here
