@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import signal
 import sys
@@ -31,6 +32,8 @@ from notifier.store.base import DeliveryStatus
 log = structlog.get_logger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
+# Each provider simulator module offers run_<name>_simulator(port, tickets=...).
+SIMULATORS = ("eventpop", "nuweb", "shotgun", "tickettailor")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument("--asyncapi", action="store_true", help="an AsyncAPI 3 document")
     kind.add_argument("--config", action="store_true", help="the config file's JSON Schema")
     simulate = command("simulate", _simulate, "serve one provider simulator")
-    simulate.add_argument("provider", choices=["shotgun"])
+    simulate.add_argument("provider", choices=sorted(SIMULATORS))
     simulate.add_argument("--port", type=int, default=8765)
     simulate.add_argument("--tickets", type=int, default=200)
     demo = command("demo", _demo, "simulators + broker + webhook receiver + notifier, live")
@@ -199,9 +202,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from notifier.simulators.shotgun import run_shotgun_simulator
-
-    asyncio.run(run_shotgun_simulator(args.port, tickets=args.tickets))
+    module = importlib.import_module(f"notifier.simulators.{args.provider}")
+    runner = getattr(module, f"run_{args.provider}_simulator")
+    asyncio.run(runner(args.port, tickets=args.tickets))
     return EXIT_OK
 
 

@@ -25,8 +25,7 @@ from notifier.observability import (
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.providers.base import Provider
-from notifier.providers.http import ProviderHttpClient
-from notifier.providers.registry import account_client, account_key, build_provider
+from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
@@ -65,13 +64,13 @@ class Runtime:
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
-    clients: list[ProviderHttpClient] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
 
     async def close(self) -> None:
         for scheduled in self.sources:
             await scheduled.provider.close()
-        for client in self.clients:
-            await client.close()
+        for account in self.accounts:
+            await account.close()
         for sink in self.sinks:
             await sink.close()
         await self.store.close()
@@ -92,8 +91,8 @@ async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_n
     def route(event: OutboxEvent) -> list[str]:
         return [sink.name for sink in sinks if sink.wants(event)]
 
-    clients: dict[str, ProviderHttpClient] = {}
-    sources = _build_sources(config, store=store, route=route, clock=clock, clients=clients)
+    accounts: dict[str, Account] = {}
+    sources = _build_sources(config, store=store, route=route, clock=clock, accounts=accounts)
     dispatcher = Dispatcher(store, sinks, schedules=schedules)
     return Runtime(
         config=config,
@@ -101,7 +100,7 @@ async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_n
         sources=sources,
         sinks=sinks,
         dispatcher=dispatcher,
-        clients=list(clients.values()),
+        accounts=list(accounts.values()),
     )
 
 
@@ -161,17 +160,17 @@ def _build_sources(
     store: SqliteStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
-    clients: dict[str, ProviderHttpClient],
+    accounts: dict[str, Account],
 ) -> list[ScheduledSource]:
-    """One poller per source; sources of one provider account share its HTTP client."""
+    """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
         settings = config.settings_for(organizer, source)
         key = account_key(source)
-        if key not in clients:
-            clients[key] = account_client(source)
-        provider = build_provider(source, lookback=settings.lookback, http=clients[key])
+        if key not in accounts:
+            accounts[key] = open_account(source)
+        provider = build_provider(source, lookback=settings.lookback, account=accounts[key])
         poller = SourcePoller(
             SourceSettings(
                 organizer=organizer.id,

@@ -1,13 +1,24 @@
-"""Builds the adapter of a configured source: the one place that knows every provider."""
+"""Builds the adapter of a configured source: the one place that knows every provider.
+
+Sources of one provider account share an ``Account``: its HTTP client (request budget and
+connection pool) and any provider-specific pacing state, so together they stay under the
+account's limits.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from notifier.config.sources import Source
+from pydantic import SecretStr
+
+from notifier.config.sources import EventpopSource, NuwebSource, ShotgunSource, Source
 from notifier.errors import ConfigError
+from notifier.providers import eventpop, nuweb
 from notifier.providers.base import Provider
-from notifier.providers.http import ProviderHttpClient, RequestBudget
+from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
 
 # Request budgets per provider account (DESIGN §5); "undocumented" ones are our guesses.
@@ -17,6 +28,22 @@ BUDGET_PER_MINUTE: dict[str, float] = {
     "nuweb": 60.0,
     "tickettailor": 5000.0 / 30.0,
 }
+RETRY_POLICIES: dict[str, RetryPolicy] = {"nuweb": nuweb.RETRY_POLICY}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Account:
+    """What the sources of one provider account share."""
+
+    http: ProviderHttpClient
+    nuweb_pacer: nuweb.RatePacer | None = None
+
+    async def close(self) -> None:
+        await self.http.close()
 
 
 def account_key(source: Source) -> str:
@@ -32,27 +59,80 @@ def account_key(source: Source) -> str:
             return f"tickettailor:{source.base_url}:{source.id}"
 
 
-def account_client(source: Source) -> ProviderHttpClient:
-    """The HTTP client of a source's account: its request budget and connection pool."""
+def open_account(source: Source) -> Account:
+    """The shared client (and pacing) of a source's account."""
     per_minute = source.requests_per_minute or BUDGET_PER_MINUTE[source.provider]
-    return ProviderHttpClient(source.base_url, budget=RequestBudget(per_minute, 60.0))
-
-
-def build_provider(
-    source: Source, *, lookback: timedelta | None, http: ProviderHttpClient
-) -> Provider:
-    """The adapter for one configured source, on its account's shared HTTP client."""
-    if source.provider == "shotgun":
-        return ShotgunProvider(
-            source.id,
-            source.organizer_id,
-            source.token.get_secret_value(),
-            base_url=source.base_url,
-            event_ids=source.event_ids,
-            include_cohosted_events=source.include_cohosted_events,
-            lookback=lookback if lookback is not None else timedelta(0),
-            http=http,
-        )
-    raise ConfigError(
-        f"source {source.id}: provider {source.provider!r} is not available in this build"
+    http = ProviderHttpClient(
+        source.base_url,
+        budget=RequestBudget(per_minute, 60.0),
+        policy=RETRY_POLICIES.get(source.provider),
     )
+    pacer = (
+        nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
+    )
+    return Account(http=http, nuweb_pacer=pacer)
+
+
+def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
+    """The adapter for one configured source, on its account's shared client."""
+    builder = _BUILDERS.get(source.provider)
+    if builder is None:
+        raise ConfigError(
+            f"source {source.id}: provider {source.provider!r} is not available in this build"
+        )
+    return builder(source, lookback, account)
+
+
+def _shotgun(source: Source, lookback: timedelta | None, account: Account) -> Provider:
+    assert isinstance(source, ShotgunSource)
+    return ShotgunProvider(
+        source.id,
+        source.organizer_id,
+        source.token.get_secret_value(),
+        base_url=source.base_url,
+        event_ids=source.event_ids,
+        include_cohosted_events=source.include_cohosted_events,
+        lookback=lookback if lookback is not None else timedelta(0),
+        http=account.http,
+    )
+
+
+def _nuweb(source: Source, lookback: timedelta | None, account: Account) -> Provider:
+    assert isinstance(source, NuwebSource)
+    return nuweb.NuwebProvider(
+        source.id,
+        source.token.get_secret_value(),
+        source.company_id,
+        event_ids=source.event_ids,
+        base_url=source.base_url,
+        lookback=lookback if lookback is not None else timedelta(minutes=2),
+        http=account.http,
+        pacer=account.nuweb_pacer,
+    )
+
+
+def _eventpop(source: Source, lookback: timedelta | None, account: Account) -> Provider:
+    assert isinstance(source, EventpopSource)
+    return eventpop.EventpopProvider(
+        source.id,
+        source.organizer_id,
+        source.access_token.get_secret_value(),
+        event_ids=source.event_ids,
+        base_url=source.base_url,
+        client_id=_reveal(source.client_id),
+        client_secret=_reveal(source.client_secret),
+        refresh_token=_reveal(source.refresh_token),
+        lookback=lookback if lookback is not None else timedelta(minutes=2),
+        http=account.http,
+    )
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
+_BUILDERS: dict[str, Callable[[Source, timedelta | None, Account], Provider]] = {
+    "eventpop": _eventpop,
+    "nuweb": _nuweb,
+    "shotgun": _shotgun,
+}

@@ -37,7 +37,7 @@ class ProviderHarness(Protocol):
     backdated_scans: bool
 
     async def start(self) -> None:
-        """Seed a handful of valid, unscanned tickets and serve the simulator."""
+        """Seed at least 12 valid, unscanned tickets and serve the simulator."""
 
     async def stop(self) -> None: ...
 
