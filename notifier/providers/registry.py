@@ -14,9 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from notifier.config.sources import EventpopSource, NuwebSource, ShotgunSource, Source
+from notifier.config.sources import (
+    EventpopSource,
+    NuwebSource,
+    ShotgunSource,
+    Source,
+    TicketTailorSource,
+)
 from notifier.errors import ConfigError
-from notifier.providers import eventpop, nuweb
+from notifier.providers import eventpop, nuweb, tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
@@ -127,6 +133,18 @@ def _eventpop(source: Source, lookback: timedelta | None, account: Account) -> P
     )
 
 
+def _tickettailor(source: Source, lookback: timedelta | None, account: Account) -> Provider:
+    assert isinstance(source, TicketTailorSource)
+    return tickettailor.TicketTailorProvider(
+        source.id,
+        source.api_key.get_secret_value(),
+        event_ids=source.event_ids,
+        base_url=source.base_url,
+        http=account.http,
+        overlap=lookback if lookback is not None else timedelta(minutes=2),
+    )
+
+
 def _reveal(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
@@ -135,4 +153,5 @@ _BUILDERS: dict[str, Callable[[Source, timedelta | None, Account], Provider]] = 
     "eventpop": _eventpop,
     "nuweb": _nuweb,
     "shotgun": _shotgun,
+    "tickettailor": _tickettailor,
 }

@@ -22,11 +22,13 @@ from tests.providers.harness import ProviderHarness, Transition
 from tests.providers.harness_eventpop import EventpopHarness
 from tests.providers.harness_nuweb import NuwebHarness
 from tests.providers.harness_shotgun import ShotgunHarness
+from tests.providers.harness_tickettailor import TicketTailorHarness
 
 HARNESSES: dict[str, Callable[[], ProviderHarness]] = {
     "eventpop": EventpopHarness,
     "nuweb": NuwebHarness,
     "shotgun": ShotgunHarness,
+    "tickettailor": TicketTailorHarness,
 }
 SOURCE = SourceId("suite")
 # What must already be true of a ticket before a transition can happen to it.
