@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,20 +18,14 @@ from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.eventpop import EventpopProvider, Scope, decode_cursor
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.simulators.eventpop import EventpopSimulator, Fault, PageServed, serve
+from tests.reference_specs import EVENTPOP_SWAGGER
 
 ORGANIZER = 4242
 TOKEN = "ep-access-7f3a"
 REFRESH = "ep-refresh-91c2"
 CLIENT_ID, CLIENT_SECRET = "ep-client", "ep-client-secret-55"
 PAGE = 5
-SWAGGER = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "reference"
-    / "eventpop"
-    / "public-api.swagger.json"
-)
+SWAGGER = EVENTPOP_SWAGGER
 
 
 @dataclass

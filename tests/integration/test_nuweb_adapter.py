@@ -24,6 +24,7 @@ from notifier.providers.nuweb import (
     format_nuweb_time,
 )
 from notifier.simulators.nuweb import Fault, NuwebSimulator, serve
+from tests.reference_specs import NUWEB_OPENAPI
 
 COMPANY = 12
 EVENT = 5
@@ -330,10 +331,8 @@ async def test_server_error_is_retried(env: Env, make_provider: MakeProvider) ->
 
 
 def spec_path() -> Path:
-    """The official spec beside the repo clone (CI), else the shared folder."""
-    beside = Path(__file__).resolve().parents[2].parent / "shared"
-    root = beside if beside.is_dir() else Path("/work/shared")
-    return root / "reference" / "nuweb" / "admin-api.openapi.json"
+    """The official spec, in ../shared beside the repository."""
+    return NUWEB_OPENAPI
 
 
 @cache

@@ -27,6 +27,7 @@ from notifier.providers.nuweb import (
     parse_entry_page,
     parse_inventory_page,
 )
+from tests.reference_specs import NUWEB_OPENAPI
 
 SOURCE = SourceId("nuweb-main")
 T0 = datetime(2021, 11, 22, 11, 59, tzinfo=UTC)
@@ -92,10 +93,8 @@ SEED_EVENT_TICKETS: dict[str, Any] = {
 
 
 def spec_path() -> Path:
-    """The official spec beside the repo clone (CI), else the shared folder."""
-    beside = Path(__file__).resolve().parents[2].parent / "shared"
-    root = beside if beside.is_dir() else Path("/work/shared")
-    return root / "reference" / "nuweb" / "admin-api.openapi.json"
+    """The official spec, in ../shared beside the repository."""
+    return NUWEB_OPENAPI
 
 
 @cache
