@@ -27,6 +27,7 @@ from notifier.service import (
     run_service,
     webhook_sink_name,
 )
+from notifier.sharding import shard_from_env
 from notifier.store.base import DeliveryStatus
 
 log = structlog.get_logger(__name__)
@@ -145,18 +146,27 @@ def _event_line(attributes: dict[str, str], data: bytes) -> bytes:
 
 def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    _shard()  # a misconfigured shard is a configuration error, before anything starts
     return asyncio.run(_serve(config))
+
+
+def _shard() -> tuple[int, int] | None:
+    """This replica's (ordinal, count) from the StatefulSet's environment, if sharded."""
+    try:
+        return shard_from_env(os.environ)
+    except ValueError as exc:
+        raise ConfigError(f"sharding: {exc}") from None
 
 
 async def _serve(config: Config) -> int:
     from aiohttp import web
 
-    runtime = await open_runtime(config)
+    runtime = await open_runtime(config, shard=_shard())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app = health_app(alive=lambda: not loop.is_closed(), ready=lambda: _ready(runtime))
+    app = health_app(alive=runtime.alive, ready=lambda: _ready(runtime))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.server.host, config.server.port).start()

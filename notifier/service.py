@@ -16,6 +16,7 @@ from notifier.envelope import OutboxEvent
 from notifier.errors import NotifierError
 from notifier.model import SourceId
 from notifier.observability import (
+    DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
     OUTBOX_PENDING,
@@ -26,6 +27,7 @@ from notifier.observability import (
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.providers.base import Provider
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
@@ -65,6 +67,11 @@ class Runtime:
     sinks: list[Sink]
     dispatcher: Dispatcher
     accounts: list[Account] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        """False once any poll loop or sink worker has died: the pod should be restarted."""
+        return not any(task.done() for task in self.tasks)
 
     async def close(self) -> None:
         for scheduled in self.sources:
@@ -80,8 +87,18 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_now) -> Runtime:
-    """Open the store and build every sink and poller the config describes."""
+async def open_runtime(
+    config: Config,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    shard: tuple[int, int] | None = None,
+) -> Runtime:
+    """Open the store and build every sink and poller the config describes.
+
+    ``shard`` is (ordinal, count): this replica polls only the organizers that rendezvous
+    hashing assigns to it. Its dispatcher still drains its whole outbox, including events
+    of organizers that moved away, so nothing committed here is stranded.
+    """
     store = await SqliteStore(config.state.path).open()
     sinks = build_sinks(config)
     schedules = {
@@ -92,7 +109,9 @@ async def open_runtime(config: Config, *, clock: Callable[[], datetime] = _utc_n
         return [sink.name for sink in sinks if sink.wants(event)]
 
     accounts: dict[str, Account] = {}
-    sources = _build_sources(config, store=store, route=route, clock=clock, accounts=accounts)
+    sources = _build_sources(
+        config, store=store, route=route, clock=clock, accounts=accounts, shard=shard
+    )
     dispatcher = Dispatcher(store, sinks, schedules=schedules)
     return Runtime(
         config=config,
@@ -161,11 +180,14 @@ def _build_sources(
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],
+    shard: tuple[int, int] | None,
 ) -> list[ScheduledSource]:
     """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
+        if shard is not None and not owns(organizer.id, ordinal=shard[0], shard_count=shard[1]):
+            continue
         settings = config.settings_for(organizer, source)
         key = account_key(source)
         if key not in accounts:
@@ -207,6 +229,10 @@ async def poll_and_observe(scheduled: ScheduledSource, *, dry_run: bool = False)
     LAST_SUCCESS.labels(settings.source).set(time.time())
     for event in report.events:
         EVENTS.labels(event.type).inc()
+    if not report.baseline:  # a baseline's "changes" are history, not detections
+        committed = DETECTION_LATENCY.labels("committed", "")
+        for seconds in report.latencies:
+            committed.observe(seconds)
     return report
 
 
@@ -233,13 +259,16 @@ async def _outstanding(runtime: Runtime) -> int:
 
 async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll loops and the dispatcher until ``stop``; in-flight polls and commits finish."""
-    loops = [
+    runtime.tasks = [
         asyncio.create_task(_poll_loop(runtime, scheduled, stop), name=f"poll:{index}")
         for index, scheduled in enumerate(runtime.sources)
     ]
-    dispatcher = asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher")
-    gauge = asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge")
-    await asyncio.gather(*loops, dispatcher, gauge)
+    runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
+    runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
+    try:
+        await asyncio.gather(*runtime.tasks)
+    finally:
+        runtime.tasks = []
 
 
 async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio.Event) -> None:
