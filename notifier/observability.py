@@ -39,8 +39,18 @@ LAST_SUCCESS = Gauge(
 )
 DETECTION_LATENCY = Histogram(
     "notifier_detection_latency_seconds",
-    "Provider time of a change to its commit",
-    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+    "From the provider's time of a change to its commit (stage=committed) or to a sink's "
+    "acknowledgement (stage=delivered)",
+    ["stage", "sink"],
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900),
+)
+BUDGET_WAIT = Counter(
+    "notifier_rate_budget_wait_seconds_total",
+    "Time spent waiting for a provider account's request budget",
+    ["provider"],
+)
+POLL_FAILURES = Gauge(
+    "notifier_source_consecutive_failures", "Polls failed in a row, per source", ["source"]
 )
 
 

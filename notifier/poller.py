@@ -7,7 +7,7 @@ source, so the store is written through and only read back after a restart.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -46,6 +46,8 @@ class PollReport:
     records: int
     requests: int
     baseline: bool
+    # Seconds from the provider's time of each change to its commit.
+    latencies: list[float] = field(default_factory=list)
 
 
 class SourcePoller:
@@ -85,6 +87,12 @@ class SourcePoller:
         events += [to_outbox_event(event) for event in inventory.events]
         if not dry_run:
             await self._commit(result, change.states, inventory.states, events)
+        committed_at = self._clock()
+        latencies = [
+            (committed_at - event.occurred_at).total_seconds()
+            for event in [*change.events, *inventory.events]
+            if event.occurred_at is not None
+        ]
         log.info(
             "poll_committed" if not dry_run else "poll_dry_run",
             records=len(result.tickets),
@@ -93,7 +101,11 @@ class SourcePoller:
             baseline=baseline,
         )
         return PollReport(
-            events=events, records=len(result.tickets), requests=result.requests, baseline=baseline
+            events=events,
+            records=len(result.tickets),
+            requests=result.requests,
+            baseline=baseline,
+            latencies=latencies,
         )
 
     async def _ensure_loaded(self) -> None:

@@ -202,8 +202,10 @@ class ProviderHttpClient:
         sleep: SleepFn = asyncio.sleep,
         now: WallClock | None = None,
         rng: random.Random | None = None,
+        on_budget_wait: Callable[[float], None] | None = None,
     ) -> None:
         self._base = URL(base_url)
+        self._on_budget_wait = on_budget_wait
         if not self._base.absolute or self._base.scheme not in _DEFAULT_PORTS:
             raise ValueError("base_url must be an absolute http(s) URL")
         self._origin = _origin(self._base)
@@ -306,7 +308,9 @@ class ProviderHttpClient:
 
     async def _attempt(self, request: _Request) -> tuple[object, CIMultiDict[str]]:
         if self._budget is not None:
-            await self._budget.acquire()
+            waited = await self._budget.acquire()
+            if waited and self._on_budget_wait is not None:
+                self._on_budget_wait(waited)
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
         self.requests += 1

@@ -22,6 +22,7 @@ from notifier.config.sources import (
     TicketTailorSource,
 )
 from notifier.errors import ConfigError
+from notifier.observability import BUDGET_WAIT
 from notifier.providers import eventpop, nuweb, tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
@@ -72,6 +73,7 @@ def open_account(source: Source) -> Account:
         source.base_url,
         budget=RequestBudget(per_minute, 60.0),
         policy=RETRY_POLICIES.get(source.provider),
+        on_budget_wait=BUDGET_WAIT.labels(source.provider).inc,
     )
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None

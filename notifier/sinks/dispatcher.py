@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
+from notifier.observability import DELIVERIES, DETECTION_LATENCY
 from notifier.sinks.base import Sink
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
@@ -167,6 +168,7 @@ class Dispatcher:
         ]
         await self._outbox.record(sink.name, outcomes)
         await self._disable_if_gone(sink.name, errors)
+        _observe(sink.name, batch, outcomes, now=now)
         return _count(outcomes, errors, sink.name)
 
     async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> None:
@@ -176,6 +178,16 @@ class Dispatcher:
         if fatal is not None:
             await self._outbox.disable_sink(sink, str(fatal))
             log.error("sink_disabled", sink=sink, reason=str(fatal))
+
+
+def _observe(
+    sink: str, batch: Sequence[Delivery], outcomes: Sequence[Outcome], *, now: float
+) -> None:
+    delivered = DETECTION_LATENCY.labels("delivered", sink)
+    for delivery, outcome in zip(batch, outcomes, strict=True):
+        DELIVERIES.labels(sink, outcome.status.value).inc()
+        if outcome.status is DeliveryStatus.DELIVERED:
+            delivered.observe(max(0.0, now - delivery.event.time.timestamp()))
 
 
 def _is_gone(error: DeliveryError | None) -> bool:
