@@ -6,7 +6,7 @@ source, so the store is written through and only read back after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from notifier.events import TicketEvent
 from notifier.inventory_diff import TicketTypeState, diff_ticket_types
 from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.pii import PiiPolicy, apply_pii
-from notifier.providers.base import PollResult, Provider
+from notifier.providers.base import EventWindow, PollResult, Provider
 from notifier.store.base import Routed, SnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -48,6 +48,7 @@ class PollReport:
     baseline: bool
     # Seconds from the provider's time of each change to its commit.
     latencies: list[float] = field(default_factory=list)
+    event_windows: Mapping[str, EventWindow] = field(default_factory=dict)
 
 
 class SourcePoller:
@@ -70,11 +71,15 @@ class SourcePoller:
         self._cursor: str | None = None
         self._polled = False
 
-    async def poll_once(self, *, dry_run: bool = False) -> PollReport:
-        """Read everything since the cursor and commit it; raises ProviderError/StoreError."""
+    async def poll_once(self, *, dry_run: bool = False, full: bool = False) -> PollReport:
+        """Read everything since the cursor and commit it; raises ProviderError/StoreError.
+
+        ``full`` reads from scratch (a reconcile sweep) but diffs against the stored state
+        as usual, so it emits only what the incremental reads missed.
+        """
         await self._ensure_loaded()
         assert self._tickets is not None
-        result = await self._provider.poll(self._cursor)
+        result = await self._provider.poll(None if full else self._cursor)
         baseline = not self._polled
         change = diff_tickets(
             self._tickets,
@@ -106,6 +111,7 @@ class SourcePoller:
             requests=result.requests,
             baseline=baseline,
             latencies=latencies,
+            event_windows=result.event_windows,
         )
 
     async def _ensure_loaded(self) -> None:

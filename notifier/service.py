@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
@@ -20,13 +20,16 @@ from notifier.observability import (
     EVENTS,
     LAST_SUCCESS,
     OUTBOX_PENDING,
+    POLL_FAILURES,
     POLLS,
     PROVIDER_REQUESTS,
     RECORDS,
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
-from notifier.providers.base import Provider
+from notifier.providers.base import EventWindow, Provider
+from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
@@ -39,7 +42,6 @@ from notifier.store.sqlite import SqliteStore
 log = structlog.get_logger(__name__)
 
 KAFKA_SINK = "kafka"
-ERROR_BACKOFF_CAP = 300.0
 
 
 def webhook_sink_name(endpoint: str) -> str:
@@ -49,12 +51,19 @@ def webhook_sink_name(endpoint: str) -> str:
 
 @dataclass
 class ScheduledSource:
-    """A poller and its cadence."""
+    """A poller, its cadence, and what the schedule has learnt about it."""
 
     poller: SourcePoller
     provider: Provider
-    interval: timedelta
+    cadence: Cadence
     failures: int = 0
+    windows: dict[str, EventWindow] = field(default_factory=dict)
+    last_reconcile: datetime | None = None
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether the service schedules full reads (some adapters plan their own)."""
+        return not getattr(self.provider, "reconciles_itself", False)
 
 
 @dataclass
@@ -207,22 +216,34 @@ def _build_sources(
             route=route,
             clock=clock,
         )
-        scheduled.append(ScheduledSource(poller, provider, settings.poll_interval))
+        cadence = Cadence(
+            poll_interval=settings.poll_interval,
+            live_poll_interval=settings.live_poll_interval,
+            before_doors=settings.live_margin_before,
+            after_end=settings.live_margin_after,
+            reconcile_interval=settings.reconcile_interval,
+        )
+        scheduled.append(ScheduledSource(poller, provider, cadence))
     return scheduled
 
 
-async def poll_and_observe(scheduled: ScheduledSource, *, dry_run: bool = False) -> PollReport:
+async def poll_and_observe(
+    scheduled: ScheduledSource, *, dry_run: bool = False, full: bool = False
+) -> PollReport:
     """One poll with its metrics and logs bound to the source; errors propagate."""
     settings = scheduled.poller.settings
     with structlog.contextvars.bound_contextvars(
         source=settings.source, organizer=settings.organizer, provider=settings.provider
     ):
         try:
-            report = await scheduled.poller.poll_once(dry_run=dry_run)
+            report = await scheduled.poller.poll_once(dry_run=dry_run, full=full)
         except NotifierError as exc:
             POLLS.labels(settings.source, "error").inc()
+            POLL_FAILURES.labels(settings.source).set(scheduled.failures + 1)
             log.error("poll_failed", error=str(exc), error_type=type(exc).__name__)
             raise
+    POLL_FAILURES.labels(settings.source).set(0)
+    scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
     RECORDS.labels(settings.source).inc(report.records)
     PROVIDER_REQUESTS.labels(settings.provider).inc(report.requests)
@@ -273,28 +294,44 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
 
 async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio.Event) -> None:
     # Start-up jitter spreads hundreds of sources over the first interval.
-    first = random.uniform(0, min(scheduled.interval.total_seconds(), 5.0))  # noqa: S311
-    if await _stopped_within(stop, first):
+    jitter = random.uniform(0, min(scheduled.cadence.poll_interval.total_seconds(), 5.0))  # noqa: S311
+    if await _stopped_within(stop, jitter):
         return
+    scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
-        try:
-            report = await poll_and_observe(scheduled)
-            scheduled.failures = 0
-            if report.events:
-                runtime.dispatcher.notify()
-        except NotifierError:
-            scheduled.failures += 1
-        if await _stopped_within(stop, _next_wait(scheduled)):
+        await _poll_step(runtime, scheduled)
+        wait = poll_wait(
+            scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
+        )
+        if await _stopped_within(stop, wait.total_seconds()):
             return
 
 
-def _next_wait(scheduled: ScheduledSource) -> float:
-    """The normal interval, or an exponential back-off while the source keeps failing."""
-    interval = scheduled.interval.total_seconds()
-    if scheduled.failures == 0:
-        return interval
-    backoff: float = interval * 2.0 ** min(scheduled.failures, 10)
-    return min(max(interval, backoff), max(interval, ERROR_BACKOFF_CAP))
+async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
+    """One scheduled poll: a reconcile sweep when due (at background priority), else
+    an incremental read."""
+    now = _utc_now()
+    assert scheduled.last_reconcile is not None
+    full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
+    token = BACKGROUND.set(full)
+    try:
+        report = await poll_and_observe(scheduled, full=full)
+    except NotifierError:
+        scheduled.failures += 1
+        return
+    finally:
+        BACKGROUND.reset(token)
+    scheduled.failures = 0
+    if full:
+        scheduled.last_reconcile = now
+        log.info(
+            "reconcile_swept",
+            source=scheduled.poller.settings.source,
+            records=report.records,
+            events=len(report.events),
+        )
+    if report.events:
+        runtime.dispatcher.notify()
 
 
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:

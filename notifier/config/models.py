@@ -120,6 +120,10 @@ class Defaults(Model):
     pii: Pii = "include"
     pii_hash_key: SecretStr | None = None
     reconcile_interval: PositiveDuration = timedelta(hours=6)
+    # The live window of an event (live_poll_interval applies) opens this long before its
+    # start (doors) and closes this long after its end (late scans, exits).
+    live_margin_before: Duration = timedelta(hours=2)
+    live_margin_after: Duration = timedelta(hours=1)
     # None: each provider's own default (DESIGN §6a: 0 for Shotgun, 2 min for Eventpop, Nuweb).
     lookback: Duration | None = None
 
@@ -145,6 +149,8 @@ class SourceSettings(Model):
     pii: Pii
     reconcile_interval: timedelta
     requests_per_minute: float | None
+    live_margin_before: timedelta
+    live_margin_after: timedelta
 
 
 class Config(Model):
@@ -189,6 +195,8 @@ class Config(Model):
             pii=organizer.pii or defaults.pii,
             reconcile_interval=defaults.reconcile_interval,
             requests_per_minute=source.requests_per_minute,
+            live_margin_before=defaults.live_margin_before,
+            live_margin_after=defaults.live_margin_after,
         )
 
     def kafka_topic_for(self, organizer_id: str, event_type: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from notifier.model import TicketRecord, TicketTypeRecord
+
+EventWindow = tuple[datetime, datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,9 @@ class PollResult:
     complete: bool = False
     ticket_types: Sequence[TicketTypeRecord] = field(default_factory=tuple)
     requests: int = 0
+    # Events the adapter saw, by id: (start, end or None). The scheduler polls faster while
+    # one of them is in its live window (doors open to end).
+    event_windows: Mapping[str, EventWindow] = field(default_factory=dict)
 
 
 class Provider(Protocol):

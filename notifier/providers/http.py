@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -123,6 +124,12 @@ class RetryPolicy:
     retry_after_headers: tuple[str, ...] = ("Retry-After",)
 
 
+# Share of an account's burst that background requests leave for foreground polls.
+BACKGROUND_HEADROOM = 0.5
+# Set by the scheduler around a reconcile sweep: its requests yield to live polling.
+BACKGROUND: ContextVar[bool] = ContextVar("provider_background_request", default=False)
+
+
 class RequestBudget:
     """An async token bucket: ``rate`` requests per ``per`` seconds, bursts up to ``burst``.
 
@@ -150,8 +157,14 @@ class RequestBudget:
         self._updated = clock()
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> float:
-        """Take one request slot, waiting until one is free; returns the seconds waited."""
+    async def acquire(self, *, background: bool = False) -> float:
+        """Take one request slot, waiting until one is free; returns the seconds waited.
+
+        A ``background`` request (a reconcile sweep) first waits, outside the lock, until
+        the bucket holds headroom for foreground polls, so a long sweep never starves the
+        live cadence of the sources sharing the account.
+        """
+        waited = await self._await_headroom() if background else 0.0
         async with self._lock:
             self._refill()
             wait = 0.0
@@ -160,7 +173,19 @@ class RequestBudget:
                 await self._sleep(wait)
                 self._refill()
             self._tokens = max(self._tokens - 1, 0.0)
-            return wait
+            return waited + wait
+
+    async def _await_headroom(self) -> float:
+        headroom = min(self._capacity * BACKGROUND_HEADROOM, max(self._capacity - 1, 0.0))
+        waited = 0.0
+        while True:
+            self._refill()
+            shortfall = headroom + 1 - self._tokens
+            if shortfall <= 0:
+                return waited
+            delay = shortfall / self._fill_per_second
+            await self._sleep(delay)
+            waited += delay
 
     def _refill(self) -> None:
         now = self._clock()
@@ -308,7 +333,7 @@ class ProviderHttpClient:
 
     async def _attempt(self, request: _Request) -> tuple[object, CIMultiDict[str]]:
         if self._budget is not None:
-            waited = await self._budget.acquire()
+            waited = await self._budget.acquire(background=BACKGROUND.get())
             if waited and self._on_budget_wait is not None:
                 self._on_budget_wait(waited)
         session = self._get_session()

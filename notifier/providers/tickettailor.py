@@ -610,6 +610,10 @@ class TicketTailorProvider:
         self._overlap = int(overlap.total_seconds())
         self._limit = str(min(max(page_limit, 1), PAGE_LIMIT))
 
+    # Its cursor carries the reconcile schedule (and check-in memory a fresh read would
+    # lose), so the service must not force full reads on it.
+    reconciles_itself = True
+
     def __repr__(self) -> str:
         # The default repr would show the Authorization header, i.e. the key.
         return "TicketTailorProvider(source=" + repr(self._source) + ")"
@@ -645,6 +649,7 @@ class TicketTailorProvider:
             complete=plan.reconcile,
             ticket_types=inventory,
             requests=read.requests,
+            event_windows={w.event_id: (w.start, w.end) for w in windows if w.start},
         )
 
     async def close(self) -> None:

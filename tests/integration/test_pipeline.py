@@ -185,8 +185,12 @@ async def test_a_receiver_that_was_down_gets_every_event_with_the_same_ids(
 
     pipeline.receiver.down = False
     runtime = await pipeline.open()
-    await runtime.dispatcher.drain()
 
+    async def all_delivered(runtime: Runtime = runtime) -> bool:
+        await runtime.dispatcher.drain()  # paced: the 503s slowed the endpoint down
+        return len(pipeline.receiver.events) == 3
+
+    await until(all_delivered, within=15.0, step=0.2)
     kafka_ids = sorted(e.get_id() for e in pipeline.kafka_events(3))
     assert sorted(e["id"] for e in pipeline.receiver.events) == kafka_ids
     assert await runtime.store.deliveries(status=DeliveryStatus.PENDING) == []
@@ -201,14 +205,23 @@ async def test_an_exhausted_delivery_is_parked_then_replayed_with_its_id(
     pipeline.sim.scan(_valid_unscanned(pipeline)[0])
     await pipeline.once()
     runtime = await pipeline.open()
-    for _ in range(3):  # the test schedule has three immediate attempts
-        await runtime.dispatcher.drain()
+
+    async def parked_one(runtime: Runtime = runtime) -> bool:
+        await runtime.dispatcher.drain()  # three immediate attempts, paced by the 503s
+        return bool(await runtime.store.deliveries(status=DeliveryStatus.PARKED))
+
+    await until(parked_one, within=20.0, step=0.2)
     (parked,) = await runtime.store.deliveries(status=DeliveryStatus.PARKED)
     assert parked.attempts == 3
 
     pipeline.receiver.down = False
     assert await runtime.store.requeue(parked.sink) == 1
-    await runtime.dispatcher.drain()
+
+    async def replayed(runtime: Runtime = runtime) -> bool:
+        await runtime.dispatcher.drain()
+        return bool(pipeline.receiver.events)
+
+    await until(replayed, within=15.0, step=0.2)
     assert [e["id"] for e in pipeline.receiver.events] == [parked.event.id]
 
 

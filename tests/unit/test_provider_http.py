@@ -444,3 +444,20 @@ async def test_a_provider_specific_wait_header_paces_a_429(
     policy = RetryPolicy(retry_after_headers=("Retry-After", "X-Available-In-Seconds"))
     await make_client(server.base_url, policy=policy).fetch_json("/items")
     assert sleeps.delays == [12.0]
+
+
+async def test_background_requests_leave_headroom_for_live_polls() -> None:
+    """A sweep waits until half the burst is free; a live poll then goes straight through."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def advance(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    budget = RequestBudget(10, 10.0, clock=lambda: now[0], sleep=advance)
+    for _ in range(6):  # a sweep drains the burst down to its headroom
+        await budget.acquire(background=True)
+    background_wait = await budget.acquire(background=True)
+    assert background_wait > 0
+    assert await budget.acquire() == 0.0  # the live poll finds a token waiting
