@@ -43,9 +43,11 @@ def pipeline_config(
     webhook_url: str,
     secret: str,
     retry_schedule: tuple[str, ...] = ("0s", "0s", "0s"),
+    defaults: dict[str, Any] | None = None,
 ) -> Config:
     return Config.model_validate(
         {
+            "defaults": defaults or {},
             "state": {"path": str(state)},
             "kafka": {"bootstrap_servers": [bootstrap], "topic": topic},
             "webhooks": [
