@@ -71,13 +71,18 @@ class SourcePoller:
         self._cursor: str | None = None
         self._polled = False
 
+    @property
+    def polled(self) -> bool:
+        """Whether this source has a committed baseline (known after its first load)."""
+        return self._polled
+
     async def poll_once(self, *, dry_run: bool = False, full: bool = False) -> PollReport:
         """Read everything since the cursor and commit it; raises ProviderError/StoreError.
 
         ``full`` reads from scratch (a reconcile sweep) but diffs against the stored state
         as usual, so it emits only what the incremental reads missed.
         """
-        await self._ensure_loaded()
+        await self.load()
         assert self._tickets is not None
         result = await self._provider.poll(None if full else self._cursor)
         baseline = not self._polled
@@ -114,7 +119,8 @@ class SourcePoller:
             event_windows=result.event_windows,
         )
 
-    async def _ensure_loaded(self) -> None:
+    async def load(self) -> None:
+        """Read the source's state from the store, once (later calls do nothing)."""
         if self._tickets is None:
             snapshot = await self._store.load(self.settings.source)
             self._tickets = snapshot.tickets

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from notifier.observability import (
     RECORDS,
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
+from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
@@ -315,7 +317,9 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
     token = BACKGROUND.set(full)
     try:
-        report = await poll_and_observe(scheduled, full=full)
+        await scheduled.poller.load()
+        with _long_read(scheduled, full=full):
+            report = await poll_and_observe(scheduled, full=full)
     except NotifierError:
         scheduled.failures += 1
         return
@@ -332,6 +336,16 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
         )
     if report.events:
         runtime.dispatcher.notify()
+
+
+def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextManager[object]:
+    """Progress for the reads that can take minutes: a first baseline and a sweep."""
+    source = scheduled.poller.settings.source
+    if full:
+        return reporting(f"{source}: reconcile sweep")
+    if not scheduled.poller.polled:
+        return reporting(f"{source}: first read (baseline)")
+    return nullcontext()
 
 
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:

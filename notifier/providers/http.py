@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from notifier.errors import FatalProviderError, RetriableProviderError
+from notifier.progress import PROGRESS
 
 __all__ = [
     "FetchResult",
@@ -298,6 +299,9 @@ class ProviderHttpClient:
                 await self._pause(attempt, exc, request.url)
                 attempt += 1
             else:
+                reporter = PROGRESS.get()
+                if reporter is not None:
+                    reporter.page()
                 return FetchResult(
                     payload=payload,
                     attempts=attempt,
