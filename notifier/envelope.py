@@ -48,10 +48,18 @@ class OutboxEvent:
         }
 
 
-def event_id(source_id: str, subject: str, event_type: str, sequence: int) -> str:
-    """Deterministic id: the same change detected twice (after a crash) gets the same id."""
-    material = f"{source_id}\x1f{subject}\x1f{event_type}\x1f{sequence}".encode()
-    return hashlib.sha256(material).hexdigest()[:32]
+def event_id(
+    source_id: str, subject: str, event_type: str, sequence: int, *, epoch: str = ""
+) -> str:
+    """Deterministic id: the same change detected twice (after a crash) gets the same id.
+
+    ``epoch`` is fixed when a source's state is first recorded: if that state is ever lost
+    or rebuilt elsewhere (a new volume, an organizer moved to another replica), sequences
+    start again from 1 under a new epoch, so new events never reuse ids that consumers have
+    already seen and deduplicated.
+    """
+    parts = [source_id, subject, event_type, str(sequence)] + ([epoch] if epoch else [])
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def format_time(moment: datetime) -> str:
@@ -63,11 +71,11 @@ def format_time(moment: datetime) -> str:
     return utc.isoformat().replace("+00:00", "Z")
 
 
-def to_outbox_event(event: ChangeEvent) -> OutboxEvent:
+def to_outbox_event(event: ChangeEvent, *, epoch: str = "") -> OutboxEvent:
     """Wrap a change event in its CloudEvents envelope; the data is serialized here, once."""
     subject = subject_of(event)
     return OutboxEvent(
-        id=event_id(event.source, subject, event.type, event.sequence),
+        id=event_id(event.source, subject, event.type, event.sequence, epoch=epoch),
         type=event.type,
         ce_source=f"/{event.provider}/{event.organizer}/{event.source}",
         subject=subject,

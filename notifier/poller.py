@@ -6,6 +6,7 @@ source, so the store is written through and only read back after a restart.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +71,7 @@ class SourcePoller:
         self._types: dict[TicketTypeId, TicketTypeState] = {}
         self._cursor: str | None = None
         self._polled = False
+        self._epoch = ""
 
     @property
     def polled(self) -> bool:
@@ -86,15 +88,20 @@ class SourcePoller:
         assert self._tickets is not None
         result = await self._provider.poll(None if full else self._cursor)
         baseline = not self._polled
+        context = self._context()
+        if baseline and not self._epoch:
+            # Random, not the clock: two rebuilds of one source's state must never share it.
+            # A crash before the first commit emitted nothing under it, so losing it is fine.
+            self._epoch = secrets.token_hex(8)
         change = diff_tickets(
             self._tickets,
             result.tickets,
-            context=self._context(),
+            context=context,
             emit_new=not baseline or self.settings.emit_existing,
         )
-        inventory = diff_ticket_types(self._types, result.ticket_types, context=self._context())
+        inventory = diff_ticket_types(self._types, result.ticket_types, context=context)
         events = [self._envelope(event) for event in change.events]
-        events += [to_outbox_event(event) for event in inventory.events]
+        events += [to_outbox_event(event, epoch=self._epoch) for event in inventory.events]
         if not dry_run:
             await self._commit(result, change.states, inventory.states, events)
         committed_at = self._clock()
@@ -127,6 +134,7 @@ class SourcePoller:
             self._types = snapshot.ticket_types
             self._cursor = snapshot.cursor
             self._polled = snapshot.polled
+            self._epoch = snapshot.epoch
 
     async def _commit(
         self,
@@ -142,6 +150,7 @@ class SourcePoller:
             events=routed,
             cursor=result.cursor,
             ticket_types=type_states,
+            epoch=self._epoch,
         )
         # Only after the commit: a failed commit leaves memory as the store has it.
         assert self._tickets is not None
@@ -159,4 +168,5 @@ class SourcePoller:
         )
 
     def _envelope(self, event: TicketEvent) -> OutboxEvent:
-        return to_outbox_event(apply_pii(event, self.settings.pii, key=self.settings.pii_key))
+        private = apply_pii(event, self.settings.pii, key=self.settings.pii_key)
+        return to_outbox_event(private, epoch=self._epoch)

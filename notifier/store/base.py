@@ -27,6 +27,8 @@ class SourceSnapshot:
     cursor: str | None = None
     polled: bool = False
     ticket_types: dict[TicketTypeId, TicketTypeState] = field(default_factory=dict)
+    # Fixed at the first commit of the source's state; part of every event id.
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class SnapshotStore(Protocol):
         events: Sequence[Routed],
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
+        epoch: str = "",
     ) -> None: ...
 
 

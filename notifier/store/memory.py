@@ -21,6 +21,7 @@ class MemoryStore:
         self._tickets: dict[SourceId, dict[TicketId, TicketState]] = {}
         self._cursors: dict[SourceId, str | None] = {}
         self._types: dict[SourceId, dict[TicketTypeId, TicketTypeState]] = {}
+        self._epochs: dict[SourceId, str] = {}
         self._event_ids: set[str] = set()
         self._committed_at: dict[int, float] = {}
         self._deliveries: dict[tuple[str, int], Delivery] = {}
@@ -33,6 +34,7 @@ class MemoryStore:
             cursor=self._cursors.get(source),
             polled=source in self._cursors,
             ticket_types=dict(self._types.get(source, {})),
+            epoch=self._epochs.get(source, ""),
         )
 
     async def commit(
@@ -43,7 +45,9 @@ class MemoryStore:
         events: Sequence[Routed],
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
+        epoch: str = "",
     ) -> None:
+        self._epochs.setdefault(source, epoch)
         self._tickets.setdefault(source, {}).update(tickets)
         self._types.setdefault(source, {}).update(ticket_types or {})
         for routed in events:

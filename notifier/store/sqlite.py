@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS ticket_types (
     PRIMARY KEY (source, ticket_type_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (
-    source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL
+    source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL,
+    epoch TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS outbox (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -100,8 +101,9 @@ class SqliteStore:
         events: Sequence[Routed],
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
+        epoch: str = "",
     ) -> None:
-        await self._run(self._commit, source, tickets, events, cursor, ticket_types or {})
+        await self._run(self._commit, source, tickets, events, cursor, ticket_types or {}, epoch)
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
@@ -190,7 +192,7 @@ class SqliteStore:
 
     def _load(self, source: SourceId) -> SourceSnapshot:
         db = self._conn
-        row = db.execute("SELECT cursor FROM sources WHERE source = ?", (source,)).fetchone()
+        row = db.execute("SELECT cursor, epoch FROM sources WHERE source = ?", (source,)).fetchone()
         rows = db.execute("SELECT ticket_id, state FROM tickets WHERE source = ?", (source,))
         tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
         type_rows = db.execute(
@@ -202,6 +204,7 @@ class SqliteStore:
             cursor=None if row is None else row[0],
             polled=row is not None,
             ticket_types=types,
+            epoch="" if row is None else row[1],
         )
 
     def _commit(
@@ -211,6 +214,7 @@ class SqliteStore:
         events: Sequence[Routed],
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState],
+        epoch: str,
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
@@ -225,9 +229,12 @@ class SqliteStore:
             )
             for routed in events:
                 _insert_event(db, routed, now)
+            # The epoch is written once, by the first commit, and never changes after.
             db.execute(
-                "INSERT OR REPLACE INTO sources (source, cursor, committed_at) VALUES (?, ?, ?)",
-                (source, cursor, now),
+                "INSERT INTO sources (source, cursor, committed_at, epoch) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, "
+                "committed_at = excluded.committed_at",
+                (source, cursor, now, epoch),
             )
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:

@@ -489,3 +489,11 @@ async def test_sqlite_read_only_file_refuses_commit(
         assert (await store.load(SOURCE)).cursor == "c1"
     finally:
         await store.close()
+
+
+async def test_the_epoch_is_written_once(store: Store) -> None:
+    """The first commit fixes a source's epoch; later commits cannot change it."""
+    await store.commit(SOURCE, tickets={}, events=[], cursor="c1", epoch="e1")
+    await store.commit(SOURCE, tickets={}, events=[], cursor="c2", epoch="e2")
+    snapshot = await store.load(SOURCE)
+    assert (snapshot.epoch, snapshot.cursor) == ("e1", "c2")

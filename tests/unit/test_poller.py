@@ -68,13 +68,19 @@ class FlakyStore(MemoryStore):
         events: Sequence[Routed],
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
+        epoch: str = "",
     ) -> None:
         if self.failures:
             self.failures -= 1
             self.refused.extend(events)
             raise StoreError("disk I/O error")
         await super().commit(
-            source, tickets=tickets, events=events, cursor=cursor, ticket_types=ticket_types
+            source,
+            tickets=tickets,
+            events=events,
+            cursor=cursor,
+            ticket_types=ticket_types,
+            epoch=epoch,
         )
 
 
@@ -259,3 +265,27 @@ async def test_pii_policy_applies_to_committed_data() -> None:
     data = json.loads(delivery.event.data)
     assert data["holder"]["email"] == hash_value(ALICE.email, b"k1")
     assert data["after"]["holder"]["email"] == hash_value(ALICE.email, b"k1")
+
+
+async def test_a_rebuilt_state_never_reuses_an_event_id() -> None:
+    """The same change detected under a new state (lost volume, moved shard) gets a new id,
+    because each state's epoch is part of the id."""
+    first, second = MemoryStore(), MemoryStore()
+    for store in (first, second):
+        source = poller(ScriptedProvider(page(UNSCANNED, "c1"), page(T1_SCANNED, "c2")), store)
+        await source.poll_once()
+        await source.poll_once()
+    assert (await first.load(SOURCE)).epoch != (await second.load(SOURCE)).epoch
+    assert set(await committed_ids(first)).isdisjoint(await committed_ids(second))
+
+
+async def test_the_epoch_survives_a_restart() -> None:
+    """After a restart the same state keeps its epoch, so a re-detected change keeps its id."""
+    store = FlakyStore(failures=0)
+    source = poller(ScriptedProvider(page(UNSCANNED, "c1")), store)
+    await source.poll_once()
+    epoch = (await store.load(SOURCE)).epoch
+    restarted = poller(ScriptedProvider(page(T1_SCANNED, "c2")), store)
+    await restarted.poll_once()
+    assert epoch
+    assert (await store.load(SOURCE)).epoch == epoch
