@@ -53,6 +53,12 @@ from yarl import URL
 from notifier.errors import ConfigError, FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
 from notifier.providers.base import PollResult
+from notifier.providers.fields import (
+    StatusMap,
+    id_text as _id,
+    optional_id as _opt_id,
+    optional_text as _opt_str,
+)
 from notifier.providers.http import FetchResult, ProviderHttpClient, RequestBudget
 from notifier.timeparse import parse_timestamp
 
@@ -89,12 +95,11 @@ STATUSES: Mapping[str, TicketStatus] = {
     "used": TicketStatus.VALID,  # checked in; check-in is orthogonal to status
     "revoked": TicketStatus.VOID,
 }
+_status = StatusMap(PROVIDER, STATUSES)
 
 # Provider fields carried into event payloads as sent (revoke_note is the void reason).
 RAW_FIELDS = ("reference_code", "revoke_note", "kind", "registered_at", "external_id")
 
-_warned_statuses: set[str] = set()
-_MAX_WARNED = 1000  # bounded, so a provider inventing statuses cannot grow memory
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -237,41 +242,10 @@ def _split_name(full: str | None) -> tuple[str | None, str | None]:
     return given, family.strip() or None
 
 
-def _status(raw: str) -> TicketStatus:
-    status = STATUSES.get(raw)
-    if status is not None:
-        return status
-    if raw not in _warned_statuses and len(_warned_statuses) < _MAX_WARNED:
-        _warned_statuses.add(raw)
-        log.warning("unknown_ticket_status", provider=PROVIDER, status_raw=raw)
-    return TicketStatus.UNKNOWN
-
-
 def _event_id(value: object, fallback: str | None) -> str:
     if value is None and fallback is not None:
         return fallback
     return _id(value)
-
-
-def _id(value: object) -> str:
-    # Exact type checks: bool is an int and a float id would lose digits silently.
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and value:
-        return value
-    raise TypeError("id is not an integer or a non-empty string")
-
-
-def _opt_id(value: object) -> str | None:
-    return None if value is None else _id(value)
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)  # e.g. a phone number sent as a number
-    raise TypeError("expected a string")
 
 
 def _describe(exc: Exception) -> str:

@@ -62,6 +62,12 @@ from notifier.model import (
     TicketTypeRecord,
 )
 from notifier.providers.base import PollResult
+from notifier.providers.fields import (
+    StatusMap,
+    id_text as _id,
+    optional_int as _opt_int,
+    optional_text as _opt_str,
+)
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.timeparse import parse_timestamp
 
@@ -112,13 +118,11 @@ STATUSES: Mapping[str, TicketStatus] = {
     "refunded": TicketStatus.REFUNDED,
     "locked": TicketStatus.VOID,
 }
+_known_status = StatusMap(PROVIDER, STATUSES)
 _KEEPS_SCAN = frozenset({"scanned", "refunded", "locked"})
 
 Clock = Callable[[], datetime]
 SleepFn = Callable[[float], Awaitable[None]]
-
-_warned_statuses: set[str] = set()
-_MAX_WARNED = 1000  # bounded, so a provider inventing statuses cannot grow memory
 
 
 def format_nuweb_time(dt: datetime) -> str:
@@ -153,33 +157,9 @@ def _list(value: object, what: str) -> list[Any]:
     return value
 
 
-def _id(value: object) -> str:
-    # Exact type checks: bool is an int and a float id would lose digits silently.
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and value:
-        return value
-    raise TypeError("id is not an integer or a non-empty string")
-
-
 def _opt_id(value: object) -> str | None:
+    # Nuweb sends "" for an absent reference.
     return None if value is None or value == "" else _id(value)
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    raise TypeError("expected a string")
-
-
-def _opt_int(value: object) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
-    raise TypeError("expected an integer")
 
 
 def _opt_bool(value: object) -> bool | None:
@@ -280,13 +260,7 @@ def parse_entry_ticket(item: object, *, source: SourceId, event_id: str) -> Tick
 def _status(raw: str | None) -> TicketStatus:
     if raw is None:
         return TicketStatus.VALID  # an empty ``variable``: listed as valid for entry
-    status = STATUSES.get(raw)
-    if status is not None:
-        return status
-    if raw not in _warned_statuses and len(_warned_statuses) < _MAX_WARNED:
-        _warned_statuses.add(raw)
-        log.warning("unknown_ticket_status", provider=PROVIDER, status_raw=raw)
-    return TicketStatus.UNKNOWN
+    return _known_status(raw)
 
 
 def _holder(stable: dict[str, Any]) -> Holder:

@@ -41,6 +41,13 @@ from notifier.model import (
     TicketTypeRecord,
 )
 from notifier.providers.base import PollResult
+from notifier.providers.fields import (
+    StatusMap,
+    id_text as _id,
+    optional_id as _opt_id,
+    optional_int as _opt_int,
+    optional_text as _opt_str,
+)
 from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.timeparse import parse_timestamp
 
@@ -80,6 +87,7 @@ STATUSES: Mapping[str, TicketStatus] = {
     "voided": TicketStatus.VOID,
     "void": TicketStatus.VOID,  # the seed's older schema spells it this way
 }
+_status = StatusMap(PROVIDER, STATUSES)
 RAW_FIELDS = (
     "barcode",
     "reference",
@@ -90,8 +98,6 @@ RAW_FIELDS = (
     "created_at",  # also the new-ticket watermark
 )
 
-_warned_statuses: set[str] = set()
-_MAX_WARNED = 1000  # bounded, so a provider inventing statuses cannot grow memory
 
 Clock = Callable[[], datetime]
 SleepFn = Callable[[float], Awaitable[None]]
@@ -423,50 +429,12 @@ def _flag(value: object) -> bool:
     raise ValueError("checked_in is not 'true' or 'false'")
 
 
-def _status(raw: str) -> TicketStatus:
-    status = STATUSES.get(raw)
-    if status is not None:
-        return status
-    if raw not in _warned_statuses and len(_warned_statuses) < _MAX_WARNED:
-        _warned_statuses.add(raw)
-        log.warning("unknown_ticket_status", provider=PROVIDER, status_raw=raw)
-    return TicketStatus.UNKNOWN
-
-
 def _unix(value: object) -> object:
     # Timestamps are unix seconds; anything else (an ISO string) is rejected here so a
     # schema change is noticed instead of being half-read.
     if value is None or (type(value) is int) or (type(value) is float):
         return value
     raise TypeError("timestamp is not unix seconds")
-
-
-def _id(value: object) -> str:
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and value:
-        return value
-    raise TypeError("id is not an integer or a non-empty string")
-
-
-def _opt_id(value: object) -> str | None:
-    return None if value is None else _id(value)
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)  # e.g. a phone number sent as a number
-    raise TypeError("expected a string")
-
-
-def _opt_int(value: object) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
-    raise TypeError("expected an integer")
 
 
 def _currency(value: object) -> str | None:

@@ -8,8 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from notifier.diff import TicketDiff, TicketState, diff_tickets, snapshot
 from notifier.envelope import to_outbox_event

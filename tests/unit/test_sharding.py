@@ -8,8 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from notifier.sharding import ordinal_from_pod_name, owns, shard_from_env, shard_of
 

@@ -1,0 +1,71 @@
+"""Reading provider JSON fields the same way in every adapter.
+
+Type checks are exact: ``bool`` is an ``int`` in Python and a float id would lose digits
+silently, so neither is accepted as an id. Callers translate the ``TypeError`` these raise
+into a ``FatalProviderError`` for the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+
+from notifier.model import TicketStatus
+
+log = structlog.get_logger(__name__)
+
+
+def id_text(value: object) -> str:
+    """An id as text: providers mix integers and prefixed strings (DESIGN §6a)."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value:
+        return value
+    raise TypeError("id is not an integer or a non-empty string")
+
+
+def optional_id(value: object) -> str | None:
+    return None if value is None else id_text(value)
+
+
+def optional_text(value: object) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)  # e.g. a phone number sent as a number
+    raise TypeError("expected a string")
+
+
+def optional_int(value: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError("expected an integer")
+
+
+class StatusMap:
+    """A provider's status values mapped onto ``TicketStatus``.
+
+    An unknown value becomes ``UNKNOWN`` (the raw value stays on the record) and is logged
+    once per value, never crashing a poll; the set of warned values is bounded, so a
+    provider inventing statuses cannot grow memory.
+    """
+
+    def __init__(
+        self, provider: str, statuses: Mapping[str, TicketStatus], *, max_warned: int = 1000
+    ) -> None:
+        self._provider = provider
+        self._statuses = statuses
+        self._max_warned = max_warned
+        self._warned: set[str] = set()
+
+    def __call__(self, raw: str) -> TicketStatus:
+        status = self._statuses.get(raw)
+        if status is not None:
+            return status
+        if raw not in self._warned and len(self._warned) < self._max_warned:
+            self._warned.add(raw)
+            log.warning("unknown_ticket_status", provider=self._provider, status_raw=raw)
+        return TicketStatus.UNKNOWN
