@@ -22,7 +22,6 @@ case for a client:
 
 from __future__ import annotations
 
-import asyncio
 import random
 import secrets
 from collections import deque
@@ -35,6 +34,7 @@ import orjson
 from aiohttp import web
 
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
+from notifier.simulators.serving import serve_forever, start_app
 
 __all__ = [
     "EventpopSimulator",
@@ -550,10 +550,7 @@ def build_app(sim: EventpopSimulator) -> web.Application:
 
 async def serve(sim: EventpopSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_app(build_app(sim), host, port)
 
 
 async def run_eventpop_simulator(
@@ -566,12 +563,13 @@ async def run_eventpop_simulator(
     event_id = sim.add_event(4242, 71001)
     sim.seed(event_id, tickets, rng_seed=4242)
     runner = await serve(sim, host, port)
-    print("eventpop simulator on http://" + host + ":" + str(port) + API_PREFIX)
-    print("organizer_id=4242 event_id=" + str(event_id) + " access_token=" + token)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_forever(
+        runner,
+        [
+            "eventpop simulator on http://" + host + ":" + str(port) + API_PREFIX,
+            "organizer_id=4242 event_id=" + str(event_id) + " access_token=" + token,
+        ],
+    )
 
 
 async def _event_tickets(request: web.Request) -> web.StreamResponse:

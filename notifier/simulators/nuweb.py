@@ -19,7 +19,6 @@ Faithful quirks:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import secrets
 import uuid
@@ -34,6 +33,7 @@ from aiohttp import web
 
 from notifier.providers.nuweb import format_nuweb_time
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
+from notifier.simulators.serving import serve_forever, start_app
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
@@ -461,10 +461,7 @@ def build_app(sim: NuwebSimulator) -> web.Application:
 
 async def serve(sim: NuwebSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_app(build_app(sim), host, port)
 
 
 async def run_nuweb_simulator(
@@ -475,12 +472,13 @@ async def run_nuweb_simulator(
     token = token or "sim." + secrets.token_urlsafe(24)
     sim.seed(12, token, tickets, event_id=5)
     runner = await serve(sim, host, port)
-    print("nuweb simulator on http://" + host + ":" + str(port))
-    print("company_id=12 event_id=5 token=" + token)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_forever(
+        runner,
+        [
+            "nuweb simulator on http://" + host + ":" + str(port),
+            "company_id=12 event_id=5 token=" + token,
+        ],
+    )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

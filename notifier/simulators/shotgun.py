@@ -10,7 +10,6 @@ page, Bearer or ``token`` auth, and its quirk: a valid token of another organize
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import random
 import secrets
@@ -26,6 +25,7 @@ from aiohttp import web
 from yarl import URL
 
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
+from notifier.simulators.serving import serve_forever, start_app
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
 __all__ = [
@@ -484,10 +484,7 @@ def build_app(sim: ShotgunSimulator) -> web.Application:
 
 async def serve(sim: ShotgunSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_app(build_app(sim), host, port)
 
 
 async def run_shotgun_simulator(
@@ -498,12 +495,13 @@ async def run_shotgun_simulator(
     token = token or "sim." + secrets.token_urlsafe(24)
     sim.seed(173027, token, tickets, rng_seed=173027)
     runner = await serve(sim, host, port)
-    print("shotgun simulator on http://" + host + ":" + str(port))
-    print("organizer_id=173027 token=" + token)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_forever(
+        runner,
+        [
+            "shotgun simulator on http://" + host + ":" + str(port),
+            "organizer_id=173027 token=" + token,
+        ],
+    )
 
 
 async def _tickets_handler(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,6 @@ seconds until the window resets; next links keep the request's filters.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import random
@@ -32,6 +31,7 @@ from aiohttp import web
 from yarl import URL
 
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
+from notifier.simulators.serving import serve_forever, start_app
 
 __all__ = [
     "Fault",
@@ -603,10 +603,7 @@ async def serve(
     sim: TicketTailorSimulator, host: str = "127.0.0.1", port: int = 0
 ) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_app(build_app(sim), host, port)
 
 
 async def run_tickettailor_simulator(
@@ -617,12 +614,8 @@ async def run_tickettailor_simulator(
     api_key = api_key or "sk_sim_" + secrets.token_hex(16)
     sim.seed(api_key, tickets, rng_seed=5000)
     runner = await serve(sim, host, port)
-    print("tickettailor simulator on http://" + host + ":" + str(port))
-    print("api_key=" + api_key)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    banner = ["tickettailor simulator on http://" + host + ":" + str(port), "api_key=" + api_key]
+    await serve_forever(runner, banner)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

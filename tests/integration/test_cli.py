@@ -248,3 +248,26 @@ def test_schema_prints_every_event_type(capsys: pytest.CaptureFixture[str]) -> N
     assert "ticket_type.sold_out" in schemas["events"]
     assert main(["schema", "--asyncapi"]) == 0
     assert orjson.loads(capsys.readouterr().out)["asyncapi"].startswith("3.")
+
+
+@pytest.mark.parametrize("provider", ["eventpop", "nuweb", "shotgun", "tickettailor"])
+async def test_simulate_serves_each_provider(provider: str) -> None:
+    """`notifier simulate NAME` announces where it serves, and answers there."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "notifier.cli", "simulate", provider, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        banner = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        assert f"{provider} simulator on http://127.0.0.1:{port}" in banner.decode()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/") as response,
+        ):
+            assert response.status in (401, 404)  # up, and refusing an anonymous request
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=15)
