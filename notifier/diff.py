@@ -95,14 +95,24 @@ def diff_tickets(
         before = previous.get(ticket_id)
         if before is None:
             new_events = list(_new_ticket_events(record, context)) if emit_new else []
+        elif _unchanged(before, record):
+            continue  # the common case of a sweep: checked without building anything
         else:
             new_events = list(_transition_events(before, record, context))
-            if not new_events and before.same_tracked_fields(TicketState.of(record)):
-                continue
         last_sequence = new_events[-1].sequence if new_events else _sequence_of(before)
         states[ticket_id] = TicketState.of(record, last_sequence)
         events.extend(new_events)
     return TicketDiff(events=events, states=states)
+
+
+def _unchanged(before: TicketState, record: TicketRecord) -> bool:
+    """``before.same_tracked_fields(TicketState.of(record))`` without building the state."""
+    return (
+        before.status is record.status
+        and before.checked_in_at == record.checked_in_at
+        and before.checked_out_at == record.checked_out_at
+        and before.holder == record.holder
+    )
 
 
 def _sequence_of(state: TicketState | None) -> int:
@@ -110,8 +120,12 @@ def _sequence_of(state: TicketState | None) -> int:
 
 
 def _new_ticket_events(record: TicketRecord, context: DiffContext) -> Iterator[ev.TicketEvent]:
-    """A ticket first seen after the baseline: issued, then checked in if already scanned."""
+    """A ticket first seen after the baseline: issued, then checked in if already scanned,
+    then voided/refunded/canceled/resold if it already is: a subscriber to those events must
+    hear of a ticket bought and refunded between two polls."""
     unscanned = replace(TicketState.of(record), checked_in_at=None, checked_out_at=None)
+    if record.status in _STATUS_EVENTS:
+        unscanned = replace(unscanned, status=TicketStatus.VALID)
     builder = _EventBuilder(record, context, sequence=0)
     yield builder.build(ev.TicketIssued, None, unscanned, record.updated_at)
     state = unscanned
@@ -122,6 +136,11 @@ def _new_ticket_events(record: TicketRecord, context: DiffContext) -> Iterator[e
     if record.checked_out_at is not None:
         after = replace(state, checked_out_at=record.checked_out_at)
         yield builder.build(ev.TicketCheckedOut, state, after, record.checked_out_at)
+        state = after
+    if record.status is not state.status:
+        after = replace(state, status=record.status)
+        occurred = record.status_changed_at or record.updated_at
+        yield builder.build(_STATUS_EVENTS[record.status], state, after, occurred)
 
 
 def _transition_events(
@@ -165,7 +184,8 @@ class _EventBuilder:
         self._record = record
         self._context = context
         self._sequence = sequence
-        self._common = _common_fields(record, context)
+        # Built on the first event only: most tickets a poll reads yield none.
+        self._common: dict[str, Any] | None = None
 
     def build(
         self,
@@ -175,6 +195,8 @@ class _EventBuilder:
         occurred_at: datetime | None,
     ) -> ev.TicketEvent:
         self._sequence += 1
+        if self._common is None:
+            self._common = _common_fields(self._record, self._context)
         event = model(
             **self._common,
             sequence=self._sequence,

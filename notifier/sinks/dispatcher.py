@@ -9,10 +9,12 @@ operator's to fix and every event must reach the topic in order once it is back.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 import structlog
@@ -34,6 +36,7 @@ class DrainReport:
     delivered: int = 0
     retrying: int = 0
     parked: int = 0
+    gone: bool = False  # a 410 in the batch switched the sink off
 
 
 def decide(
@@ -146,7 +149,7 @@ class Dispatcher:
                 if time.monotonic() < sink.not_before():
                     return total  # the endpoint asked for a pause; its worker idles meanwhile
                 limit = min(limit, sink.batch_limit())
-            batch = await self._outbox.due(sink.name, now=self._clock(), limit=limit)
+            batch = await self._due(sink.name, limit)
             if not batch:
                 return total
             report = await self._deliver_batch(sink, batch)
@@ -157,6 +160,19 @@ class Dispatcher:
             )
             if report.delivered == 0:
                 return total
+            if report.gone:
+                return total  # a 410 in this batch switched the endpoint off: stop here
+
+    async def _due(self, sink: str, limit: int) -> list[Delivery]:
+        """Due deliveries, in commit order. A sink without a retry schedule (Kafka) keeps
+        per-key order, so it delivers strictly in commit order: nothing overtakes a delivery
+        still waiting for its retry (else events committed during a broker outage, fresh and
+        due at once, would reach the topic before older ones of the same ticket)."""
+        now = self._clock()
+        if sink in self._schedules:
+            return await self._outbox.due(sink, now=now, limit=limit)
+        head = await self._outbox.due(sink, now=math.inf, limit=limit)
+        return list(itertools.takewhile(lambda delivery: delivery.next_attempt_at <= now, head))
 
     async def _deliver_batch(self, sink: Sink, batch: list[Delivery]) -> DrainReport:
         errors = await sink.deliver([delivery.event for delivery in batch])
@@ -167,17 +183,18 @@ class Dispatcher:
             for delivery, error in zip(batch, errors, strict=True)
         ]
         await self._outbox.record(sink.name, outcomes)
-        await self._disable_if_gone(sink.name, errors)
+        gone = await self._disable_if_gone(sink.name, errors)
         _observe(sink.name, batch, outcomes, now=now)
-        return _count(outcomes, errors, sink.name)
+        return replace(_count(outcomes, errors, sink.name), gone=gone)
 
-    async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> None:
+    async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> bool:
         # Only 410 Gone switches a sink off; other fatal errors (a record too large for the
         # broker) park that one event and leave the sink serving the rest.
         fatal = next((e for e in errors if _is_gone(e)), None)
         if fatal is not None:
             await self._outbox.disable_sink(sink, str(fatal))
             log.error("sink_disabled", sink=sink, reason=str(fatal))
+        return fatal is not None
 
 
 def _observe(
