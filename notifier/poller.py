@@ -50,6 +50,7 @@ class PollReport:
     # Seconds from the provider's time of each change to its commit.
     latencies: list[float] = field(default_factory=list)
     event_windows: Mapping[str, EventWindow] = field(default_factory=dict)
+    more: bool = False  # the read stopped at its page cap: poll again at once
 
 
 class SourcePoller:
@@ -70,13 +71,13 @@ class SourcePoller:
         self._tickets: dict[TicketId, TicketState] | None = None
         self._types: dict[TicketTypeId, TicketTypeState] = {}
         self._cursor: str | None = None
-        self._polled = False
+        self._settled = False
         self._epoch = ""
 
     @property
     def polled(self) -> bool:
-        """Whether this source has a committed baseline (known after its first load)."""
-        return self._polled
+        """Whether this source's baseline is complete (known after its first load)."""
+        return self._settled
 
     async def poll_once(self, *, dry_run: bool = False, full: bool = False) -> PollReport:
         """Read everything since the cursor and commit it; raises ProviderError/StoreError.
@@ -87,7 +88,9 @@ class SourcePoller:
         await self.load()
         assert self._tickets is not None
         result = await self._provider.poll(None if full else self._cursor)
-        baseline = not self._polled
+        # A baseline may span several bounded polls: it stays silent until it has read the
+        # source to its end (``more`` false), even across a restart.
+        baseline = not self._settled
         context = self._context()
         if baseline and not self._epoch:
             # Random, not the clock: two rebuilds of one source's state must never share it.
@@ -124,6 +127,7 @@ class SourcePoller:
             baseline=baseline,
             latencies=latencies,
             event_windows=result.event_windows,
+            more=result.more,
         )
 
     async def load(self) -> None:
@@ -133,7 +137,7 @@ class SourcePoller:
             self._tickets = snapshot.tickets
             self._types = snapshot.ticket_types
             self._cursor = snapshot.cursor
-            self._polled = snapshot.polled
+            self._settled = snapshot.settled
             self._epoch = snapshot.epoch
 
     async def _commit(
@@ -151,13 +155,14 @@ class SourcePoller:
             cursor=result.cursor,
             ticket_types=type_states,
             epoch=self._epoch,
+            settled=self._settled or not result.more,
         )
         # Only after the commit: a failed commit leaves memory as the store has it.
         assert self._tickets is not None
         self._tickets.update(states)
         self._types.update(type_states)
         self._cursor = result.cursor
-        self._polled = True
+        self._settled = self._settled or not result.more
 
     def _context(self) -> DiffContext:
         return DiffContext(

@@ -264,7 +264,9 @@ async def run_once(runtime: Runtime) -> int:
     failed = False
     for scheduled in runtime.sources:
         try:
-            await poll_and_observe(scheduled)
+            # A capped read continues until the source is read to its end.
+            while (await poll_and_observe(scheduled)).more:
+                pass
         except NotifierError:
             failed = True
     await runtime.dispatcher.drain()
@@ -301,7 +303,9 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         return
     scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
-        await _poll_step(runtime, scheduled)
+        more = await _poll_step(runtime, scheduled)
+        if more:
+            continue  # the read stopped at its page cap: carry on from the new cursor
         wait = poll_wait(
             scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
         )
@@ -309,9 +313,9 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
             return
 
 
-async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
-    """One scheduled poll: a reconcile sweep when due (at background priority), else
-    an incremental read."""
+async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
+    """One scheduled poll: a reconcile sweep when due (at background priority), else an
+    incremental read. True when the read stopped at its page cap and should continue."""
     now = _utc_now()
     assert scheduled.last_reconcile is not None
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
@@ -322,7 +326,7 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
             report = await poll_and_observe(scheduled, full=full)
     except NotifierError:
         scheduled.failures += 1
-        return
+        return False
     finally:
         BACKGROUND.reset(token)
     scheduled.failures = 0
@@ -336,6 +340,7 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> None:
         )
     if report.events:
         runtime.dispatcher.notify()
+    return report.more
 
 
 def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextManager[object]:

@@ -29,6 +29,10 @@ class PollResult:
     # Events the adapter saw, by id: (start, end or None). The scheduler polls faster while
     # one of them is in its live window (doors open to end).
     event_windows: Mapping[str, EventWindow] = field(default_factory=dict)
+    # The read stopped at its page cap: ``cursor`` marks where to resume, and the caller
+    # should poll again at once. Commits in bounded steps keep a huge backlog (a first
+    # baseline, a long outage) making progress even if the process is killed part-way.
+    more: bool = False
 
 
 class Provider(Protocol):

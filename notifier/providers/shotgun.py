@@ -19,7 +19,7 @@ import structlog
 
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
-from notifier.providers.base import PollResult
+from notifier.providers.base import EventWindow, PollResult
 from notifier.providers.http import ProviderHttpClient, RequestBudget
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
@@ -54,6 +54,10 @@ STATUSES: Mapping[str, TicketStatus] = {
 }
 
 # Provider fields worth carrying into event payloads, kept as the provider sent them.
+# Pages one poll reads per stream before committing (100 tickets a page): a backlog is
+# committed in steps, so progress survives a crash and memory stays bounded.
+MAX_PAGES_PER_POLL = 20
+
 RAW_FIELDS = (
     "ticket_scan_code",
     "user_id",
@@ -101,26 +105,29 @@ def parse_ticket(
     """One wire ticket as a ``TicketRecord``; raises KeyError/TypeError/ValueError if malformed.
 
     ``deals`` caches ticket types across the tickets of one page (they repeat a lot).
+    The hot path of a sweep: fields are read in a fixed order (so the first problem found
+    is always the same one) and positional arguments spare the keyword matching.
     """
     if not isinstance(item, dict):
         raise TypeError("ticket is not a JSON object")
     raw_status = item["ticket_status"]
     if not isinstance(raw_status, str):
         raise TypeError("ticket_status is not a string")
+    get = item.get
     return TicketRecord(
-        provider=PROVIDER,
-        source=source,
-        ticket_id=TicketId(_id(item["ticket_id"])),
-        event_id=_id(item["event_id"]),
-        order_id=_opt_id(item.get("order_id")),
-        ticket_type=_ticket_type(item, {} if deals is None else deals),
-        holder=_holder(item),
-        status=_status(raw_status),
-        checked_in_at=parse_timestamp(item.get("ticket_scanned_at")),
-        updated_at=parse_timestamp(item["ticket_updated_at"]),
-        raw={name: item.get(name) for name in RAW_FIELDS},
-        status_raw=raw_status,
-        status_changed_at=parse_timestamp(item.get("ticket_canceled_at")),
+        PROVIDER,
+        source,
+        TicketId(_id(item["ticket_id"])),
+        _id(item["event_id"]),
+        _opt_id(get("order_id")),
+        _ticket_type(item, {} if deals is None else deals),
+        _holder(item),
+        _status(raw_status),
+        parse_timestamp(get("ticket_scanned_at")),
+        parse_timestamp(item["ticket_updated_at"]),
+        {name: get(name) for name in RAW_FIELDS},
+        raw_status,
+        parse_timestamp(get("ticket_canceled_at")),
     )
 
 
@@ -277,6 +284,7 @@ class _StreamRead:
     records: list[TicketRecord]
     position: Position | None
     requests: int
+    more: bool = False
 
 
 class ShotgunProvider:
@@ -299,7 +307,9 @@ class ShotgunProvider:
         include_cohosted_events: bool = False,
         lookback: timedelta = timedelta(0),
         http: ProviderHttpClient | None = None,
+        max_pages: int = MAX_PAGES_PER_POLL,
     ) -> None:
+        self._max_pages = max(1, max_pages)
         self._source = SourceId(str(source_id))
         self._organizer_id = str(organizer_id)
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
@@ -321,10 +331,12 @@ class ShotgunProvider:
         positions = decode_cursor(cursor)
         records: list[TicketRecord] = []
         requests = 0
+        more = False
         for key, event_id in self._streams():
             read = await self._read_stream(event_id, positions.get(key))
             records.extend(read.records)
             requests += read.requests
+            more = more or read.more
             if read.position is not None:
                 positions[key] = read.position
         if cursor is None and not records:
@@ -333,8 +345,10 @@ class ShotgunProvider:
         return PollResult(
             tickets=_latest_per_ticket(records),
             cursor=encode_cursor(positions),
-            complete=cursor is None,
+            complete=cursor is None and not more,
             requests=requests,
+            event_windows=event_windows(records),
+            more=more,
         )
 
     async def close(self) -> None:
@@ -361,14 +375,15 @@ class ShotgunProvider:
         params: dict[str, str] | None = self._first_params(event_id, start)
         records: list[TicketRecord] = []
         seen: set[str] = set()
-        requests = 0
-        while url is not None:
+        requests = pages = 0
+        while url is not None and pages < self._max_pages:
             result = await self._http.fetch_json(url, params=params, headers=self._headers)
             requests += result.attempts
+            pages += 1
             page, url = parse_page(result.payload, source=self._source)
             records.extend(page)
             url, params = _checked_next(url, seen), None
-        return _StreamRead(records, _advance(start, records), requests)
+        return _StreamRead(records, _advance(start, records), requests, more=url is not None)
 
 
 def _checked_next(url: str | None, seen: set[str]) -> str | None:
@@ -388,6 +403,22 @@ def _advance(start: Position | None, records: list[TicketRecord]) -> Position | 
     if start is None:
         return last
     return max(start, last)
+
+
+def event_windows(records: Sequence[TicketRecord]) -> dict[str, EventWindow]:
+    """Each event's (start, end) from the event fields every Shotgun ticket carries."""
+    windows: dict[str, EventWindow] = {}
+    for record in records:
+        if record.event_id in windows:
+            continue
+        try:
+            start = parse_timestamp(record.raw.get("event_start_time"))
+            end = parse_timestamp(record.raw.get("event_end_time"))
+        except ValueError:
+            continue  # an odd event time must not fail the poll: it only tunes the cadence
+        if start is not None:
+            windows[record.event_id] = (start, end)
+    return windows
 
 
 def _latest_per_ticket(records: list[TicketRecord]) -> list[TicketRecord]:

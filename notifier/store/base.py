@@ -29,6 +29,8 @@ class SourceSnapshot:
     ticket_types: dict[TicketTypeId, TicketTypeState] = field(default_factory=dict)
     # Fixed at the first commit of the source's state; part of every event id.
     epoch: str = ""
+    # The baseline has read the source to its end (it may take several commits).
+    settled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class SnapshotStore(Protocol):
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
+        settled: bool = True,
     ) -> None: ...
 
 

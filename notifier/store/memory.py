@@ -22,6 +22,7 @@ class MemoryStore:
         self._cursors: dict[SourceId, str | None] = {}
         self._types: dict[SourceId, dict[TicketTypeId, TicketTypeState]] = {}
         self._epochs: dict[SourceId, str] = {}
+        self._settled: set[SourceId] = set()
         self._event_ids: set[str] = set()
         self._committed_at: dict[int, float] = {}
         self._deliveries: dict[tuple[str, int], Delivery] = {}
@@ -35,6 +36,7 @@ class MemoryStore:
             polled=source in self._cursors,
             ticket_types=dict(self._types.get(source, {})),
             epoch=self._epochs.get(source, ""),
+            settled=source in self._settled,
         )
 
     async def commit(
@@ -46,8 +48,11 @@ class MemoryStore:
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
+        settled: bool = True,
     ) -> None:
         self._epochs.setdefault(source, epoch)
+        if settled:
+            self._settled.add(source)
         self._tickets.setdefault(source, {}).update(tickets)
         self._types.setdefault(source, {}).update(ticket_types or {})
         for routed in events:

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS ticket_types (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL,
-    epoch TEXT NOT NULL DEFAULT ''
+    epoch TEXT NOT NULL DEFAULT '', settled INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS outbox (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -102,8 +102,11 @@ class SqliteStore:
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
+        settled: bool = True,
     ) -> None:
-        await self._run(self._commit, source, tickets, events, cursor, ticket_types or {}, epoch)
+        await self._run(
+            self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
+        )
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
@@ -192,7 +195,9 @@ class SqliteStore:
 
     def _load(self, source: SourceId) -> SourceSnapshot:
         db = self._conn
-        row = db.execute("SELECT cursor, epoch FROM sources WHERE source = ?", (source,)).fetchone()
+        row = db.execute(
+            "SELECT cursor, epoch, settled FROM sources WHERE source = ?", (source,)
+        ).fetchone()
         rows = db.execute("SELECT ticket_id, state FROM tickets WHERE source = ?", (source,))
         tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
         type_rows = db.execute(
@@ -205,6 +210,7 @@ class SqliteStore:
             polled=row is not None,
             ticket_types=types,
             epoch="" if row is None else row[1],
+            settled=row is not None and bool(row[2]),
         )
 
     def _commit(
@@ -215,6 +221,7 @@ class SqliteStore:
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState],
         epoch: str,
+        settled: bool,
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
@@ -229,12 +236,14 @@ class SqliteStore:
             )
             for routed in events:
                 _insert_event(db, routed, now)
-            # The epoch is written once, by the first commit, and never changes after.
+            # The epoch is written once, by the first commit; a settled baseline stays so.
             db.execute(
-                "INSERT INTO sources (source, cursor, committed_at, epoch) VALUES (?, ?, ?, ?) "
+                "INSERT INTO sources (source, cursor, committed_at, epoch, settled) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, "
-                "committed_at = excluded.committed_at",
-                (source, cursor, now, epoch),
+                "committed_at = excluded.committed_at, "
+                "settled = max(sources.settled, excluded.settled)",
+                (source, cursor, now, epoch, int(settled)),
             )
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:

@@ -497,3 +497,12 @@ async def test_the_epoch_is_written_once(store: Store) -> None:
     await store.commit(SOURCE, tickets={}, events=[], cursor="c2", epoch="e2")
     snapshot = await store.load(SOURCE)
     assert (snapshot.epoch, snapshot.cursor) == ("e1", "c2")
+
+
+async def test_a_settled_baseline_stays_settled(store: Store) -> None:
+    """An unfinished baseline reads back unsettled; once settled, a later commit can't undo it."""
+    await store.commit(SOURCE, tickets={}, events=[], cursor="c1", settled=False)
+    assert not (await store.load(SOURCE)).settled
+    await store.commit(SOURCE, tickets={}, events=[], cursor="c2", settled=True)
+    await store.commit(SOURCE, tickets={}, events=[], cursor="c3", settled=False)
+    assert (await store.load(SOURCE)).settled

@@ -69,6 +69,7 @@ class FlakyStore(MemoryStore):
         cursor: str | None,
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
+        settled: bool = True,
     ) -> None:
         if self.failures:
             self.failures -= 1
@@ -81,6 +82,7 @@ class FlakyStore(MemoryStore):
             cursor=cursor,
             ticket_types=ticket_types,
             epoch=epoch,
+            settled=settled,
         )
 
 
