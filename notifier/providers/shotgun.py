@@ -53,11 +53,11 @@ STATUSES: Mapping[str, TicketStatus] = {
     "rejected": TicketStatus.REJECTED,
 }
 
-# Provider fields worth carrying into event payloads, kept as the provider sent them.
 # Pages one poll reads per stream before committing (100 tickets a page): a backlog is
 # committed in steps, so progress survives a crash and memory stays bounded.
 MAX_PAGES_PER_POLL = 20
 
+# Provider fields worth carrying into event payloads, kept as the provider sent them.
 RAW_FIELDS = (
     "ticket_scan_code",
     "user_id",
