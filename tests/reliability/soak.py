@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from notifier.broker import EmbeddedBroker
+from notifier.observability import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args(argv)
+    configure_logging(level=logging.WARNING)  # the figures are the output, not every request
     return asyncio.run(_soak(args.kills, args.outage, args.seed))
 
 
@@ -37,37 +40,36 @@ async def _soak(kills: int, outage: float, seed: int) -> int:
     # Kept after the run (state file and every process log), for a post-mortem.
     scratch = tempfile.mkdtemp(prefix="notifier-soak-")
     print(f"soak: state and logs under {scratch}", flush=True)
-    if True:
-        if kills:
-            started = time.monotonic()
+    if kills:
+        started = time.monotonic()
 
-            def progress(done: int) -> None:
-                if done % 25 == 0:
-                    rate = (time.monotonic() - started) / done
-                    print(f"  {done}/{kills} kills ({rate:.2f} s each)", flush=True)
+        def progress(done: int) -> None:
+            if done % 25 == 0:
+                rate = (time.monotonic() - started) / done
+                print(f"  {done}/{kills} kills ({rate:.2f} s each)", flush=True)
 
-            with EmbeddedBroker() as broker:
-                (Path(scratch) / "crash").mkdir()
-                figures = await crash_campaign(
-                    Path(scratch) / "crash",
-                    bootstrap=broker.bootstrap,
-                    topic="soak-crash",
-                    kills=kills,
-                    seed=seed,
-                    progress=progress,
-                )
-            print("scenario 1 (crash anywhere):")
-            for line in figures.lines():
-                print("  " + line)
-        if outage:
-            from tests.reliability.outage import broker_outage
+        with EmbeddedBroker() as broker:
+            (Path(scratch) / "crash").mkdir()
+            figures = await crash_campaign(
+                Path(scratch) / "crash",
+                bootstrap=broker.bootstrap,
+                topic="soak-crash",
+                kills=kills,
+                seed=seed,
+                progress=progress,
+            )
+        print("scenario 1 (crash anywhere):")
+        for line in figures.lines():
+            print("  " + line)
+    if outage:
+        from tests.reliability.outage import broker_outage
 
-            path = Path(scratch) / "outage"
-            path.mkdir()
-            result = await broker_outage(path, outage=outage, seed=seed)
-            print("scenario 2 (broker outage):")
-            for line in result.lines():
-                print("  " + line)
+        path = Path(scratch) / "outage"
+        path.mkdir()
+        result = await broker_outage(path, outage=outage, seed=seed)
+        print("scenario 2 (broker outage):")
+        for line in result.lines():
+            print("  " + line)
     return 0
 
 
