@@ -23,7 +23,7 @@ from notifier.durations import format_duration, parse_duration
 from notifier.errors import ConfigError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "configs"
-WEBHOOK_SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="
+WEBHOOK_SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="  # base64 of "secret-key-for-tests"
 ENV = {
     "CRM_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "DOORS_SECRET": "whsec_ZG9vcnMta2V5",

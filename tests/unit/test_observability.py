@@ -42,7 +42,7 @@ def test_secret_named_fields_are_redacted(log_stream: io.StringIO, key: str) -> 
         f"GET https://api.shotgun.live/tickets?organizer_id=1&token={TOKEN}&after=x",
         f"GET https://api.example/v1?key={TOKEN}",
         f"header Authorization: Bearer {TOKEN}",
-        "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",  # Standard Webhooks example secret
     ],
 )
 def test_credentials_inside_text_are_redacted(log_stream: io.StringIO, text: str) -> None:
