@@ -54,6 +54,21 @@ def _pick(rng: random.Random, ids: list[Any], test: Callable[[Any], bool]) -> An
     return None
 
 
+def _act(
+    ids: list[Any], test: Callable[[Any], bool], do: Callable[[Any], object], what: str
+) -> Action:
+    """An action on a random ticket that passes ``test``; says what it did, or nothing."""
+
+    def action(rng: random.Random) -> str:
+        ticket = _pick(rng, ids, test)
+        if ticket is None:
+            return ""
+        do(ticket)
+        return what.format(ticket=ticket)
+
+    return action
+
+
 class ShotgunFeed(_Served):
     provider, organizer = "shotgun", "fabric"
 
@@ -80,14 +95,7 @@ class ShotgunFeed(_Served):
         return bool(wire["ticket_status"] == "valid" and wire["ticket_scanned_at"] is None)
 
     def _do(self, test: Callable[[int], bool], act: Callable[[int], object], what: str) -> Action:
-        def action(rng: random.Random) -> str:
-            ticket = _pick(rng, self.ids, test)
-            if ticket is None:
-                return ""
-            act(ticket)
-            return what.format(ticket=ticket)
-
-        return action
+        return _act(self.ids, test, act, what)
 
     def actions(self) -> list[tuple[float, Action]]:
         sim = self.sim
@@ -152,14 +160,7 @@ class EventpopFeed(_Served):
         sim = self.sim
 
         def act(test: Callable[[int], bool], do: Callable[[int], object], what: str) -> Action:
-            def action(rng: random.Random) -> str:
-                ticket = _pick(rng, self.ids, test)
-                if ticket is None:
-                    return ""
-                do(ticket)
-                return what.format(ticket=ticket)
-
-            return action
+            return _act(self.ids, test, do, what)
 
         return [
             (0.6, act(self._status("active"), sim.use, "checks in ticket {ticket}")),
@@ -231,14 +232,7 @@ class NuwebFeed(_Served):
         sim = self.sim
 
         def act(test: Callable[[int], bool], do: Callable[[int], object], what: str) -> Action:
-            def action(rng: random.Random) -> str:
-                ticket = _pick(rng, self.ids, test)
-                if ticket is None:
-                    return ""
-                do(ticket)
-                return what.format(ticket=ticket)
-
-            return action
+            return _act(self.ids, test, do, what)
 
         def sold(t: int) -> bool:
             return not sim.entry_ticket(t)["variable"] or self._status("sold")(t)
@@ -298,14 +292,7 @@ class TicketTailorFeed(_Served):
         sim = self.sim
 
         def act(test: Callable[[str], bool], do: Callable[[str], object], what: str) -> Action:
-            def action(rng: random.Random) -> str:
-                ticket = _pick(rng, self.ids, test)
-                if ticket is None:
-                    return ""
-                do(ticket)
-                return what.format(ticket=ticket)
-
-            return action
+            return _act(self.ids, test, do, what)
 
         def order_of(t: str) -> str:
             return str(sim.tickets[t]["order_id"])
