@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (sink, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, status, next_attempt_at);
+-- Only what is still owed, in commit order: finding due deliveries never walks history.
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, position)
+    WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS disabled_sinks (
     sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
 );
@@ -247,11 +250,14 @@ class SqliteStore:
             )
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
+        # INDEXED BY: without statistics the planner walks the primary key, i.e. every
+        # delivered row of the sink, before reaching the pending ones (9x slower at 200k).
         rows = self._conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant column list
-            "WHERE d.sink = ? AND d.status = ? AND d.next_attempt_at <= ? "
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY deliveries_pending "  # noqa: S608 -- constant column list
+            "JOIN outbox o USING (position) "
+            "WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
             "ORDER BY d.position LIMIT ?",
-            (sink, DeliveryStatus.PENDING.value, now, limit),
+            (sink, now, limit),
         )
         return [_delivery(row) for row in rows]
 
