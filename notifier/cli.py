@@ -124,7 +124,10 @@ async def _with_runtime(config: Config, body: Callable[[Runtime], Awaitable[int]
 
 async def _dry_run(config: Config) -> int:
     """Poll against the stored state, print what would be committed, commit nothing."""
-    runtime = await open_runtime(config)
+    from notifier.store.memory import MemoryStore
+
+    fresh = not config.state.path.exists()  # then there is no state to read, nor to create
+    runtime = await open_runtime(config, store=MemoryStore() if fresh else None)
     failed = False
     try:
         for scheduled in runtime.sources:

@@ -39,6 +39,7 @@ from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
 from notifier.store.base import DeliveryStatus
+from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,7 @@ class Runtime:
     """Everything a config turns into, ready to run; ``close`` releases it all."""
 
     config: Config
-    store: SqliteStore
+    store: SqliteStore | MemoryStore
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
@@ -103,14 +104,17 @@ async def open_runtime(
     *,
     clock: Callable[[], datetime] = _utc_now,
     shard: tuple[int, int] | None = None,
+    store: SqliteStore | MemoryStore | None = None,
 ) -> Runtime:
     """Open the store and build every sink and poller the config describes.
 
     ``shard`` is (ordinal, count): this replica polls only the organizers that rendezvous
     hashing assigns to it. Its dispatcher still drains its whole outbox, including events
-    of organizers that moved away, so nothing committed here is stranded.
+    of organizers that moved away, so nothing committed here is stranded. ``store``
+    replaces the configured SQLite file (a dry run on a fresh config must not create it).
     """
-    store = await SqliteStore(config.state.path).open()
+    if store is None:
+        store = await SqliteStore(config.state.path).open()
     sinks = build_sinks(config)
     schedules = {
         webhook_sink_name(endpoint.name): _schedule(endpoint) for _, endpoint in config.endpoints()
@@ -187,7 +191,7 @@ def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
 def _build_sources(
     config: Config,
     *,
-    store: SqliteStore,
+    store: SqliteStore | MemoryStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],

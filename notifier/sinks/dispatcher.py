@@ -89,7 +89,7 @@ class Dispatcher:
         schedules: Mapping[str, RetrySchedule],
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        batch_size: int = 500,
+        batch_size: int = 2000,
     ) -> None:
         self._outbox = outbox
         self._sinks = {sink.name: sink for sink in sinks}

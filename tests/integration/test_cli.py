@@ -271,3 +271,11 @@ async def test_simulate_serves_each_provider(provider: str) -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=15)
+
+
+async def test_a_dry_run_on_a_fresh_config_creates_no_state_file(setup: Setup) -> None:
+    """--dry-run writes nothing, not even an empty state database."""
+    state = setup.config.parent / "state.db"
+    command = ["once", "-c", str(setup.config), "--dry-run"]
+    assert await asyncio.to_thread(main, command) == 0
+    assert not state.exists()
