@@ -13,6 +13,7 @@ import itertools
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
@@ -201,8 +202,9 @@ def _observe(
     sink: str, batch: Sequence[Delivery], outcomes: Sequence[Outcome], *, now: float
 ) -> None:
     delivered = DETECTION_LATENCY.labels("delivered", sink)
+    for status, count in Counter(outcome.status for outcome in outcomes).items():
+        DELIVERIES.labels(sink, status.value).inc(count)  # one label lookup per status
     for delivery, outcome in zip(batch, outcomes, strict=True):
-        DELIVERIES.labels(sink, outcome.status.value).inc()
         if outcome.status is DeliveryStatus.DELIVERED:
             delivered.observe(max(0.0, now - delivery.event.time.timestamp()))
 
