@@ -20,6 +20,13 @@ import structlog
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
 from notifier.providers.base import EventWindow, PollResult
+from notifier.providers.fields import (
+    StatusMap,
+    id_text as _id,
+    optional_id as _opt_id,
+    optional_int as _opt_int,
+    optional_text as _opt_str,
+)
 from notifier.providers.http import ProviderHttpClient, RequestBudget
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
@@ -52,6 +59,7 @@ STATUSES: Mapping[str, TicketStatus] = {
     "pending_organizer_approval": TicketStatus.PENDING,
     "rejected": TicketStatus.REJECTED,
 }
+_status = StatusMap(PROVIDER, STATUSES)
 
 # Pages one poll reads per stream before committing (100 tickets a page): a backlog is
 # committed in steps, so progress survives a crash and memory stays bounded.
@@ -69,9 +77,6 @@ RAW_FIELDS = (
     "event_canceled_at",
     "ordered_at",
 )
-
-_warned_statuses: set[str] = set()
-_MAX_WARNED = 1000  # bounded, so a provider inventing statuses cannot grow memory
 
 
 # --------------------------------------------------------------------------- parsing
@@ -158,45 +163,6 @@ def _holder(item: dict[str, Any]) -> Holder:
         if value is not None and type(value) is not str:
             return Holder(*map(_opt_str, values))  # converts numbers, rejects the rest
     return Holder(*values)
-
-
-def _status(raw: str) -> TicketStatus:
-    status = STATUSES.get(raw)
-    if status is not None:
-        return status
-    if raw not in _warned_statuses and len(_warned_statuses) < _MAX_WARNED:
-        _warned_statuses.add(raw)
-        log.warning("unknown_ticket_status", provider=PROVIDER, status_raw=raw)
-    return TicketStatus.UNKNOWN
-
-
-def _id(value: object) -> str:
-    # Exact type checks: bool is an int and a float id would lose digits silently.
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and value:
-        return value
-    raise TypeError("id is not an integer or a non-empty string")
-
-
-def _opt_id(value: object) -> str | None:
-    return None if value is None else _id(value)
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)  # e.g. a phone number sent as a number
-    raise TypeError("expected a string")
-
-
-def _opt_int(value: object) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
-    raise TypeError("expected an integer")
 
 
 def _next_link(pagination: object) -> str | None:
