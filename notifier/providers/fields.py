@@ -69,3 +69,17 @@ class StatusMap:
             self._warned.add(raw)
             log.warning("unknown_ticket_status", provider=self._provider, status_raw=raw)
         return TicketStatus.UNKNOWN
+
+
+def next_link(container: object, where: str) -> str | None:
+    """The ``next`` link of a paging object (``where`` names it in errors); None at the end."""
+    if container is None:
+        return None
+    if not isinstance(container, dict):
+        raise TypeError(where + " is not an object")
+    link = container.get("next")
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise TypeError(where + ".next is not a string")
+    return link

@@ -23,6 +23,7 @@ from notifier.providers.base import EventWindow, PollResult
 from notifier.providers.fields import (
     StatusMap,
     id_text as _id,
+    next_link,
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
@@ -166,16 +167,7 @@ def _holder(item: dict[str, Any]) -> Holder:
 
 
 def _next_link(pagination: object) -> str | None:
-    if pagination is None:
-        return None
-    if not isinstance(pagination, dict):
-        raise TypeError("pagination is not an object")
-    link = pagination.get("next")
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise TypeError("pagination.next is not a string")
-    return link
+    return next_link(pagination, "pagination")
 
 
 def _describe(exc: Exception) -> str:

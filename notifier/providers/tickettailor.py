@@ -44,6 +44,7 @@ from notifier.providers.base import PollResult
 from notifier.providers.fields import (
     StatusMap,
     id_text as _id,
+    next_link,
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
@@ -283,16 +284,7 @@ def _envelope(payload: object) -> tuple[list[Any], str | None]:
 
 
 def _next_link(links: object) -> str | None:
-    if links is None:
-        return None
-    if not isinstance(links, dict):
-        raise TypeError("links is not an object")
-    link = links.get("next")
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise TypeError("links.next is not a string")
-    return link
+    return next_link(links, "links")
 
 
 def _order(item: object) -> OrderState:
