@@ -28,7 +28,9 @@ from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
 
 log = structlog.get_logger(__name__)
 
-KAFKA_BACKOFF_CAP = 30.0
+# Each attempt against a dead broker already takes the sink's delivery timeout, so a short
+# cap costs little while down and lets the outbox drain within seconds of the broker's return.
+KAFKA_BACKOFF_CAP = 5.0
 GONE = 410
 
 
