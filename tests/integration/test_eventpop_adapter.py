@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.eventpop import EventpopProvider, Scope, decode_cursor
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.simulators.eventpop import EventpopSimulator, Fault, PageServed, serve
+from tests.fakes import Sleeps
 from tests.reference_specs import EVENTPOP_SWAGGER
 
 ORGANIZER = 4242
@@ -39,16 +40,6 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class Sleeps:
-    """Records retry delays instead of waiting."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
@@ -15,20 +15,11 @@ from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider, decode_cursor
 from notifier.simulators.shotgun import Fault, ShotgunSimulator, serve
+from tests.fakes import Sleeps
 
 ORGANIZER = 173027
 TOKEN = "org-token-5f1c"
 PAGE = 5
-
-
-@dataclass
-class Sleeps:
-    """Records retry delays instead of waiting."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -15,6 +15,7 @@ from notifier.model import TicketRecord, TicketStatus, TicketTypeRecord
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.tickettailor import TicketTailorProvider
 from notifier.simulators.tickettailor import Fault, TicketTailorSimulator, TicketTypeSpec, serve
+from tests.fakes import Sleeps
 
 API_KEY = "sk_live_3f9a1c"
 PAGE = 5
@@ -29,16 +30,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@dataclass
-class Sleeps:
-    """Records requested waits instead of waiting."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @dataclass

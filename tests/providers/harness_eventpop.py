@@ -11,15 +11,12 @@ from notifier.providers.eventpop import EventpopProvider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.simulators.eventpop import EventpopSimulator, serve
 from notifier.simulators.faults import Fault
+from tests.fakes import no_wait
 from tests.providers.harness import Transition
 
 ORGANIZER = 4242
 EVENT = 71001
 TOKEN = "harness-eventpop-token"
-
-
-async def _no_sleep(_: float) -> None:
-    """Retries in the shared suite do not wait."""
 
 
 class EventpopHarness:
@@ -58,7 +55,7 @@ class EventpopHarness:
 
     def adapter(self, *, lookback: timedelta = timedelta(0)) -> Provider:
         client = ProviderHttpClient(
-            self._base_url, policy=RetryPolicy(max_attempts=2), sleep=_no_sleep
+            self._base_url, policy=RetryPolicy(max_attempts=2), sleep=no_wait
         )
         self._clients.append(client)
         return EventpopProvider(

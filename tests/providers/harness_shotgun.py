@@ -11,14 +11,11 @@ from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
 from notifier.simulators.faults import Fault
 from notifier.simulators.shotgun import ShotgunSimulator, serve
+from tests.fakes import no_wait
 from tests.providers.harness import Transition
 
 ORGANIZER = 173027
 TOKEN = "suite-token-7d2a"
-
-
-async def _no_wait(_: float) -> None:
-    """Retries in the suite do not wait: the backoff schedule is tested elsewhere."""
 
 
 class ShotgunHarness:
@@ -59,7 +56,7 @@ class ShotgunHarness:
 
     def adapter(self, *, lookback: timedelta = timedelta(0)) -> Provider:
         client = ProviderHttpClient(
-            self._base_url, policy=RetryPolicy(max_attempts=2), sleep=_no_wait
+            self._base_url, policy=RetryPolicy(max_attempts=2), sleep=no_wait
         )
         self._clients.append(client)
         return ShotgunProvider(

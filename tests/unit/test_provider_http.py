@@ -21,6 +21,7 @@ from notifier.providers.http import (
     parse_retry_after,
     redact_url,
 )
+from tests.fakes import Sleeps
 
 NOW = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 
@@ -77,16 +78,6 @@ async def server() -> AsyncIterator[Server]:
     yield Server(script, "http://127.0.0.1:" + str(port))
     script.released.set()
     await runner.cleanup()
-
-
-@dataclass
-class Sleeps:
-    """An injected sleep that records delays instead of waiting."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture
