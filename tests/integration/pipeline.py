@@ -7,7 +7,7 @@ import asyncio
 import base64
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     NewTopic,
 )
 
+from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
 from notifier.receiver import Receiver
 from notifier.service import Runtime, open_runtime
-from notifier.simulators.shotgun import ShotgunSimulator
+from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 ORGANIZER_ID = 173027
 PARTITIONS = 4
@@ -172,3 +173,40 @@ def data_of(event: dict[str, Any]) -> dict[str, Any]:
     data = event["data"]
     assert isinstance(data, dict)
     return data
+
+
+async def running_pipeline(
+    broker: EmbeddedBroker,
+    topic: str,
+    tmp_path: Path,
+    *,
+    sim: ShotgunSimulator,
+    token: str,
+    tickets: list[int],
+    defaults: dict[str, Any] | None = None,
+) -> AsyncIterator[Pipeline]:
+    """Serve a prepared simulator, start a verifying receiver and the topic, and yield the
+    pipeline configured against them; everything is stopped afterwards."""
+    runner = await serve(sim)
+    host, port = runner.addresses[0][:2]
+    secret = new_secret()
+    receiver = Receiver(secret)
+    webhook_url = await receiver.start()
+    create_topic(broker.bootstrap, topic)
+    config = pipeline_config(
+        state=tmp_path / "state.db",
+        bootstrap=broker.bootstrap,
+        topic=topic,
+        shotgun_url=f"http://{host}:{port}",
+        token=token,
+        webhook_url=webhook_url,
+        secret=secret,
+        defaults=defaults,
+    )
+    pipeline = Pipeline(sim, receiver, config, broker.bootstrap, topic, tickets)
+    try:
+        yield pipeline
+    finally:
+        await pipeline.close()
+        await receiver.stop()
+        await runner.cleanup()

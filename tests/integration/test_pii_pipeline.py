@@ -12,14 +12,11 @@ from structlog.testing import capture_logs
 
 from notifier.broker import EmbeddedBroker
 from notifier.pii import hash_value
-from notifier.receiver import Receiver
-from notifier.simulators.shotgun import ShotgunSimulator, serve
+from notifier.simulators.shotgun import ShotgunSimulator
 from tests.integration.pipeline import (
     ORGANIZER_ID,
     Pipeline,
-    create_topic,
-    new_secret,
-    pipeline_config,
+    running_pipeline,
 )
 
 HASH_KEY = "pii-key-" + "k" * 24
@@ -45,29 +42,16 @@ async def _pipeline(
         email=HOLDER["email"],
         phone=HOLDER["phone"],
     )
-    runner = await serve(sim)
-    host, port = runner.addresses[0][:2]
-    secret = new_secret()
-    receiver = Receiver(secret)
-    url = await receiver.start()
-    create_topic(kafka_broker.bootstrap, topic)
-    config = pipeline_config(
-        state=tmp_path / "state.db",
-        bootstrap=kafka_broker.bootstrap,
-        topic=topic,
-        shotgun_url=f"http://{host}:{port}",
+    async for pipeline in running_pipeline(
+        kafka_broker,
+        topic,
+        tmp_path,
+        sim=sim,
         token=token,
-        webhook_url=url,
-        secret=secret,
+        tickets=[ticket],
         defaults={"pii": policy, "pii_hash_key": HASH_KEY},
-    )
-    pipeline = Pipeline(sim, receiver, config, kafka_broker.bootstrap, topic, [ticket])
-    try:
+    ):
         yield pipeline, ticket
-    finally:
-        await pipeline.close()
-        await receiver.stop()
-        await runner.cleanup()
 
 
 @pytest.fixture(params=["hash", "omit"])

@@ -13,17 +13,15 @@ from standardwebhooks import Webhook
 
 from notifier.broker import EmbeddedBroker
 from notifier.model import SourceId
-from notifier.receiver import Receiver
 from notifier.service import Runtime
-from notifier.simulators.shotgun import Fault, ShotgunSimulator, serve
+from notifier.simulators.shotgun import Fault, ShotgunSimulator
 from notifier.store.base import DeliveryStatus
 from tests.integration.pipeline import (
     ORGANIZER_ID,
     Pipeline,
     create_topic,
     data_of,
-    new_secret,
-    pipeline_config,
+    running_pipeline,
     until,
     webhook_types,
 )
@@ -34,29 +32,11 @@ SOURCE = SourceId("shotgun-main")
 async def _pipeline(broker: EmbeddedBroker, topic: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
     sim = ShotgunSimulator(page_size=10)
     token = "tok." + secrets.token_urlsafe(12)
-    ticket_ids = sim.seed(ORGANIZER_ID, token, 25, rng_seed=1)
-    runner = await serve(sim)
-    host, port = runner.addresses[0][:2]
-    secret = new_secret()
-    receiver = Receiver(secret)
-    webhook_url = await receiver.start()
-    create_topic(broker.bootstrap, topic)
-    config = pipeline_config(
-        state=tmp_path / "state.db",
-        bootstrap=broker.bootstrap,
-        topic=topic,
-        shotgun_url=f"http://{host}:{port}",
-        token=token,
-        webhook_url=webhook_url,
-        secret=secret,
-    )
-    pipeline = Pipeline(sim, receiver, config, broker.bootstrap, topic, ticket_ids)
-    try:
+    tickets = sim.seed(ORGANIZER_ID, token, 25, rng_seed=1)
+    async for pipeline in running_pipeline(
+        broker, topic, tmp_path, sim=sim, token=token, tickets=tickets
+    ):
         yield pipeline
-    finally:
-        await pipeline.close()
-        await receiver.stop()
-        await runner.cleanup()
 
 
 @pytest.fixture
