@@ -324,6 +324,17 @@ async def test_empty_batch_needs_no_broker(make_sink: SinkFactory) -> None:
     assert await sink.deliver([]) == []
 
 
+async def assert_bounded_once_stopped(broker: EmbeddedBroker, sink: KafkaSink) -> None:
+    """Stop the broker; the next deliver returns retriable errors within the bound."""
+    broker.stop()
+    events = [make_event(f"T{n}") for n in range(1, 4)]
+    started = time.monotonic()
+    outcomes = await sink.deliver(events)
+    elapsed = time.monotonic() - started
+    assert_all_retriable(outcomes, len(events))
+    assert elapsed < DELIVERY_BOUND + 1.0
+
+
 async def test_deliver_to_a_stopped_broker_is_bounded_and_retriable(
     own_broker: EmbeddedBroker, make_sink: SinkFactory, unique_topic: Callable[[str], str]
 ) -> None:
@@ -332,15 +343,7 @@ async def test_deliver_to_a_stopped_broker_is_bounded_and_retriable(
     create_topics(own_broker.bootstrap, topic)
     sink = make_sink(to_topic(topic), bootstrap=own_broker.bootstrap)
     assert await sink.deliver([make_event("T0")]) == [None]
-    own_broker.stop()
-    events = [make_event(f"T{n}") for n in range(1, 4)]
-
-    started = time.monotonic()
-    outcomes = await sink.deliver(events)
-    elapsed = time.monotonic() - started
-
-    assert_all_retriable(outcomes, len(events))
-    assert elapsed < DELIVERY_BOUND + 1.0
+    await assert_bounded_once_stopped(own_broker, sink)
 
 
 async def test_deliver_to_an_unknown_topic_with_the_broker_gone_is_bounded(
@@ -353,15 +356,7 @@ async def test_deliver_to_an_unknown_topic_with_the_broker_gone_is_bounded(
         bootstrap=own_broker.bootstrap,
     )
     assert await sink.deliver([make_event("T0")]) == [None]
-    own_broker.stop()
-    events = [make_event(f"T{n}") for n in range(1, 4)]
-
-    started = time.monotonic()
-    outcomes = await sink.deliver(events)
-    elapsed = time.monotonic() - started
-
-    assert_all_retriable(outcomes, len(events))
-    assert elapsed < DELIVERY_BOUND + 1.0
+    await assert_bounded_once_stopped(own_broker, sink)
 
 
 async def test_broker_down_at_first_deliver_then_up(
