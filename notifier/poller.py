@@ -75,7 +75,7 @@ class SourcePoller:
         self._epoch = ""
 
     @property
-    def polled(self) -> bool:
+    def settled(self) -> bool:
         """Whether this source's baseline is complete (known after its first load)."""
         return self._settled
 

@@ -352,7 +352,7 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
     source = scheduled.poller.settings.source
     if full:
         return reporting(f"{source}: reconcile sweep")
-    if not scheduled.poller.polled:
+    if not scheduled.poller.settled:
         return reporting(f"{source}: first read (baseline)")
     return nullcontext()
 

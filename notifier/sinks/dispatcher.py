@@ -107,10 +107,6 @@ class Dispatcher:
         for event in self._wake.values():
             event.set()
 
-    @property
-    def sink_names(self) -> list[str]:
-        return list(self._sinks)
-
     async def drain(self) -> DrainReport:
         """Deliver everything due now, every sink concurrently; return when none is due."""
         disabled = await self._outbox.disabled_sinks()
