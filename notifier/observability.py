@@ -28,7 +28,9 @@ POLLS = Counter("notifier_polls_total", "Polls by source and outcome", ["source"
 EVENTS = Counter("notifier_events_total", "Events committed by type", ["type"])
 RECORDS = Counter("notifier_records_read_total", "Provider records read", ["source"])
 PROVIDER_REQUESTS = Counter(
-    "notifier_provider_requests_total", "Provider HTTP requests", ["provider"]
+    "notifier_provider_requests_total",
+    "Provider HTTP requests by answer status ('error' when none came)",
+    ["provider", "status"],
 )
 DELIVERIES = Counter(
     "notifier_deliveries_total", "Delivery attempts by sink and outcome", ["sink", "outcome"]

@@ -23,7 +23,6 @@ from notifier.observability import (
     OUTBOX_PENDING,
     POLL_FAILURES,
     POLLS,
-    PROVIDER_REQUESTS,
     RECORDS,
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
@@ -252,7 +251,6 @@ async def poll_and_observe(
     scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
     RECORDS.labels(settings.source).inc(report.records)
-    PROVIDER_REQUESTS.labels(settings.provider).inc(report.requests)
     LAST_SUCCESS.labels(settings.source).set(time.time())
     for event in report.events:
         EVENTS.labels(event.type).inc()

@@ -229,9 +229,12 @@ class ProviderHttpClient:
         now: WallClock | None = None,
         rng: random.Random | None = None,
         on_budget_wait: Callable[[float], None] | None = None,
+        on_response: Callable[[str], None] | None = None,
     ) -> None:
         self._base = URL(base_url)
         self._on_budget_wait = on_budget_wait
+        # Told every answer's status ("200", "429", ...) or "error" when none came: metrics.
+        self._on_response = on_response or (lambda _status: None)
         if not self._base.absolute or self._base.scheme not in _DEFAULT_PORTS:
             raise ValueError("base_url must be an absolute http(s) URL")
         self._origin = _origin(self._base)
@@ -354,10 +357,12 @@ class ProviderHttpClient:
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
+                self._on_response(str(response.status))
                 body = await response.read()
                 received = CIMultiDict(response.headers)
                 return self._interpret(target, response.status, received, body), received
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self._on_response("error")
             raise RetriableProviderError(
                 "network error (" + type(exc).__name__ + ") on " + redact_url(target)
             ) from exc

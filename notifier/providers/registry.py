@@ -22,7 +22,7 @@ from notifier.config.sources import (
     TicketTailorSource,
 )
 from notifier.errors import ConfigError
-from notifier.observability import BUDGET_WAIT
+from notifier.observability import BUDGET_WAIT, PROVIDER_REQUESTS
 from notifier.providers import eventpop, nuweb, tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
@@ -74,6 +74,7 @@ def open_account(source: Source) -> Account:
         budget=RequestBudget(per_minute, 60.0),
         policy=RETRY_POLICIES.get(source.provider),
         on_budget_wait=BUDGET_WAIT.labels(source.provider).inc,
+        on_response=lambda status: PROVIDER_REQUESTS.labels(source.provider, status).inc(),
     )
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None

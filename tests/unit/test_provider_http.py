@@ -452,3 +452,37 @@ async def test_background_requests_leave_headroom_for_live_polls() -> None:
     background_wait = await budget.acquire(background=True)
     assert background_wait > 0
     assert await budget.acquire() == 0.0  # the live poll finds a token waiting
+
+
+async def test_every_answer_status_is_reported(server: Server, sleeps: Sleeps) -> None:
+    """Each attempt's status reaches the metrics hook, retries included."""
+    server.script.replies = [Reply(status=500), Reply()]
+    statuses: list[str] = []
+    client = ProviderHttpClient(
+        server.base_url, sleep=sleeps, now=lambda: NOW, on_response=statuses.append
+    )
+    try:
+        await client.fetch_json("/items")
+    finally:
+        await client.close()
+    assert statuses == ["500", "200"]
+
+
+async def test_a_network_failure_is_reported_as_error(sleeps: Sleeps) -> None:
+    """No answer at all is counted as 'error'."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    statuses: list[str] = []
+    client = ProviderHttpClient(
+        f"http://127.0.0.1:{port}",
+        policy=RetryPolicy(max_attempts=2),
+        sleep=sleeps,
+        on_response=statuses.append,
+    )
+    try:
+        with pytest.raises(RetriableProviderError):
+            await client.fetch_json("/items")
+    finally:
+        await client.close()
+    assert statuses == ["error", "error"]
