@@ -148,6 +148,9 @@ def _event_line(attributes: dict[str, str], data: bytes) -> bytes:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Until the event loop takes SIGTERM over, it stops start-up the way Ctrl-C does (exit 0):
+    # nothing is in flight yet, and Kubernetes may well stop a pod that has barely started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     config = _load(args.config)
     _shard()  # a misconfigured shard is a configuration error, before anything starts
     return asyncio.run(_serve(config))

@@ -157,6 +157,34 @@ async def test_run_serves_probes_delivers_and_stops_cleanly_on_sigterm(setup: Se
     assert "service_stopped" in events
 
 
+# Runs `notifier run` with a start-up that is stopped midway by a real SIGTERM; in a child
+# process, so that a regression kills the child and not the test runner.
+STOPPED_WHILE_STARTING = """
+import asyncio, os, signal, sys
+import notifier.cli
+
+async def stopped_while_opening(*_, **__):
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.sleep(30)  # the signal interrupts this long before it ends
+    raise AssertionError("SIGTERM did not stop the start-up")
+
+notifier.cli.open_runtime = stopped_while_opening
+sys.exit(notifier.cli.main(["--log-json", "run", "-c", sys.argv[1]]))
+"""
+
+
+async def test_sigterm_during_start_up_exits_cleanly(setup: Setup) -> None:
+    """A pod stopped while it is still starting (before the event loop owns SIGTERM) exits 0."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-c", STOPPED_WHILE_STARTING, str(setup.config)],
+        env={**os.environ, **setup.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, output.decode()
+
+
 def _has_baseline(state: Path) -> bool:
     """The first commit has happened once the source has a cursor row."""
     if not state.exists():

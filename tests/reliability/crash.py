@@ -141,6 +141,9 @@ async def _drain(stack: Stack, driver: Driver) -> None:
         return await asyncio.to_thread(outstanding, stack.state) == 0
 
     try:
+        # The earlier lives may already have delivered everything: without this wait the
+        # drain could SIGTERM a process still importing, before it can stop cleanly.
+        await service.started()
         await until(complete, within=90, step=0.2)
     except TimeoutError:
         raise AssertionError(_not_drained(stack, driver, service)) from None
