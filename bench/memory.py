@@ -2,10 +2,11 @@
 
 Ours: ``--tickets`` unique Shotgun tickets are parsed and diffed into states, committed
 to the SQLite store, then a *fresh* process loads that source the way the poller does
-after a restart (``SqliteStore.load``: the in-memory ``dict[TicketId, TicketState]``);
-its RSS growth per ticket is the figure. SQLite's page cache is bounded by its default
-``cache_size`` (about 2 MB) and is not subtracted. The store figure is the database file
-size (after a checkpoint) per ticket.
+after a restart (``SqliteStore.load(..., as_fingerprints=True)``: the poller keeps one
+digest per ticket, ``dict[TicketId, int]``, and reads full states back only for tickets
+that changed); its RSS growth per ticket is the figure. SQLite's page cache is bounded
+by its default ``cache_size`` (about 2 MB) and is not subtracted. The store figure is the
+database file size (after a checkpoint) per ticket.
 
 Naive: the previous snapshot a full-scan poller keeps to compare whole records, i.e. the
 ``json.loads`` dict of every ticket in a dict by id (RSS growth per ticket in a fresh
@@ -29,9 +30,8 @@ from typing import Any
 import orjson
 
 from bench.common import Row, parse_args, print_table, quiet_logs, rss_bytes
-from bench.intake import ours_poll
+from bench.intake import baseline_states
 from bench.workload import pages
-from notifier.diff import TicketState
 from notifier.model import SourceId, TicketId
 from notifier.store.sqlite import SqliteStore
 
@@ -46,11 +46,11 @@ def _options(parser: argparse.ArgumentParser) -> None:
 
 
 async def _write_store(path: Path, tickets: int) -> None:
-    state: dict[TicketId, TicketState] = {}
-    ours_poll(list(pages(tickets)), state)
     store = await SqliteStore(path).open()
     try:
-        await store.commit(SOURCE, tickets=state, events=[], cursor=None)
+        await store.commit(
+            SOURCE, tickets=baseline_states(list(pages(tickets))), events=[], cursor=None
+        )
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
@@ -83,10 +83,10 @@ def _child(kind: str, tickets: int, db: str | None) -> None:
     print(rss_bytes() - before, len(kept))
 
 
-async def _load_snapshot(store: SqliteStore) -> dict[TicketId, TicketState]:
+async def _load_snapshot(store: SqliteStore) -> dict[TicketId, int]:
     await store.open()
     try:
-        return (await store.load(SOURCE)).tickets
+        return (await store.load(SOURCE, as_fingerprints=True)).fingerprints
     finally:
         await store.close()
 

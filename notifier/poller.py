@@ -1,7 +1,9 @@
 """One poll of one source: read, diff, and commit state + events + cursor together.
 
-The poller keeps the source's state in memory after the first load: one process owns a
-source, so the store is written through and only read back after a restart.
+One process owns a source, so the store is written through and the poller remembers, in
+memory, only a digest of each ticket's tracked fields (``TicketState.fingerprint``): a
+ticket whose digest is unchanged is skipped, and the full previous state is read back
+from the store only for the few that changed, whose events need their ``before``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from datetime import datetime
 
 import structlog
 
-from notifier.diff import DiffContext, TicketState, diff_tickets
+from notifier.diff import DiffContext, TicketState, diff_tickets, record_fingerprint
 from notifier.envelope import OutboxEvent, to_outbox_event
 from notifier.events import TicketEvent
 from notifier.inventory_diff import TicketTypeState, diff_ticket_types
-from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.model import SourceId, TicketId, TicketRecord, TicketTypeId
 from notifier.pii import PiiPolicy, apply_pii
 from notifier.providers.base import EventWindow, PollResult, Provider
 from notifier.store.base import Routed, SnapshotStore
@@ -68,7 +70,7 @@ class SourcePoller:
         self._store = store
         self._route = route
         self._clock = clock
-        self._tickets: dict[TicketId, TicketState] | None = None
+        self._fingerprints: dict[TicketId, int] | None = None
         self._types: dict[TicketTypeId, TicketTypeState] = {}
         self._cursor: str | None = None
         self._settled = False
@@ -86,8 +88,11 @@ class SourcePoller:
         as usual, so it emits only what the incremental reads missed.
         """
         await self.load()
-        assert self._tickets is not None
         result = await self._provider.poll(None if full else self._cursor)
+        changed = self._changed(result.tickets)
+        assert self._fingerprints is not None
+        known = [record.ticket_id for record in changed if record.ticket_id in self._fingerprints]
+        before = await self._store.ticket_states(self.settings.source, known)
         # A baseline may span several bounded polls: it stays silent until it has read the
         # source to its end (``more`` false), even across a restart.
         baseline = not self._settled
@@ -97,8 +102,8 @@ class SourcePoller:
             # A crash before the first commit emitted nothing under it, so losing it is fine.
             self._epoch = secrets.token_hex(8)
         change = diff_tickets(
-            self._tickets,
-            result.tickets,
+            before,
+            changed,
             context=context,
             emit_new=not baseline or self.settings.emit_existing,
         )
@@ -132,9 +137,9 @@ class SourcePoller:
 
     async def load(self) -> None:
         """Read the source's state from the store, once (later calls do nothing)."""
-        if self._tickets is None:
-            snapshot = await self._store.load(self.settings.source)
-            self._tickets = snapshot.tickets
+        if self._fingerprints is None:
+            snapshot = await self._store.load(self.settings.source, as_fingerprints=True)
+            self._fingerprints = snapshot.fingerprints
             self._types = snapshot.ticket_types
             self._cursor = snapshot.cursor
             self._settled = snapshot.settled
@@ -158,11 +163,26 @@ class SourcePoller:
             settled=self._settled or not result.more,
         )
         # Only after the commit: a failed commit leaves memory as the store has it.
-        assert self._tickets is not None
-        self._tickets.update(states)
+        assert self._fingerprints is not None
+        self._fingerprints.update((ticket, state.fingerprint) for ticket, state in states.items())
         self._types.update(type_states)
         self._cursor = result.cursor
         self._settled = self._settled or not result.more
+
+    def _changed(self, records: Sequence[TicketRecord]) -> list[TicketRecord]:
+        """The records whose tracked fields differ from what is remembered, or are new.
+
+        A ticket read twice in one poll (overlapping pages, a lookback) counts once, last
+        read wins, as in ``diff_tickets``.
+        """
+        assert self._fingerprints is not None
+        known = self._fingerprints
+        latest = {record.ticket_id: record for record in records}
+        return [
+            record
+            for ticket, record in latest.items()
+            if known.get(ticket) != record_fingerprint(record)
+        ]
 
     def _context(self) -> DiffContext:
         return DiffContext(

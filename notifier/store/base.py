@@ -8,7 +8,7 @@ side: which deliveries are due for a sink, and what became of an attempt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -31,6 +31,9 @@ class SourceSnapshot:
     epoch: str = ""
     # The baseline has read the source to its end (it may take several commits).
     settled: bool = False
+    # Filled instead of ``tickets`` by ``load(..., as_fingerprints=True)``: the digest of
+    # each remembered ticket's tracked fields (``TicketState.fingerprint``).
+    fingerprints: dict[TicketId, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,15 @@ class Outcome:
 
 
 class SnapshotStore(Protocol):
-    async def load(self, source: SourceId) -> SourceSnapshot: ...
+    async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
+        """The source's state; with ``as_fingerprints`` one digest per ticket, not its state."""
+        ...
+
+    async def ticket_states(
+        self, source: SourceId, ticket_ids: Collection[TicketId]
+    ) -> dict[TicketId, TicketState]:
+        """The stored states of those tickets that have one."""
+        ...
 
     async def commit(
         self,

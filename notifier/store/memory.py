@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
 from notifier.diff import TicketState
@@ -29,15 +29,27 @@ class MemoryStore:
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
 
-    async def load(self, source: SourceId) -> SourceSnapshot:
+    async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
+        tickets = self._tickets.get(source, {})
         return SourceSnapshot(
-            tickets=dict(self._tickets.get(source, {})),
+            tickets={} if as_fingerprints else dict(tickets),
+            fingerprints=(
+                {ticket: state.fingerprint for ticket, state in tickets.items()}
+                if as_fingerprints
+                else {}
+            ),
             cursor=self._cursors.get(source),
             polled=source in self._cursors,
             ticket_types=dict(self._types.get(source, {})),
             epoch=self._epochs.get(source, ""),
             settled=source in self._settled,
         )
+
+    async def ticket_states(
+        self, source: SourceId, ticket_ids: Collection[TicketId]
+    ) -> dict[TicketId, TicketState]:
+        tickets = self._tickets.get(source, {})
+        return {ticket: tickets[ticket] for ticket in ticket_ids if ticket in tickets}
 
     async def commit(
         self,

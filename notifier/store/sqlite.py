@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -71,6 +71,8 @@ _DELIVERY_COLUMNS = (
     "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
     "o.source_id, o.data"
 )
+# Bound parameters per ``IN (...)`` query, well under SQLite's limit of 32,766.
+_IDS_PER_QUERY = 500
 _T = TypeVar("_T")
 
 
@@ -93,8 +95,13 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
     # -- SnapshotStore -------------------------------------------------------------------
-    async def load(self, source: SourceId) -> SourceSnapshot:
-        return await self._run(self._load, source)
+    async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
+        return await self._run(self._load, source, as_fingerprints)
+
+    async def ticket_states(
+        self, source: SourceId, ticket_ids: Collection[TicketId]
+    ) -> dict[TicketId, TicketState]:
+        return await self._run(self._ticket_states, source, list(ticket_ids))
 
     async def commit(
         self,
@@ -196,13 +203,22 @@ class SqliteStore:
                 db.execute("ROLLBACK")
             raise
 
-    def _load(self, source: SourceId) -> SourceSnapshot:
+    def _load(self, source: SourceId, as_fingerprints: bool) -> SourceSnapshot:
         db = self._conn
         row = db.execute(
             "SELECT cursor, epoch, settled FROM sources WHERE source = ?", (source,)
         ).fetchone()
         rows = db.execute("SELECT ticket_id, state FROM tickets WHERE source = ?", (source,))
-        tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
+        tickets: dict[TicketId, TicketState] = {}
+        fingerprints: dict[TicketId, int] = {}
+        if as_fingerprints:
+            # Row by row: each decoded state is garbage before the next, so a million of
+            # them never coexist in memory.
+            fingerprints = {
+                TicketId(ticket): decode_state(blob).fingerprint for ticket, blob in rows
+            }
+        else:
+            tickets = {TicketId(ticket_id): decode_state(blob) for ticket_id, blob in rows}
         type_rows = db.execute(
             "SELECT ticket_type_id, state FROM ticket_types WHERE source = ?", (source,)
         )
@@ -214,7 +230,22 @@ class SqliteStore:
             ticket_types=types,
             epoch="" if row is None else row[1],
             settled=row is not None and bool(row[2]),
+            fingerprints=fingerprints,
         )
+
+    def _ticket_states(
+        self, source: SourceId, ticket_ids: list[TicketId]
+    ) -> dict[TicketId, TicketState]:
+        states: dict[TicketId, TicketState] = {}
+        for start in range(0, len(ticket_ids), _IDS_PER_QUERY):
+            chunk = ticket_ids[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT ticket_id, state FROM tickets WHERE source = ? AND ticket_id IN ({marks})",  # noqa: S608 -- placeholders only
+                (source, *chunk),
+            )
+            states.update((TicketId(ticket), decode_state(blob)) for ticket, blob in rows)
+        return states
 
     def _commit(
         self,

@@ -157,6 +157,27 @@ async def test_sources_are_kept_apart(store: Store) -> None:
     assert (await store.load(OTHER)).polled is False
 
 
+async def test_load_as_fingerprints_gives_one_digest_per_ticket(store: Store) -> None:
+    """What a poller keeps in memory: each ticket's digest, and no state."""
+    await commit(store, tickets=TICKETS, cursor="c1")
+    snapshot = await store.load(SOURCE, as_fingerprints=True)
+    assert snapshot.tickets == {}
+    assert snapshot.fingerprints == {ticket: s.fingerprint for ticket, s in TICKETS.items()}
+    assert (snapshot.cursor, snapshot.polled) == ("c1", True)
+
+
+async def test_ticket_states_reads_back_only_the_stored_ones_asked_for(store: Store) -> None:
+    """More ids than one query binds, some unknown: exactly the stored ones come back."""
+    stored = {TicketId(f"T{n}"): state(n) for n in range(1_200)}
+    await commit(store, tickets=stored)
+    await commit(store, tickets={TicketId("T7"): state(9)}, source=OTHER)
+    asked = [TicketId(f"T{n}") for n in range(0, 2_400, 2)]
+    states = await store.ticket_states(SOURCE, asked)
+    assert states == {ticket: stored[ticket] for ticket in asked if ticket in stored}
+    assert len(states) == 600
+    assert await store.ticket_states(SOURCE, []) == {}
+
+
 # -- Outbox -------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, strategies as st
 
-from notifier.diff import TicketDiff, TicketState, diff_tickets, snapshot
+from notifier.diff import TicketDiff, TicketState, diff_tickets, record_fingerprint, snapshot
 from notifier.envelope import to_outbox_event
 from notifier.events import TicketEvent
 from notifier.model import Holder, TicketId, TicketRecord, TicketStatus
@@ -351,3 +351,21 @@ def test_sequences_are_contiguous_from_the_stored_one(
 def test_baseline_never_emits(records: list[TicketRecord]) -> None:
     """emit_new=False never yields an event for tickets not in the state."""
     assert diff({}, records, emit_new=False).events == []
+
+
+@given(ticket_records, st.integers(min_value=0, max_value=2**40))
+def test_a_record_and_its_state_share_a_fingerprint(rec: TicketRecord, sequence: int) -> None:
+    """The digest covers the tracked fields only: not the sequence, nor untracked fields."""
+    assert record_fingerprint(rec) == state_of(rec, sequence).fingerprint
+
+
+@given(transitions())
+def test_fingerprints_differ_exactly_when_tracked_fields_do(
+    case: tuple[TicketState, TicketRecord],
+) -> None:
+    """The poller skips a ticket on equal digests: that must mean 'nothing to emit'."""
+    before, rec = case
+    same_digest = record_fingerprint(rec) == before.fingerprint
+    assert same_digest == before.same_tracked_fields(state_of(rec))
+    if same_digest:
+        assert diff({T1: before}, [rec]).events == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,6 +86,20 @@ class FlakyStore(MemoryStore):
         )
 
 
+class ReadBackStore(MemoryStore):
+    """A MemoryStore that remembers which tickets' states the poller read back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_back: list[list[TicketId]] = []
+
+    async def ticket_states(
+        self, source: SourceId, ticket_ids: Collection[TicketId]
+    ) -> dict[TicketId, TicketState]:
+        self.read_back.append(sorted(ticket_ids))
+        return await super().ticket_states(source, ticket_ids)
+
+
 class Clock:
     """A poll clock that advances a minute per reading, so detected_at differs per poll."""
 
@@ -148,6 +162,35 @@ async def test_poller_resumes_from_the_stored_state() -> None:
     report = await poller(provider, store).poll_once()
     assert provider.cursors == ["c1"]
     assert [e.type for e in report.events] == ["ticket.checked_in"]
+
+
+async def test_only_changed_tickets_are_read_back_from_the_store() -> None:
+    """Unchanged tickets are skipped on their digest; a new one has nothing to read back."""
+    store = ReadBackStore()
+    provider = ScriptedProvider(
+        page(UNSCANNED, "c1"),
+        page([*T1_SCANNED, record("T3")], "c2"),
+        page([*T1_SCANNED, record("T3")], "c3"),
+    )
+    source = poller(provider, store)
+    for _ in range(3):
+        await source.poll_once()
+    assert store.read_back == [[], ["T1"], []]
+
+
+async def test_a_restarted_poller_remembers_digests_not_states() -> None:
+    """After a restart the poller loads one digest per ticket, and still sees the change."""
+    store = ReadBackStore()
+    await poller(ScriptedProvider(page(UNSCANNED, "c1")), store).poll_once()
+    restarted = poller(ScriptedProvider(page(T1_SCANNED, "c2")), store)
+    report = await restarted.poll_once()
+    assert [(e.type, e.subject) for e in report.events] == [("ticket.checked_in", "T1")]
+    assert store.read_back[-1] == ["T1"]
+    data = json.loads(report.events[0].data)
+    assert (data["before"]["checked_in_at"], data["after"]["checked_in_at"]) == (
+        None,
+        "2025-06-01T21:00:00Z",
+    )
 
 
 async def test_provider_error_commits_nothing_and_keeps_the_cursor() -> None:
