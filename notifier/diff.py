@@ -25,7 +25,10 @@ _STATUS_EVENTS: dict[TicketStatus, type[ev._TicketEvent]] = {
     TicketStatus.CANCELED: ev.TicketCanceled,
     TicketStatus.RESOLD: ev.TicketResold,
 }
-_DIGEST_MASK = (1 << 60) - 1
+# Digests stay below 2^60, where CPython stores an int in 32 bytes instead of 36; the top
+# bit of the 60 tells a wire digest from a state digest.
+_DIGEST_MASK = (1 << 59) - 1
+_WIRE_TAG = 1 << 59
 _REINSTATABLE = frozenset({TicketStatus.VOID, TicketStatus.REFUNDED, TicketStatus.CANCELED})
 
 
@@ -70,16 +73,26 @@ def tracked_fingerprint(
     checked_out_at: datetime | None,
     holder: Holder,
 ) -> int:
-    """A 60-bit digest of the fields the diff tracks: equal fields, equal digests.
+    """A 59-bit digest of the fields the diff tracks: equal fields, equal digests.
 
     It lets a poller remember a million tickets as one small integer each instead of their
     whole state, and skip every ticket whose digest is unchanged. Two different states
-    share a digest with a chance of about 2^-60 per changed ticket. Built on ``hash()``,
+    share a digest with a chance of about 2^-59 per changed ticket. Built on ``hash()``,
     which is salted per process for text, so a digest is never stored: it is recomputed
     at load.
     """
-    # 60 bits, not 64: CPython stores an int below 2^60 in 32 bytes instead of 36.
     return hash((status, checked_in_at, checked_out_at, holder)) & _DIGEST_MASK
+
+
+def wire_fingerprint(fields: tuple[object, ...]) -> int:
+    """A digest of the raw wire fields a ticket's tracked fields are normalized from.
+
+    Equal wire fields normalize to equal states, so a poller that remembers this digest
+    can skip an unchanged ticket without parsing it. The tag bit keeps it from ever
+    equalling a ``tracked_fingerprint``: the two kinds are compared, never confused.
+    Raises ``TypeError`` for an unhashable (hence malformed) field.
+    """
+    return hash(fields) & _DIGEST_MASK | _WIRE_TAG
 
 
 def record_fingerprint(record: TicketRecord) -> int:

@@ -21,7 +21,7 @@ from notifier.events import TicketEvent
 from notifier.inventory_diff import TicketTypeState, diff_ticket_types
 from notifier.model import SourceId, TicketId, TicketRecord, TicketTypeId
 from notifier.pii import PiiPolicy, apply_pii
-from notifier.providers.base import EventWindow, PollResult, Provider
+from notifier.providers.base import EventWindow, PollResult, Provider, WireTickets
 from notifier.store.base import Routed, SnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,7 @@ class SourcePoller:
         """
         await self.load()
         result = await self._provider.poll(None if full else self._cursor)
-        changed = self._changed(result.tickets)
+        changed, wire_digests = self._changed(result.tickets)
         assert self._fingerprints is not None
         known = [record.ticket_id for record in changed if record.ticket_id in self._fingerprints]
         before = await self._store.ticket_states(self.settings.source, known)
@@ -111,7 +111,7 @@ class SourcePoller:
         events = [self._envelope(event) for event in change.events]
         events += [to_outbox_event(event, epoch=self._epoch) for event in inventory.events]
         if not dry_run:
-            await self._commit(result, change.states, inventory.states, events)
+            await self._commit(result, change.states, inventory.states, events, wire_digests)
         committed_at = self._clock()
         latencies = [
             (committed_at - event.occurred_at).total_seconds()
@@ -151,6 +151,7 @@ class SourcePoller:
         states: dict[TicketId, TicketState],
         type_states: dict[TicketTypeId, TicketTypeState],
         events: list[OutboxEvent],
+        wire_digests: dict[TicketId, int],
     ) -> None:
         routed = [Routed(event=event, sinks=tuple(self._route(event))) for event in events]
         await self._store.commit(
@@ -165,24 +166,57 @@ class SourcePoller:
         # Only after the commit: a failed commit leaves memory as the store has it.
         assert self._fingerprints is not None
         self._fingerprints.update((ticket, state.fingerprint) for ticket, state in states.items())
+        # Then the wire digests, where the adapter gave them: the state they were parsed
+        # into is now the stored one, and the next read of the same wire fields is skipped
+        # without parsing.
+        self._fingerprints.update(wire_digests)
         self._types.update(type_states)
         self._cursor = result.cursor
         self._settled = self._settled or not result.more
 
-    def _changed(self, records: Sequence[TicketRecord]) -> list[TicketRecord]:
-        """The records whose tracked fields differ from what is remembered, or are new.
+    def _changed(
+        self, records: Sequence[TicketRecord]
+    ) -> tuple[list[TicketRecord], dict[TicketId, int]]:
+        """The records whose tracked fields differ from what is remembered, or are new, and
+        the wire digests to remember once they are committed.
 
         A ticket read twice in one poll (overlapping pages, a lookback) counts once, last
         read wins, as in ``diff_tickets``.
         """
+        if isinstance(records, WireTickets):
+            return self._changed_on_the_wire(records)
         assert self._fingerprints is not None
         known = self._fingerprints
         latest = {record.ticket_id: record for record in records}
-        return [
+        changed = [
             record
             for ticket, record in latest.items()
             if known.get(ticket) != record_fingerprint(record)
         ]
+        return changed, {}
+
+    def _changed_on_the_wire(
+        self, tickets: WireTickets
+    ) -> tuple[list[TicketRecord], dict[TicketId, int]]:
+        """The same, parsing only the tickets whose wire digest is not the remembered one.
+
+        After a restart the poller remembers state digests, which no wire digest equals:
+        each ticket is parsed once, compared on its state digest, and from then on
+        remembered by its wire digest.
+        """
+        assert self._fingerprints is not None
+        known = self._fingerprints
+        changed: list[TicketRecord] = []
+        wire_digests: dict[TicketId, int] = {}
+        for ticket, digest, item in tickets.unparsed():
+            remembered = known.get(ticket)
+            if remembered == digest:
+                continue  # the common case of a sweep: no record is even built
+            record = tickets.parse(item)
+            wire_digests[ticket] = digest
+            if remembered != record_fingerprint(record):
+                changed.append(record)
+        return changed, wire_digests
 
     def _context(self) -> DiffContext:
         return DiffContext(

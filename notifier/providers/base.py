@@ -2,14 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, overload
 
-from notifier.model import TicketRecord, TicketTypeRecord
+from notifier.model import TicketId, TicketRecord, TicketTypeRecord
 
 EventWindow = tuple[datetime, datetime | None]
+
+
+class WireTickets(Sequence[TicketRecord]):
+    """The tickets of one read as the provider sent them, each parsed only when needed.
+
+    An adapter whose reads can be large returns this as ``PollResult.tickets``: next to
+    each raw item it gives the ticket's id and a ``wire_fingerprint`` of exactly the wire
+    fields its tracked fields are normalized from. The poller parses only the items whose
+    digest differs from the one it remembers, so an unchanged ticket costs a hash, not a
+    ``TicketRecord``. Indexing or iterating parses (the generic path, and tests).
+
+    ``parse`` raises ``FatalProviderError`` for a malformed item, wherever it is called:
+    the poll then fails before anything is committed, as an eager parse would.
+    """
+
+    __slots__ = ("_digests", "_ids", "_items", "_parse")
+
+    def __init__(
+        self,
+        ids: Sequence[TicketId],
+        digests: Sequence[int],
+        items: Sequence[object],
+        parse: Callable[[object], TicketRecord],
+    ) -> None:
+        # A ticket updated while the pages were read shows up again later: its last read
+        # is the freshest; it keeps the place of its first.
+        last_read = {ticket: index for index, ticket in enumerate(ids)}
+        if len(last_read) != len(ids):
+            kept = list(last_read.values())
+            ids = list(last_read)
+            digests = [digests[index] for index in kept]
+            items = [items[index] for index in kept]
+        self._ids, self._digests, self._items, self._parse = ids, digests, items, parse
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> TicketRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TicketRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> TicketRecord | Sequence[TicketRecord]:
+        if isinstance(index, slice):
+            return [self._parse(item) for item in self._items[index]]
+        return self._parse(self._items[index])
+
+    def unparsed(self) -> Iterator[tuple[TicketId, int, object]]:
+        """(ticket id, wire digest, raw item) of each ticket, in read order."""
+        return zip(self._ids, self._digests, self._items, strict=True)
+
+    def parse(self, item: object) -> TicketRecord:
+        return self._parse(item)
 
 
 @dataclass(frozen=True, slots=True)

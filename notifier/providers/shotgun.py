@@ -4,12 +4,15 @@ The API orders tickets by (``ticket_updated_at``, ``ticket_id``) and accepts
 ``after=<updated_at>_<ticket_id>``, so one stream per filter resumes exactly after the
 last ticket read (DESIGN §5, §6a). The API filters a single ``event_id``: several
 configured events are read as several streams, each with its own position inside the
-one opaque cursor. Parsing (``parse_page``) is pure and separate from the I/O.
+one opaque cursor. Parsing (``parse_page``, ``wire_page``) is pure and separate from the
+I/O. A poll hands the poller its tickets unparsed (``WireTickets``) with a digest of the
+wire fields that decide their tracked state, so a sweep of a million unchanged tickets
+builds no records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,9 +20,10 @@ from typing import Any
 import orjson
 import structlog
 
+from notifier.diff import wire_fingerprint
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
-from notifier.providers.base import EventWindow, PollResult
+from notifier.providers.base import EventWindow, PollResult, WireTickets
 from notifier.providers.fields import (
     StatusMap,
     id_text as _id,
@@ -39,6 +43,7 @@ __all__ = [
     "encode_cursor",
     "parse_page",
     "parse_ticket",
+    "wire_page",
 ]
 
 log = structlog.get_logger(__name__)
@@ -65,6 +70,18 @@ _status = StatusMap(PROVIDER, STATUSES)
 # Pages one poll reads per stream before committing (100 tickets a page): a backlog is
 # committed in steps, so progress survives a crash and memory stays bounded.
 MAX_PAGES_PER_POLL = 20
+
+# The wire fields a ticket's tracked fields (status, check-in time, holder) are normalized
+# from, and the only ones ``parse_ticket`` reads for them: equal values, equal state.
+TRACKED_WIRE_FIELDS = (
+    "ticket_status",
+    "ticket_scanned_at",
+    "contact_first_name",
+    "contact_last_name",
+    "contact_email",
+    "contact_phone",
+)
+_PAGE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 # Provider fields worth carrying into event payloads, kept as the provider sent them.
 RAW_FIELDS = (
@@ -98,8 +115,59 @@ def parse_page(payload: object, *, source: SourceId) -> tuple[list[TicketRecord]
         deals: dict[tuple[object, ...], TicketType] = {}
         records = [parse_ticket(item, source=source, deals=deals) for item in data]
         return records, _next_link(payload.get("pagination"))
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-        raise FatalProviderError("malformed Shotgun page: " + _describe(exc)) from exc
+    except _PAGE_ERRORS as exc:
+        raise _malformed(exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class WirePage:
+    """One ``/tickets`` page left unparsed: its raw tickets, their ids and wire digests."""
+
+    items: list[dict[str, Any]]
+    ids: list[TicketId]
+    digests: list[int]
+    next_link: str | None
+
+
+def wire_page(payload: object) -> WirePage:
+    """Check one page's envelope and each ticket's id, and digest its tracked wire fields.
+
+    Raises ``FatalProviderError`` like ``parse_page``; a ticket's other fields are checked
+    when it is parsed, which the poller does for every ticket it has not seen as it is.
+    """
+    try:
+        if not isinstance(payload, dict):
+            raise TypeError("page is not a JSON object")
+        data = payload["data"]
+        if not isinstance(data, list):
+            raise TypeError("data is not a list")
+        ids: list[TicketId] = []
+        digests: list[int] = []
+        for item in data:
+            if not isinstance(item, dict):
+                raise TypeError("ticket is not a JSON object")
+            ids.append(TicketId(_id(item["ticket_id"])))
+            digests.append(wire_fingerprint(tuple(map(item.get, TRACKED_WIRE_FIELDS))))
+        return WirePage(data, ids, digests, _next_link(payload.get("pagination")))
+    except _PAGE_ERRORS as exc:
+        raise _malformed(exc) from exc
+
+
+def ticket_parser(source: SourceId) -> Callable[[object], TicketRecord]:
+    """``parse_ticket`` for the tickets of one read, failing as a malformed page would."""
+    deals: dict[tuple[object, ...], TicketType] = {}
+
+    def parse(item: object) -> TicketRecord:
+        try:
+            return parse_ticket(item, source=source, deals=deals)
+        except _PAGE_ERRORS as exc:
+            raise _malformed(exc) from exc
+
+    return parse
+
+
+def _malformed(exc: Exception) -> FatalProviderError:
+    return FatalProviderError("malformed Shotgun page: " + _describe(exc))
 
 
 def parse_ticket(
@@ -239,7 +307,7 @@ def _after_param(position: Position, lookback: timedelta) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _StreamRead:
-    records: list[TicketRecord]
+    pages: list[WirePage]
     position: Position | None
     requests: int
     more: bool = False
@@ -275,6 +343,7 @@ class ShotgunProvider:
         self._event_ids = tuple(str(event_id) for event_id in event_ids)
         self._cohosted = include_cohosted_events
         self._lookback = lookback
+        self._parse = ticket_parser(self._source)
         self._owns_http = http is None
         self._http = http or ProviderHttpClient(
             base_url, budget=RequestBudget(DEFAULT_BUDGET_PER_MINUTE, 60.0)
@@ -287,25 +356,31 @@ class ShotgunProvider:
     async def poll(self, cursor: str | None) -> PollResult:
         """Read every stream from its position; all pages or a ``ProviderError``."""
         positions = decode_cursor(cursor)
-        records: list[TicketRecord] = []
+        pages: list[WirePage] = []
         requests = 0
         more = False
         for key, event_id in self._streams():
             read = await self._read_stream(event_id, positions.get(key))
-            records.extend(read.records)
+            pages.extend(read.pages)
             requests += read.requests
             more = more or read.more
             if read.position is not None:
                 positions[key] = read.position
-        if cursor is None and not records:
+        tickets = WireTickets(
+            [ticket for page in pages for ticket in page.ids],
+            [digest for page in pages for digest in page.digests],
+            [item for page in pages for item in page.items],
+            self._parse,
+        )
+        if cursor is None and not tickets:
             # A wrong token answers 200 with no tickets: the only hint of a misconfiguration.
             log.warning("source_empty", provider=PROVIDER, source=self._source)
         return PollResult(
-            tickets=_latest_per_ticket(records),
+            tickets=tickets,
             cursor=encode_cursor(positions),
             complete=cursor is None and not more,
             requests=requests,
-            event_windows=event_windows(records),
+            event_windows=event_windows(item for page in pages for item in page.items),
             more=more,
         )
 
@@ -331,17 +406,18 @@ class ShotgunProvider:
     async def _read_stream(self, event_id: str | None, start: Position | None) -> _StreamRead:
         url: str | None = self._tickets_url
         params: dict[str, str] | None = self._first_params(event_id, start)
-        records: list[TicketRecord] = []
+        pages: list[WirePage] = []
         seen: set[str] = set()
-        requests = pages = 0
-        while url is not None and pages < self._max_pages:
+        requests = 0
+        while url is not None and len(pages) < self._max_pages:
             result = await self._http.fetch_json(url, params=params, headers=self._headers)
             requests += result.attempts
-            pages += 1
-            page, url = parse_page(result.payload, source=self._source)
-            records.extend(page)
-            url, params = _checked_next(url, seen), None
-        return _StreamRead(records, _advance(start, records), requests, more=url is not None)
+            page = wire_page(result.payload)
+            pages.append(page)
+            url, params = _checked_next(page.next_link, seen), None
+        last = next((page.items[-1] for page in reversed(pages) if page.items), None)
+        position = _advance(start, None if last is None else self._parse(last))
+        return _StreamRead(pages, position, requests, more=url is not None)
 
 
 def _checked_next(url: str | None, seen: set[str]) -> str | None:
@@ -353,9 +429,9 @@ def _checked_next(url: str | None, seen: set[str]) -> str | None:
     return url
 
 
-def _advance(start: Position | None, records: list[TicketRecord]) -> Position | None:
+def _advance(start: Position | None, last_read: TicketRecord | None) -> Position | None:
     """The furthest position read: the last record's, never behind where the read began."""
-    last = _position_of(records[-1]) if records else None
+    last = None if last_read is None else _position_of(last_read)
     if last is None:
         return start
     if start is None:
@@ -363,25 +439,21 @@ def _advance(start: Position | None, records: list[TicketRecord]) -> Position | 
     return max(start, last)
 
 
-def event_windows(records: Sequence[TicketRecord]) -> dict[str, EventWindow]:
+def event_windows(items: Iterable[Mapping[str, Any]]) -> dict[str, EventWindow]:
     """Each event's (start, end) from the event fields every Shotgun ticket carries."""
     windows: dict[str, EventWindow] = {}
-    for record in records:
-        if record.event_id in windows:
-            continue
+    seen: set[object] = set()
+    for item in items:
+        raw_id = item.get("event_id")
+        if type(raw_id) not in (int, str) or raw_id in seen:
+            continue  # a malformed id fails the poll where the ticket is parsed, not here
+        seen.add(raw_id)
         try:
-            start = parse_timestamp(record.raw.get("event_start_time"))
-            end = parse_timestamp(record.raw.get("event_end_time"))
-        except ValueError:
+            event_id = _id(raw_id)
+            start = parse_timestamp(item.get("event_start_time"))
+            end = parse_timestamp(item.get("event_end_time"))
+        except (TypeError, ValueError):
             continue  # an odd event time must not fail the poll: it only tunes the cadence
         if start is not None:
-            windows[record.event_id] = (start, end)
+            windows[event_id] = (start, end)
     return windows
-
-
-def _latest_per_ticket(records: list[TicketRecord]) -> list[TicketRecord]:
-    # A ticket updated while we paged shows up again on a later page: keep the newest.
-    latest = {record.ticket_id: record for record in records}
-    if len(latest) == len(records):
-        return records
-    return list(latest.values())

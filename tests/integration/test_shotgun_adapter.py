@@ -134,7 +134,7 @@ async def test_incremental_read_returns_only_changes(env: Env, make_provider: Ma
     assert tickets[str(ids[5])].status_changed_at is not None
     assert not second.complete
     third = await provider.poll(second.cursor)
-    assert third.tickets == []
+    assert list(third.tickets) == []
     assert third.cursor == second.cursor
 
 
@@ -175,7 +175,7 @@ async def test_cohosted_events_only_when_asked(env: Env, make_provider: MakeProv
     env.sim.add_organizer(999, "other-org-token")
     cohosted = env.sim.add_event(999, 500001, cohost_ids=[ORGANIZER])
     issue(env, 1, cohosted)
-    assert (await make_provider().poll(None)).tickets == []
+    assert list((await make_provider().poll(None)).tickets) == []
     with_cohosted = await make_provider(include_cohosted_events=True).poll(None)
     assert [t.event_id for t in with_cohosted.tickets] == ["500001"]
     assert env.sim.seen[-1].query["include_cohosted_events"] == "1"
@@ -228,7 +228,7 @@ async def test_wrong_organizer_token_reads_empty_and_warns(
     env.sim.add_organizer(999, "other-org-token")
     with capture_logs() as logs:
         result = await make_provider(token="other-org-token").poll(None)
-    assert result.tickets == []
+    assert list(result.tickets) == []
     assert result.cursor is None
     empty = [e for e in logs if e["event"] == "source_empty"]
     assert empty

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.diff import TicketState
+from notifier.diff import TicketState, wire_fingerprint
 from notifier.envelope import OutboxEvent
-from notifier.errors import RetriableProviderError, StoreError
+from notifier.errors import FatalProviderError, RetriableProviderError, StoreError
 from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeId
 from notifier.pii import hash_value
 from notifier.poller import Route, SourcePoller, SourceSettings
-from notifier.providers.base import PollResult
+from notifier.providers.base import PollResult, WireTickets
 from notifier.store.base import Routed
 from notifier.store.memory import MemoryStore
 from tests.strategies import ALICE, SOURCE, record
@@ -191,6 +191,97 @@ async def test_a_restarted_poller_remembers_digests_not_states() -> None:
         None,
         "2025-06-01T21:00:00Z",
     )
+
+
+class CountingParser:
+    """Parses the 'raw items' of scripted WireTickets (records standing for themselves)."""
+
+    def __init__(self) -> None:
+        self.parsed: list[str] = []
+
+    def __call__(self, item: object) -> TicketRecord:
+        if not isinstance(item, TicketRecord):
+            raise FatalProviderError("malformed page: ticket is not a JSON object")
+        self.parsed.append(item.ticket_id)
+        return item
+
+
+def unparsed(records: Sequence[object], parser: CountingParser, cursor: str) -> PollResult:
+    """A provider's read left unparsed, digesting the tracked fields as an adapter would."""
+    digests = [
+        wire_fingerprint(
+            (r.status, r.checked_in_at, r.holder) if isinstance(r, TicketRecord) else (str(r),)
+        )
+        for r in records
+    ]
+    ids = [TicketId(r.ticket_id if isinstance(r, TicketRecord) else str(r)) for r in records]
+    return PollResult(tickets=WireTickets(ids, digests, records, parser), cursor=cursor)
+
+
+async def test_unchanged_tickets_on_the_wire_are_never_parsed() -> None:
+    """After a ticket has been read once, an unchanged one costs no parse at all."""
+    parser, store = CountingParser(), ReadBackStore()
+    source = poller(
+        ScriptedProvider(
+            unparsed(UNSCANNED, parser, "c1"),
+            unparsed(T1_SCANNED, parser, "c2"),
+            unparsed(T1_SCANNED, parser, "c3"),
+        ),
+        store,
+    )
+    await source.poll_once()
+    report = await source.poll_once()
+    assert [(e.type, e.subject) for e in report.events] == [("ticket.checked_in", "T1")]
+    quiet = await source.poll_once()
+    assert quiet.events == []
+    assert parser.parsed == ["T1", "T2", "T1"]
+    assert store.read_back == [[], ["T1"], []]
+
+
+async def test_after_a_restart_each_ticket_is_parsed_once_then_skipped() -> None:
+    """A restarted poller remembers state digests: it parses each ticket once to match them,
+    emits nothing for the unchanged, and skips them unparsed from then on."""
+    store = MemoryStore()
+    await poller(ScriptedProvider(page(T1_SCANNED, "c1")), store).poll_once()
+    parser = CountingParser()
+    restarted = poller(
+        ScriptedProvider(unparsed(T1_SCANNED, parser, "c2"), unparsed(T1_SCANNED, parser, "c3")),
+        store,
+    )
+    assert (await restarted.poll_once()).events == []
+    assert (await restarted.poll_once()).events == []
+    assert parser.parsed == ["T1", "T2"]
+
+
+async def test_a_malformed_ticket_on_the_wire_fails_the_poll_before_any_commit() -> None:
+    """An unparsable new ticket fails the poll as an eager parse would: nothing committed."""
+    parser, store = CountingParser(), MemoryStore()
+    provider = ScriptedProvider(
+        unparsed(UNSCANNED, parser, "c1"), unparsed([*T1_SCANNED, "T9"], parser, "c2")
+    )
+    source = poller(provider, store)
+    await source.poll_once()
+    with pytest.raises(FatalProviderError):
+        await source.poll_once()
+    assert (await store.load(SOURCE)).cursor == "c1"
+    assert await store.deliveries() == []
+
+
+def test_wire_tickets_keep_each_tickets_last_read_in_its_first_place() -> None:
+    """A ticket read twice in one poll counts once: its last read, at its first position."""
+    parser = CountingParser()
+    first, again = record("T1"), record("T1", checked_in_at=SCAN)
+    tickets = WireTickets(
+        [TicketId("T1"), TicketId("T2"), TicketId("T1")],
+        [1, 2, 3],
+        [first, record("T2"), again],
+        parser,
+    )
+    assert [(t, d) for t, d, _ in tickets.unparsed()] == [("T1", 3), ("T2", 2)]
+    assert len(tickets) == 2
+    assert parser.parsed == []
+    assert tickets[0] is again
+    assert [r.ticket_id for r in tickets[0:2]] == ["T1", "T2"]
 
 
 async def test_provider_error_commits_nothing_and_keeps_the_cursor() -> None:

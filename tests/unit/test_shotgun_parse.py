@@ -11,13 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from structlog.testing import capture_logs
 
+from notifier.diff import record_fingerprint
 from notifier.errors import FatalProviderError, NotifierError
 from notifier.model import Holder, SourceId, TicketStatus, TicketType
 from notifier.providers.shotgun import (
+    TRACKED_WIRE_FIELDS,
     Position,
     decode_cursor,
     encode_cursor,
     parse_page,
+    parse_ticket,
+    ticket_parser,
+    wire_page,
 )
 
 SOURCE = SourceId("shotgun-main")
@@ -264,3 +269,72 @@ def test_corrupt_cursor_is_fatal(cursor: str) -> None:
     """A cursor we cannot read fails loudly instead of silently re-reading from scratch."""
     with pytest.raises(FatalProviderError, match="corrupt Shotgun cursor"):
         decode_cursor(cursor)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(TICKETISH | st.dictionaries(FIELD_NAMES, JSON), max_size=3), JSON)
+def test_unparsed_pages_never_raise_outside_the_error_tree(
+    tickets: list[dict[str, Any]], pagination: object
+) -> None:
+    """The lazy path fails like the eager one: reading a page, then parsing each ticket."""
+    parse = ticket_parser(SOURCE)
+    with contextlib.suppress(NotifierError):
+        for item in wire_page({"data": tickets, "pagination": pagination}).items:
+            parse(item)
+
+
+def test_unparsed_page_gives_ids_digests_and_the_next_link() -> None:
+    """Ids are checked up front; equal tracked wire fields give equal digests."""
+    scanned = seed_ticket(ticket_id=2, ticket_updated_at="2025-02-22 10:00:00")
+    read = wire_page(page(seed_ticket(ticket_id=1), scanned, next_link="https://x/next"))
+    assert (read.ids, read.next_link) == (["1", "2"], "https://x/next")
+    assert read.digests[0] == read.digests[1]
+    unscanned = wire_page(page(seed_ticket(ticket_scanned_at=None)))
+    assert unscanned.digests[0] != read.digests[0]
+    with pytest.raises(FatalProviderError, match="malformed Shotgun page"):
+        wire_page(page(seed_ticket(ticket_id=None)))
+
+
+_TIMES = st.none() | st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)
+).map(lambda moment: moment.isoformat(sep=" ", timespec="microseconds"))
+_NAMES = st.none() | st.text(max_size=8)
+TRACKED_VALUES = st.fixed_dictionaries(
+    {
+        "ticket_status": st.sampled_from(["valid", "resold", "refunded", "canceled", "rejected"]),
+        "ticket_scanned_at": _TIMES,
+        "contact_first_name": _NAMES,
+        "contact_last_name": _NAMES,
+        "contact_email": _NAMES,
+        "contact_phone": _NAMES,
+    }
+)
+OTHER_VALUES = st.fixed_dictionaries(
+    {
+        "ticket_id": st.integers(min_value=1, max_value=10**9),
+        "ticket_updated_at": _TIMES.filter(lambda text: text is not None),
+        "ticket_canceled_at": _TIMES,
+        "event_id": st.integers(min_value=1, max_value=10**6),
+        "event_start_time": _TIMES,
+        "deal_id": st.integers(min_value=1, max_value=10**6),
+        "deal_title": _NAMES,
+        "deal_price": st.none() | st.integers(min_value=0, max_value=10**6),
+        "order_id": st.none() | st.integers(min_value=1, max_value=10**9),
+        "ticket_scan_code": st.text(max_size=14),
+    }
+)
+
+
+@given(TRACKED_VALUES, OTHER_VALUES, OTHER_VALUES)
+def test_the_tracked_state_comes_only_from_the_digested_wire_fields(
+    tracked: dict[str, Any], one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    """Two tickets that agree on TRACKED_WIRE_FIELDS normalize to the same tracked state,
+    whatever else differs: so the poller may skip a ticket on an unchanged wire digest."""
+    assert set(tracked) == set(TRACKED_WIRE_FIELDS)
+    first, second = seed_ticket(**one, **tracked), seed_ticket(**other, **tracked)
+    digests = wire_page(page(first, second)).digests
+    assert digests[0] == digests[1]
+    first_record = parse_ticket(first, source=SOURCE)
+    second_record = parse_ticket(second, source=SOURCE)
+    assert record_fingerprint(first_record) == record_fingerprint(second_record)
