@@ -26,10 +26,21 @@ move, and the time read resumes past it. A page shorter than the ``per_page`` th
 echoes ends a read (the server may cap our ``per_page``). Reads are bounded by
 ``MAX_PAGES``.
 
-The cursor is opaque JSON ``{"event:<id>": ["<updated_at UTC>", <ticket id>]}``: the
-(updated_at, id) of the newest ticket read per stream. A poll re-reads from the watermark
-minus ``lookback`` (2 min: door scanners sync late and commits land out of order); with
-``lookback=0`` records at or before the exact position are dropped instead.
+The cursor is opaque JSON ``{"event:<id>": ["<updated_at UTC>", <ticket id>], "deep":
+{...}}``: the (updated_at, id) of the newest ticket read per stream, and the deep-read
+state. Door scanners sync late, so a ticket may become visible with an ``updated_at`` up
+to ``lookback`` (2 min) in the past. Re-reading that window on every poll costs a dozen
+pages at door rates, so only a *deep* poll, about once a minute (``DEEP_INTERVAL`` of
+the adapter's clock), reads it; other polls read from the position (less
+``TIE_MARGIN``). A deep read starts at the position each stream had when the previous
+deep read *began*, minus the lookback: a ticket first visible after that moment was
+updated no earlier than that moment minus the lookback, and that position is no later
+than that moment (it is an update time read before it). Starting from the current
+position instead would only cover back-dating up to ``lookback - DEEP_INTERVAL``. A
+cursor without deep state (first read, or written by an older version) makes the next
+poll deep from its position minus the lookback, as every poll used to be. With
+``lookback=0`` there are no deep reads, and records at or before the exact position are
+dropped.
 
 Auth is a Bearer header only (never ``access_token`` in a query). With ``client_id``,
 ``client_secret`` and ``refresh_token`` the access token (2 h) is refreshed with the
@@ -63,12 +74,16 @@ from notifier.providers.http import FetchResult, ProviderHttpClient, RequestBudg
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
+    "DEEP_INTERVAL",
     "DEFAULT_BASE_URL",
     "PROVIDER",
+    "CursorState",
     "EventpopProvider",
     "Position",
     "decode_cursor",
+    "decode_state",
     "encode_cursor",
+    "encode_state",
     "parse_page",
     "parse_ticket",
 ]
@@ -86,6 +101,10 @@ REFRESH_EARLY = timedelta(minutes=5)
 TIE_MARGIN = timedelta(seconds=1)
 MAX_PAGES = 10_000
 USER_STREAM = "user"
+# The lookback window is re-read by a "deep" poll at most this often (adapter clock);
+# polls in between read from the cursor only (module docstring).
+DEEP_INTERVAL = timedelta(seconds=60)
+DEEP_KEY = "deep"  # the cursor's deep-read state; no stream key can be this
 
 Scope = Literal["organizer", "user"]
 WallClock = Callable[[], datetime]
@@ -269,24 +288,81 @@ class Position:
         return [_wire_time(self.updated_at), self.ticket_id]
 
 
+@dataclass(frozen=True, slots=True)
+class CursorState:
+    """Everything the opaque cursor carries.
+
+    ``positions``: the newest ticket read per stream. ``anchors``: each stream's position
+    when the last deep read began, and ``deep_read_at`` when that was (adapter clock);
+    both absent in cursors written before deep reads existed, which makes the next poll
+    deep.
+    """
+
+    positions: Mapping[str, Position] = field(default_factory=dict)
+    anchors: Mapping[str, Position] = field(default_factory=dict)
+    deep_read_at: datetime | None = None
+
+
 def decode_cursor(cursor: str | None) -> dict[str, Position]:
     """The per-stream positions of an opaque cursor; ``FatalProviderError`` if corrupt."""
-    if cursor is None:
-        return {}
-    try:
-        loaded = orjson.loads(cursor)
-        if not isinstance(loaded, dict):
-            raise TypeError("cursor is not an object")
-        return {str(key): _position(value) for key, value in loaded.items()}
-    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-        raise FatalProviderError("corrupt Eventpop cursor: " + type(exc).__name__) from exc
+    return dict(decode_state(cursor).positions)
 
 
 def encode_cursor(positions: Mapping[str, Position]) -> str | None:
     """Opaque cursor text ``{stream: ["<UTC ISO time>", <id>]}`` with sorted keys."""
-    if not positions:
+    return encode_state(CursorState(positions))
+
+
+def decode_state(cursor: str | None) -> CursorState:
+    """The whole cursor, of this format or the older one without deep-read state.
+
+    ``FatalProviderError`` if corrupt: restarting silently would re-baseline the source.
+    """
+    if cursor is None:
+        return CursorState()
+    try:
+        loaded = orjson.loads(cursor)
+        if not isinstance(loaded, dict):
+            raise TypeError("cursor is not an object")
+        deep = loaded.pop(DEEP_KEY, None)
+        positions = _positions(loaded)
+        if deep is None:
+            return CursorState(positions)
+        if not isinstance(deep, dict):
+            raise TypeError("deep state is not an object")
+        return CursorState(
+            positions, _positions(deep.get("anchors") or {}), parse_timestamp(deep.get("read_at"))
+        )
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise FatalProviderError("corrupt Eventpop cursor: " + type(exc).__name__) from exc
+
+
+def encode_state(state: CursorState) -> str | None:
+    """Opaque cursor text: the positions by stream, plus the deep-read state if any.
+
+    The deep state sits under a key no stream can have (streams are ``event:<id>`` and
+    ``user``), so the positions keep the older format's shape.
+    """
+    if not state.positions:
         return None
-    return orjson.dumps({key: positions[key].wire() for key in sorted(positions)}).decode()
+    body: dict[str, object] = _wire_positions(state.positions)
+    if state.deep_read_at is not None or state.anchors:
+        read_at = state.deep_read_at
+        body[DEEP_KEY] = {
+            "anchors": _wire_positions(state.anchors),
+            "read_at": None if read_at is None else _wire_time(read_at),
+        }
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _positions(value: object) -> dict[str, Position]:
+    if not isinstance(value, dict):
+        raise TypeError("positions are not an object")
+    return {str(key): _position(item) for key, item in value.items()}
+
+
+def _wire_positions(positions: Mapping[str, Position]) -> dict[str, object]:
+    return {key: positions[key].wire() for key in sorted(positions)}
 
 
 def _position(value: object) -> Position:
@@ -471,6 +547,7 @@ class EventpopProvider:
         self._scope = scope
         self._per_page = per_page
         self._lookback = lookback
+        self._clock = clock
         self._organizer_url = base_url.rstrip("/") + "/organizers/" + str(organizer_id)
         self._owns_http = http is None
         self._http = http or ProviderHttpClient(
@@ -495,13 +572,17 @@ class EventpopProvider:
 
     async def poll(self, cursor: str | None) -> PollResult:
         """Read every stream from its position; all pages or a ``ProviderError``."""
-        positions = decode_cursor(cursor)
+        state = decode_state(cursor)
+        now = self._clock()
+        deep = self._deep_due(state, now)
+        positions = dict(state.positions)
         refreshes_before = self._auth.requests
         records: list[TicketRecord] = []
         requests = 0
         for key, event_id in self._streams():
             start = positions.get(key)
-            read = await self._read_stream(event_id, start)
+            lower = self._lower(start, state.anchors.get(key), deep=deep)
+            read = await self._read_stream(event_id, lower)
             kept = self._since(read.records.values(), start)
             records.extend(kept)
             requests += read.requests
@@ -510,7 +591,7 @@ class EventpopProvider:
                 positions[key] = position
         return PollResult(
             tickets=records,
-            cursor=encode_cursor(positions),
+            cursor=encode_state(self._next_state(state, positions, deep=deep, now=now)),
             complete=cursor is None,
             requests=requests + self._auth.requests - refreshes_before,
         )
@@ -535,8 +616,41 @@ class EventpopProvider:
         # The user endpoint spans every event of the organizer: keep the configured ones.
         return not self._event_ids or self._scope != "user" or record.event_id in self._event_ids
 
-    async def _read_stream(self, event_id: str | None, start: Position | None) -> _Read:
-        lower = None if start is None else start.updated_at - max(self._lookback, TIE_MARGIN)
+    # -- deep reads (module docstring): the lookback window about once a minute
+
+    def _deep_due(self, state: CursorState, now: datetime) -> bool:
+        if not self._lookback:
+            return False
+        last = state.deep_read_at
+        if last is None or now < last or now - last >= DEEP_INTERVAL:
+            return True
+        # A stream read before without an anchor (its first read was a full one) has no
+        # safe older start yet: go deep now rather than a minute from now.
+        return any(
+            key in state.positions and key not in state.anchors for key, _ in self._streams()
+        )
+
+    def _lower(
+        self, start: Position | None, anchor: Position | None, *, deep: bool
+    ) -> datetime | None:
+        if start is None:
+            return None  # a full read
+        if not deep:
+            return start.updated_at - TIE_MARGIN
+        origin = start if anchor is None else min(anchor, start)
+        return origin.updated_at - max(self._lookback, TIE_MARGIN)
+
+    def _next_state(
+        self, state: CursorState, positions: dict[str, Position], *, deep: bool, now: datetime
+    ) -> CursorState:
+        if not self._lookback:
+            return CursorState(positions)  # no deep reads: the older format
+        if not deep:
+            return CursorState(positions, state.anchors, state.deep_read_at)
+        # This read began at the positions it was given: the next deep read starts there.
+        return CursorState(positions, state.positions, now)
+
+    async def _read_stream(self, event_id: str | None, lower: datetime | None) -> _Read:
         if event_id is None:
             return await self._read_user(lower)
         return await self._read_event(event_id, lower)

@@ -3,10 +3,21 @@
 Two reads per configured event (DESIGN §5):
 
 - **Entry tickets** (per-ticket state): ``startTime`` = the previous response's
-  ``listEndTime`` minus the lookback (the API returns tickets modified at or after it; the
-  overlap re-reads offline scans that sync late and the diff drops what did not change).
-  ``variable.status`` gives the status, ``scannedOn`` the check-in, ``zoneData.scans`` the
-  zone exits (``checked_out_at``).
+  ``listEndTime`` (the API returns tickets modified at or after it). ``variable.status``
+  gives the status, ``scannedOn`` the check-in, ``zoneData.scans`` the zone exits
+  (``checked_out_at``).
+- **Lookback, on deep reads only.** Offline scanners sync late, so a ticket may become
+  visible with a modification time up to ``lookback`` (2 min) in the past. Re-reading
+  that window every poll costs a dozen pages at door rates, so only a *deep* read, about
+  once a minute (``DEEP_INTERVAL`` of the adapter's clock), does; the diff drops what did
+  not change. A deep read starts at the ``listEndTime`` the cursor held when the previous
+  deep read *began*, minus the lookback: that ``listEndTime`` is a server time earlier
+  than the moment that read began, and a ticket first visible after that moment was
+  modified no earlier than the moment minus the lookback. Starting from the current
+  ``listEndTime`` instead would only cover back-dating up to
+  ``lookback - DEEP_INTERVAL``. A cursor without deep state (a first read, or one written
+  by an older version) makes the next read deep from its ``listEndTime`` minus the
+  lookback, as every read used to be.
 - **Inventory** (ticket types): the seed's deprecated ``/v1/event-tickets`` or its
   replacement ``/v1/sale-items`` with ``lastUpdated`` (newest ``updatedAt`` seen minus a
   small overlap) and ``withTrashed=true`` so removed types are seen. Nuweb caches identical
@@ -72,6 +83,7 @@ from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPoli
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
+    "DEEP_INTERVAL",
     "DEFAULT_BASE_URL",
     "PROVIDER",
     "RETRY_POLICY",
@@ -81,6 +93,7 @@ __all__ = [
     "NuwebProvider",
     "RatePacer",
     "decode_cursor",
+    "deep_read_due",
     "encode_cursor",
     "format_nuweb_time",
     "parse_entry_page",
@@ -105,6 +118,8 @@ INVENTORY_INTERVAL = timedelta(seconds=60)
 # lastUpdated is "updated after": re-read a few seconds so a change committed in the same
 # second as the watermark is not skipped. The diff drops the repeats.
 INVENTORY_OVERLAP = timedelta(seconds=5)
+# Entry tickets re-read the lookback window at most this often (module docstring).
+DEEP_INTERVAL = timedelta(seconds=60)
 RATE_WINDOW_SECONDS = 60.0  # the rolling window of the per-company limit
 MAX_RATE_LIMIT_WAITS = 2  # 429s one request may wait out before the poll fails
 MAX_PAGES = 10_000  # a server that never stops handing out next links cannot hang a poll
@@ -426,11 +441,17 @@ def _timeslot(slot: object, *, source: SourceId, event_id: str) -> TicketTypeRec
 @dataclass(frozen=True, slots=True)
 class NuwebCursor:
     """Per event: the last ``listEndTime`` and the newest inventory ``updatedAt`` seen;
-    plus when inventory was last read (Nuweb's 60 s cache makes faster reads pointless)."""
+    plus when inventory was last read (Nuweb's 60 s cache makes faster reads pointless).
+
+    ``deep_anchors``: per event, the ``listEndTime`` held when the last deep read began,
+    and ``deep_read_at`` when that was (adapter clock); absent from older cursors.
+    """
 
     entry: Mapping[str, datetime] = field(default_factory=dict)
     inventory: Mapping[str, datetime] = field(default_factory=dict)
     inventory_read_at: datetime | None = None
+    deep_anchors: Mapping[str, datetime] = field(default_factory=dict)
+    deep_read_at: datetime | None = None
 
 
 def decode_cursor(cursor: str | None) -> NuwebCursor:
@@ -443,6 +464,8 @@ def decode_cursor(cursor: str | None) -> NuwebCursor:
             entry=_times(loaded.get("entry")),
             inventory=_times(loaded.get("inventory")),
             inventory_read_at=parse_timestamp(loaded.get("inventory_read_at")),
+            deep_anchors=_times(loaded.get("deep_anchors")),
+            deep_read_at=parse_timestamp(loaded.get("deep_read_at")),
         )
     except (orjson.JSONDecodeError, *_PARSE_ERRORS) as exc:
         raise FatalProviderError("corrupt Nuweb cursor: " + type(exc).__name__) from exc
@@ -459,19 +482,40 @@ def _times(value: object) -> dict[str, datetime]:
 
 
 def encode_cursor(state: NuwebCursor) -> str | None:
-    """Opaque cursor text (sorted keys, Nuweb's time format); None when nothing was read."""
+    """Opaque cursor text (sorted keys, Nuweb's time format); None when nothing was read.
+
+    The deep-read keys are new; an older version reading this text ignores them.
+    """
     if not state.entry and not state.inventory and state.inventory_read_at is None:
         return None
     body = {
-        "entry": {key: format_nuweb_time(state.entry[key]) for key in sorted(state.entry)},
-        "inventory": {
-            key: format_nuweb_time(state.inventory[key]) for key in sorted(state.inventory)
-        },
-        "inventory_read_at": (
-            None if state.inventory_read_at is None else format_nuweb_time(state.inventory_read_at)
-        ),
+        "entry": _wire_times(state.entry),
+        "inventory": _wire_times(state.inventory),
+        "inventory_read_at": _wire_time(state.inventory_read_at),
+        "deep_anchors": _wire_times(state.deep_anchors),
+        "deep_read_at": _wire_time(state.deep_read_at),
     }
     return orjson.dumps(body).decode()
+
+
+def _wire_times(times: Mapping[str, datetime]) -> dict[str, str]:
+    return {key: format_nuweb_time(times[key]) for key in sorted(times)}
+
+
+def _wire_time(moment: datetime | None) -> str | None:
+    return None if moment is None else format_nuweb_time(moment)
+
+
+def deep_read_due(
+    state: NuwebCursor, now: datetime, event_ids: Sequence[str], interval: timedelta
+) -> bool:
+    """Whether this read of entry tickets re-reads the lookback window."""
+    last = state.deep_read_at
+    if last is None or now < last or now - last >= interval:
+        return True
+    # An event read before without an anchor (its first read was a full one) has no
+    # safe older start yet: go deep now rather than a minute from now.
+    return any(key in state.entry and key not in state.deep_anchors for key in event_ids)
 
 
 def inventory_due(state: NuwebCursor, now: datetime) -> bool:
@@ -604,13 +648,15 @@ class NuwebProvider:
         """Entry tickets of every event, then inventory if a minute has passed."""
         state = decode_cursor(cursor)
         now = self._clock()
-        tickets, entry, requests = await self._read_entries(state)
+        deep = bool(self._lookback) and deep_read_due(state, now, self._event_ids, DEEP_INTERVAL)
+        tickets, entry, requests = await self._read_entries(state, deep=deep)
         types: list[TicketTypeRecord] = []
         inventory, read_at = dict(state.inventory), state.inventory_read_at
         if inventory_due(state, now):
             types, inventory, used = await self._read_inventories(state)
             requests, read_at = requests + used, now
-        new_state = NuwebCursor(entry=entry, inventory=inventory, inventory_read_at=read_at)
+        anchors, deep_read_at = self._deep_state(state, deep=deep, now=now)
+        new_state = NuwebCursor(entry, inventory, read_at, anchors, deep_read_at)
         return PollResult(
             tickets=_latest_per_ticket(tickets),
             cursor=encode_cursor(new_state),
@@ -625,15 +671,33 @@ class NuwebProvider:
 
     # -- entry tickets
 
+    def _deep_state(
+        self, state: NuwebCursor, *, deep: bool, now: datetime
+    ) -> tuple[Mapping[str, datetime], datetime | None]:
+        """The deep anchors and time the next cursor carries."""
+        if not self._lookback:
+            return {}, None  # no deep reads to schedule
+        if not deep:
+            return state.deep_anchors, state.deep_read_at
+        # This read began at the listEndTimes it was given: the next deep read starts there.
+        return state.entry, now
+
+    def _entry_start(self, state: NuwebCursor, event_id: str, *, deep: bool) -> datetime | None:
+        position = state.entry.get(event_id)
+        if position is None or not deep:
+            return position
+        anchor = state.deep_anchors.get(event_id, position)
+        return min(anchor, position) - self._lookback
+
     async def _read_entries(
-        self, state: NuwebCursor
+        self, state: NuwebCursor, *, deep: bool
     ) -> tuple[list[TicketRecord], dict[str, datetime], int]:
         records: list[TicketRecord] = []
         positions = dict(state.entry)
         requests = 0
         for event_id in self._event_ids:
             page_records, end_time, used = await self._read_entry_stream(
-                event_id, positions.get(event_id)
+                event_id, positions.get(event_id), self._entry_start(state, event_id, deep=deep)
             )
             records.extend(page_records)
             requests += used
@@ -641,16 +705,12 @@ class NuwebProvider:
                 positions[event_id] = end_time
         return records, positions, requests
 
-    def _entry_params(self, event_id: str, position: datetime | None) -> dict[str, str]:
-        params = {"eventId": event_id, "limit": str(ENTRY_LIMIT), "includeZones": "true"}
-        if position is not None:
-            params["startTime"] = format_nuweb_time(position - self._lookback)
-        return params
-
     async def _read_entry_stream(
-        self, event_id: str, position: datetime | None
+        self, event_id: str, position: datetime | None, start: datetime | None
     ) -> tuple[list[TicketRecord], datetime | None, int]:
-        params = self._entry_params(event_id, position)
+        params = {"eventId": event_id, "limit": str(ENTRY_LIMIT), "includeZones": "true"}
+        if start is not None:
+            params["startTime"] = format_nuweb_time(start)
         url: str | None = self._base + ENTRY_PATH
         records: list[TicketRecord] = []
         end_time: datetime | None = None

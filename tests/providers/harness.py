@@ -3,7 +3,7 @@ adapter pointed at it. One harness per provider (tests/providers/harness_<name>.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from notifier.providers.base import Provider
@@ -61,3 +61,35 @@ class ProviderHarness(Protocol):
 
     @property
     def requests_served(self) -> int: ...
+
+
+class ShiftedClock:
+    """The real time plus an offset that a test moves forward: shared by a simulator and
+    its adapter so a test can step across a minute at once, while updates made between
+    two steps still get distinct (millisecond) times, as on a real server."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+class DeepReadHarness(ProviderHarness, Protocol):
+    """A provider whose adapter re-reads its lookback window only on deep reads.
+
+    Simulator and adapter share ``clock``, so a test can step across the deep interval.
+    """
+
+    clock: ShiftedClock
+    deep_interval: timedelta
+
+    def sync_late(self, ticket_id: str, at: datetime) -> None:
+        """An offline scanner syncing now a check-in made ``at``: the ticket's
+        modification time too is ``at`` (what the lookback exists for)."""
+
+    def legacy_cursor(self, cursor: str) -> str:
+        """``cursor`` as the version before deep reads wrote it (no deep-read state)."""

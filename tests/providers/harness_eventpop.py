@@ -7,12 +7,17 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from notifier.providers.base import Provider
-from notifier.providers.eventpop import EventpopProvider
+from notifier.providers.eventpop import (
+    DEEP_INTERVAL,
+    EventpopProvider,
+    decode_cursor,
+    encode_cursor,
+)
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.simulators.eventpop import EventpopSimulator, serve
 from notifier.simulators.faults import Fault
 from tests.fakes import no_wait
-from tests.providers.harness import Transition
+from tests.providers.harness import DeepReadHarness, ShiftedClock, Transition
 
 ORGANIZER = 4242
 EVENT = 71001
@@ -30,9 +35,11 @@ class EventpopHarness:
     # Eventpop pages carry no links: there is no next URL to redirect (see redirect_next_to).
     follows_links = False
     page_size = 5
+    deep_interval = DEEP_INTERVAL
 
     def __init__(self) -> None:
-        self.sim = EventpopSimulator()
+        self.clock = ShiftedClock()
+        self.sim = EventpopSimulator(clock=self.clock)
         self._runner: web.AppRunner | None = None
         self._base_url = ""
         self._clients: list[ProviderHttpClient] = []
@@ -67,6 +74,7 @@ class EventpopHarness:
             per_page=self.page_size,
             lookback=lookback,
             http=client,
+            clock=self.clock,
         )
 
     def ticket_ids(self) -> list[str]:
@@ -95,6 +103,19 @@ class EventpopHarness:
         if transition != "ticket.holder_changed" and number in self._valid:
             self._valid.remove(number)
 
+    def sync_late(self, ticket_id: str, at: datetime) -> None:
+        number = int(ticket_id)
+        self.sim.use(number, at=at)
+        self.sim.touch(number, at=at)
+        if number in self._valid:
+            self._valid.remove(number)
+
+    def legacy_cursor(self, cursor: str) -> str:
+        # The older format is the positions alone, which encode_cursor still writes.
+        legacy = encode_cursor(decode_cursor(cursor))
+        assert legacy is not None
+        return legacy
+
     def push_fault(self, fault: Fault) -> None:
         self.sim.faults.push(fault)
 
@@ -108,3 +129,7 @@ class EventpopHarness:
     @property
     def requests_served(self) -> int:
         return self.sim.requests_served
+
+
+def _conforms(harness: EventpopHarness) -> DeepReadHarness:
+    return harness  # mypy checks EventpopHarness against the protocol here

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import orjson
 from aiohttp import web
 
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
-from notifier.providers.nuweb import RETRY_POLICY, NuwebProvider
+from notifier.providers.nuweb import DEEP_INTERVAL, RETRY_POLICY, NuwebProvider
 from notifier.simulators.faults import Fault
 from notifier.simulators.nuweb import NuwebSimulator, serve
-from tests.providers.harness import ProviderHarness, Transition
+from tests.providers.harness import DeepReadHarness, ProviderHarness, ShiftedClock, Transition
 
 COMPANY = 12
 EVENT = 5
@@ -34,10 +35,12 @@ class NuwebHarness:
         }
     )
     backdated_scans = True
+    deep_interval = DEEP_INTERVAL
 
     def __init__(self, page_size: int = 5) -> None:
+        self.clock = ShiftedClock()
         # No rate limit to speak of: the shared suite tests behaviour, not pacing.
-        self.sim = NuwebSimulator(rate_limit=10_000, entry_page_size=page_size)
+        self.sim = NuwebSimulator(rate_limit=10_000, entry_page_size=page_size, clock=self.clock)
         self._runner: web.AppRunner | None = None
         self._base_url = ""
         self._ticket_type = 0
@@ -72,6 +75,7 @@ class NuwebHarness:
             base_url=self._base_url,
             lookback=lookback,
             http=client,
+            clock=self.clock,
         )
 
     def ticket_ids(self) -> list[str]:
@@ -102,6 +106,19 @@ class NuwebHarness:
             case _:
                 raise ValueError("nuweb cannot show " + transition)
 
+    def sync_late(self, ticket_id: str, at: datetime) -> None:
+        ticket = int(ticket_id)
+        self.sim.scan_in(ticket, at=at)
+        # The simulator back-dates only scannedOn; a sync whose modification time is in
+        # the past too has no public switch, so it is set on the entry itself.
+        self.sim._entries[ticket].modified_at = at
+        self._ids.remove(ticket)
+
+    def legacy_cursor(self, cursor: str) -> str:
+        state = orjson.loads(cursor)
+        del state["deep_anchors"], state["deep_read_at"]
+        return orjson.dumps(state).decode()
+
     def push_fault(self, fault: Fault) -> None:
         self.sim.faults.push(fault)
 
@@ -115,3 +132,7 @@ class NuwebHarness:
 
 def _conforms(harness: NuwebHarness) -> ProviderHarness:
     return harness  # mypy checks NuwebHarness against the protocol here
+
+
+def _deep(harness: NuwebHarness) -> DeepReadHarness:
+    return harness

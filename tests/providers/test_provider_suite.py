@@ -18,7 +18,7 @@ from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import Provider
 from notifier.simulators.faults import Fault
 from notifier.store.memory import MemoryStore
-from tests.providers.harness import ProviderHarness, Transition
+from tests.providers.harness import DeepReadHarness, ProviderHarness, Transition
 from tests.providers.harness_eventpop import EventpopHarness
 from tests.providers.harness_nuweb import NuwebHarness
 from tests.providers.harness_shotgun import ShotgunHarness
@@ -41,6 +41,13 @@ PREREQUISITES: dict[Transition, tuple[Transition, ...]] = {
 
 # Providers whose pages carry next links (Eventpop builds each request itself).
 LINKED = sorted(name for name, make in HARNESSES.items() if getattr(make, "follows_links", True))
+# Providers that re-read their lookback window only on a deep read, about once a minute.
+DEEP: dict[str, Callable[[], DeepReadHarness]] = {
+    "eventpop": EventpopHarness,
+    "nuweb": NuwebHarness,
+}
+LOOKBACK = timedelta(minutes=2)
+POLL_EVERY = 5.0  # seconds, a live event's poll interval
 
 
 async def _served(name: str) -> AsyncIterator[ProviderHarness]:
@@ -55,6 +62,15 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[ProviderHarne
     """Each provider's simulator, served on 127.0.0.1."""
     async for built in _served(request.param):
         yield built
+
+
+@pytest.fixture(params=sorted(DEEP))
+async def deep_harness(request: pytest.FixtureRequest) -> AsyncIterator[DeepReadHarness]:
+    """Each provider that reads its lookback window only on deep reads."""
+    built = DEEP[request.param]()
+    await built.start()
+    yield built
+    await built.stop()
 
 
 @pytest.fixture(params=LINKED)
@@ -82,7 +98,12 @@ class Door:
 
 
 def _of(events: list[OutboxEvent], ticket_id: str) -> list[str]:
-    return [event.type for event in events if event.subject == ticket_id]
+    # Ticket events only: a ticket type's id (Nuweb's inventory) may spell the same.
+    return [
+        event.type
+        for event in events
+        if event.subject == ticket_id and event.type.startswith("ticket.")
+    ]
 
 
 async def test_the_first_poll_is_silent(harness: ProviderHarness) -> None:
@@ -206,3 +227,91 @@ async def test_a_restarted_adapter_resumes_from_the_stored_cursor(
     second = await Door(harness.adapter(), store).poll()
     assert _of(first, tickets[0]) == ["ticket.checked_in"]
     assert [e.subject for e in second] == [tickets[1]]
+
+
+async def _step(harness: DeepReadHarness, door: Door) -> tuple[list[OutboxEvent], int]:
+    """One live poll interval later, a new ticket sold (door traffic moves the cursor)."""
+    harness.clock.advance(POLL_EVERY)
+    harness.issue()
+    served = harness.requests_served
+    events = await door.poll()
+    return events, harness.requests_served - served
+
+
+async def test_a_scan_backdated_by_nearly_the_lookback_is_caught_by_the_next_deep_read(
+    deep_harness: DeepReadHarness,
+) -> None:
+    """A check-in that syncs right after a deep read, back-dated by nearly the whole
+    lookback, is missed by the plain reads (they start at the cursor) and caught once by
+    the next deep read, although the cursor has moved on by then a whole deep interval."""
+    harness = deep_harness
+    door = Door(harness.adapter(lookback=LOOKBACK))
+    await door.poll()  # the baseline, a full read
+    late = harness.ticket_ids()[0]
+    steps = round(harness.deep_interval.total_seconds() / POLL_EVERY)
+    for _ in range(steps):  # the first deep read, then plain ones for the rest of a minute
+        await _step(harness, door)
+    events, deep_cost = await _step(harness, door)  # a minute on: a deep read
+    scanned_at = harness.clock() - LOOKBACK + timedelta(seconds=1)
+    harness.sync_late(late, scanned_at)
+    for _ in range(steps - 1):
+        events, cost = await _step(harness, door)
+        assert _of(events, late) == []
+        assert cost < deep_cost
+    events, _ = await _step(harness, door)
+    assert _of(events, late) == ["ticket.checked_in"]
+    (event,) = [e for e in events if e.subject == late and e.type == "ticket.checked_in"]
+    assert abs((event.time - scanned_at).total_seconds()) < 1
+    events, _ = await _step(harness, door)
+    assert _of(events, late) == []
+
+
+async def test_a_plain_read_costs_one_request_when_nothing_changed(
+    deep_harness: DeepReadHarness,
+) -> None:
+    """Between deep reads a poll reads from the cursor: one request for no change."""
+    harness = deep_harness
+    door = Door(harness.adapter(lookback=LOOKBACK))
+    await door.poll()  # the baseline, a full read
+    harness.clock.advance(2)
+    harness.apply("ticket.checked_in", harness.ticket_ids()[0])
+    await door.poll()  # the first deep read (a full read leaves nothing to anchor it)
+    steps = round(harness.deep_interval.total_seconds() / POLL_EVERY)
+    costs = []
+    for _ in range(steps - 1):
+        harness.clock.advance(POLL_EVERY)
+        served = harness.requests_served
+        assert await door.poll() == []
+        costs.append(harness.requests_served - served)
+    assert costs == [1] * (steps - 1)
+    harness.clock.advance(POLL_EVERY)
+    served = harness.requests_served
+    await door.poll()
+    assert harness.requests_served - served > 1  # the deep read re-reads the window
+
+
+async def test_a_cursor_of_the_older_format_is_read_after_an_upgrade(
+    deep_harness: DeepReadHarness,
+) -> None:
+    """A cursor committed before deep reads existed still resumes, and its first read
+    is deep (from its position minus the lookback), as every read used to be."""
+    harness = deep_harness
+    door = Door(harness.adapter(lookback=LOOKBACK))
+    await door.poll()
+    harness.clock.advance(POLL_EVERY)
+    harness.issue()
+    await door.poll()
+    snapshot = await door.store.load(SOURCE)
+    assert snapshot.cursor is not None
+    legacy = harness.legacy_cursor(snapshot.cursor)
+    assert legacy != snapshot.cursor
+    await door.store.commit(SOURCE, tickets={}, events=[], cursor=legacy, epoch=snapshot.epoch)
+    late = harness.ticket_ids()[0]
+    scanned_at = harness.clock() - LOOKBACK + timedelta(seconds=1)
+    harness.sync_late(late, scanned_at)
+    harness.clock.advance(1)
+    upgraded = Door(harness.adapter(lookback=LOOKBACK), door.store)
+    assert _of(await upgraded.poll(), late) == ["ticket.checked_in"]
+    resumed = (await door.store.load(SOURCE)).cursor
+    assert resumed is not None
+    assert harness.legacy_cursor(resumed) != resumed  # written back in the new format
