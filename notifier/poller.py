@@ -90,9 +90,7 @@ class SourcePoller:
         await self.load()
         result = await self._provider.poll(None if full else self._cursor)
         changed, wire_digests = self._changed(result.tickets)
-        assert self._fingerprints is not None
-        known = [record.ticket_id for record in changed if record.ticket_id in self._fingerprints]
-        before = await self._store.ticket_states(self.settings.source, known)
+        before = await self._stored_states(changed)
         # A baseline may span several bounded polls: it stays silent until it has read the
         # source to its end (``more`` false), even across a restart.
         baseline = not self._settled
@@ -173,6 +171,14 @@ class SourcePoller:
         self._types.update(type_states)
         self._cursor = result.cursor
         self._settled = self._settled or not result.more
+
+    async def _stored_states(self, changed: Sequence[TicketRecord]) -> dict[TicketId, TicketState]:
+        """The stored states of the changed tickets (their events' ``before``); a ticket
+        never committed has none, so the store is not asked for it."""
+        assert self._fingerprints is not None
+        remembered = self._fingerprints
+        ids = [record.ticket_id for record in changed if record.ticket_id in remembered]
+        return await self._store.ticket_states(self.settings.source, ids)
 
     def _changed(
         self, records: Sequence[TicketRecord]
