@@ -245,6 +245,15 @@ class NuwebFeed(_Served):
                 0.1,
                 act(
                     sold,
+                    sim.cancel,
+                    "cancels ticket {ticket} without refund (shows within a minute:"
+                    " order items are read once a minute)",
+                ),
+            ),
+            (
+                0.1,
+                act(
+                    sold,
                     lambda t: sim.transfer(t, "Ava Quinn", "ava@example.com"),
                     "transfers ticket {ticket} to Ava Quinn",
                 ),

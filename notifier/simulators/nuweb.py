@@ -1,9 +1,27 @@
-"""A fake of Nuweb's Admin API: inventory and entry tickets (DESIGN §5).
+"""A fake of Nuweb's Admin API: inventory, entry tickets and order items (DESIGN §5).
 
 Serves ``GET /v1/event-tickets`` (the seed, deprecated), ``GET /v1/sale-items`` (same data,
-``saleItems`` instead of ``tickets``) and ``GET /v1/entry/tickets``, with the spec's
-parameters and envelopes. Bodies validate against the official OpenAPI schemas, which
-declare plain ``string`` fields: a value the real API would send as ``null`` is omitted.
+``saleItems`` instead of ``tickets``), ``GET /v1/entry/tickets`` and ``GET /v1/order-items``,
+with the spec's parameters and envelopes. Bodies validate against the official OpenAPI
+schemas, which declare plain ``string`` fields: a value the real API would send as ``null``
+is omitted. Where the order-items schema contradicts its own example (``data`` a list,
+``replacedOrderItem`` one object), the example's shape is served.
+
+Every entry ticket is an order item with the same id (the spec's examples pair them on
+id, barcode, customer and order). ``cancel``, ``resell`` and ``refund`` change both. What
+the entry list shows of a cancellation or a resale is not documented; it is modelled on
+the manual ("cancelled items are removed from the order") and the spec's entry statuses
+(sold/scanned/refunded/locked, none for them):
+- cancel (no refund): the item gets ``cancelledAt`` and is removed from its order
+  (soft-deleted: ``deletedAt``, listed only with ``withTrashed=true``); its unit goes back
+  on sale; the entry ticket is modified now (its last update), its status unchanged.
+- resell: the seller's item is removed from its order; the buyer's new item (new order,
+  new entry ticket, ``sold``) carries ``replacedOrderItem {type: "resale"}``; the old entry
+  ticket is modified now, its status unchanged. Stock does not move.
+- refund: the entry status ``refunded``; the item's ``refunded`` amount, ``cancelledAt`` (a
+  refund cancels the item) and its removal from the order; the unit back on sale.
+A cancelled, refunded or replaced ticket is refused at the gate: scans and refunds do
+nothing.
 
 Faithful quirks:
 - Bearer token plus ``X-NU-COMPANY-ID`` (missing: the token's first company, Nuweb's
@@ -15,6 +33,9 @@ Faithful quirks:
   not the sale item's ``updatedAt``); ``withTrashed=true`` is needed to see deleted types.
 - Entry tickets: ``startTime`` is "modified at or after"; ``listEndTime`` is the time of
   the answer; ``limit`` ≤ 100 and inventory ``limit`` ≤ 25, more is a 422.
+- Order items: ``lastUpdated`` is "on or after"; ``eventIds`` and ``type`` take a comma
+  separated list; ``isResale``, ``orderId``, ``customerId`` filter; ``limit`` ≤ 100;
+  ``offset`` takes precedence over ``page``; ordered by id.
 """
 
 from __future__ import annotations
@@ -50,7 +71,9 @@ Clock = Callable[[], datetime]
 _TICK = timedelta(microseconds=1)
 ENTRY_MAX = 100
 INVENTORY_MAX = 25
+ORDER_ITEMS_MAX = 100
 EVENT_TICKETS, SALE_ITEMS, ENTRY = "/v1/event-tickets", "/v1/sale-items", "/v1/entry/tickets"
+ORDER_ITEMS = "/v1/order-items"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +116,107 @@ class _Entry:
         return item
 
 
+@dataclass(slots=True)
+class _OrderItem:
+    """The order item behind an entry ticket (same id)."""
+
+    event_id: int
+    order_id: int
+    sale_item_id: int
+    customer_id: int
+    name: str
+    price: int
+    currency: str
+    created_at: datetime
+    changed_at: datetime  # the item, its order or its data capture: what lastUpdated sees
+    refunded: int = 0
+    cancelled_at: datetime | None = None
+    deleted_at: datetime | None = None
+    replaced: dict[str, Any] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Cancelled, refunded or replaced: no longer valid for entry."""
+        return self.cancelled_at is not None or self.deleted_at is not None
+
+    def wire(self, item_id: int) -> dict[str, Any]:
+        stamp = format_nuweb_time(self.changed_at)
+        attributes: dict[str, Any] = {
+            "customerId": self.customer_id,
+            "eventId": self.event_id,
+            "barcode": _barcode(item_id),
+            "saleName": self.name,
+            "name": self.name,
+            "type": "ticket",
+            "typeName": "Ticket",
+            "saleItemId": self.sale_item_id,
+            "basePrice": self.price,
+            "currencyId": 1,
+            "currencySymbol": _symbol(self.currency),
+            "currencyCode": self.currency,
+            "processingFee": 0,
+            "resellerFee": 0,
+            "hideProcessingFee": False,
+            "hideResellerFee": False,
+            "discount": 0,
+            "total": self.price,
+            "refunded": self.refunded,
+            "protection_status": "unprotected",
+            "deferredPayment": False,
+            "requiresApproval": False,
+            "replacedOrderItem": self.replaced,
+            "createdAt": format_nuweb_time(self.created_at),
+            "updatedAt": stamp,
+        }
+        for name, moment in (("cancelledAt", self.cancelled_at), ("deletedAt", self.deleted_at)):
+            if moment is not None:
+                attributes[name] = format_nuweb_time(moment)
+        return {
+            "type": "orderItems",
+            "id": item_id,
+            "attributes": attributes,
+            "meta": {"lastUpdated": stamp},
+            "relationships": self._relationships(),
+        }
+
+    def _relationships(self) -> dict[str, Any]:
+        related = {
+            "customers": self.customer_id,
+            "events": self.event_id,
+            "orders": self.order_id,
+            "saleItems": self.sale_item_id,
+        }
+        return {kind: {"data": {"type": kind, "id": id_}} for kind, id_ in related.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderItemQuery:
+    """The filters of one ``GET /v1/order-items``."""
+
+    event_ids: frozenset[int] | None
+    since: datetime | None
+    trashed: bool
+    types: frozenset[str] | None
+    is_resale: bool | None
+    order_id: int | None
+    customer_id: int | None
+
+    def admits(self, item: _OrderItem) -> bool:
+        return (
+            (self.event_ids is None or item.event_id in self.event_ids)
+            and (self.since is None or item.changed_at >= self.since)
+            and (self.trashed or item.deleted_at is None)
+            and (self.types is None or "ticket" in self.types)
+            and (self.is_resale is None or self.is_resale == _is_resale(item))
+            and (self.order_id is None or item.order_id == self.order_id)
+            and (self.customer_id is None or item.customer_id == self.customer_id)
+        )
+
+
+def _is_resale(item: _OrderItem) -> bool:
+    return item.replaced is not None and item.replaced.get("type") == "resale"
+
+
 class _Limiter:
     """A rolling window per company: each answered request counts for ``window`` seconds."""
 
@@ -126,6 +250,7 @@ class NuwebSimulator:
         cache_seconds: float = 60.0,
         entry_page_size: int = ENTRY_MAX,
         inventory_page_size: int = INVENTORY_MAX,
+        order_items_page_size: int = ORDER_ITEMS_MAX,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.limiter = _Limiter(rate_limit, window_seconds)
@@ -133,6 +258,7 @@ class NuwebSimulator:
         self.cache_seconds = cache_seconds
         self.entry_page_size = entry_page_size
         self.inventory_page_size = inventory_page_size
+        self.order_items_page_size = order_items_page_size
         self.faults = FaultQueue()
         self.requests_served = 0
         self.rate_limited = 0
@@ -142,6 +268,7 @@ class NuwebSimulator:
         self._events: dict[int, int] = {}
         self._items: dict[int, _SaleItem] = {}
         self._entries: dict[int, _Entry] = {}
+        self._order_items: dict[int, _OrderItem] = {}
         self._cache: dict[tuple[int, str], tuple[datetime, bytes]] = {}
         self._last_tick: datetime | None = None
         self._ids = {"event": 5, "item": 1, "entry": 1, "order": 1000}
@@ -212,25 +339,91 @@ class NuwebSimulator:
         email: str = "walton.buckridge@example.com",
     ) -> int:
         """Sell one ticket of the type (stock moves); returns the entry ticket id."""
-        item = self._items[ticket_type_id]
-        wire = item.wire
+        wire = self._items[ticket_type_id].wire
         self._edit_item(
             ticket_type_id, sold=wire["sold"] + 1, currentStock=wire["currentStock"] - 1
         )
-        now = self._tick()
-        ticket_id = self._new_id("entry")
+        return self._issue(ticket_type_id, customer_name, email)
+
+    def _issue(
+        self,
+        ticket_type_id: int,
+        customer_name: str,
+        email: str,
+        replaced: dict[str, Any] | None = None,
+    ) -> int:
+        """A new order with one item and its entry ticket (same id); returns that id."""
+        sale_item = self._items[ticket_type_id]
+        wire, now = sale_item.wire, self._tick()
+        ticket_id, order_id = self._new_id("entry"), self._new_id("order")
         self._entries[ticket_id] = _Entry(
-            event_id=item.event_id,
+            event_id=sale_item.event_id,
             type_id=ticket_type_id,
             modified_at=now,
-            const=_const(ticket_id, self._new_id("order"), ticket_type_id, wire["name"]),
+            const=_const(ticket_id, order_id, ticket_type_id, wire["name"]),
             stable=_stable(customer_name, email, wire["basePrice"]),
             variable=_variable("sold"),
         )
+        self._order_items[ticket_id] = _OrderItem(
+            event_id=sale_item.event_id,
+            order_id=order_id,
+            sale_item_id=ticket_type_id,
+            customer_id=_customer_id(ticket_id),
+            name=wire["name"],
+            price=wire["basePrice"],
+            currency=wire["currencyCode"],
+            created_at=now,
+            changed_at=now,
+            replaced=replaced,
+        )
         return ticket_id
+
+    def cancel(self, ticket_id: int) -> None:
+        """Cancel the ticket without a refund: its unit goes back on sale (no-op if closed)."""
+        item = self._order_items[ticket_id]
+        if item.closed:
+            return
+        self._restock(ticket_id)
+        now = self._tick()
+        item.cancelled_at = item.deleted_at = item.changed_at = now
+        self._entries[ticket_id].modified_at = now
+
+    def resell(
+        self,
+        ticket_id: int,
+        customer_name: str = "Rhea Okafor",
+        email: str = "rhea.okafor@example.com",
+    ) -> int:
+        """Resell the ticket to a buyer through Nuweb's resale; returns the buyer's ticket id.
+
+        No-op (returns ``ticket_id``) when the ticket is already cancelled or replaced.
+        """
+        item = self._order_items[ticket_id]
+        if item.closed:
+            return ticket_id
+        now = self._tick()
+        item.deleted_at = item.changed_at = now
+        self._entries[ticket_id].modified_at = now
+        link = {"type": "resale", "orderItemId": ticket_id, "orderId": item.order_id}
+        return self._issue(item.sale_item_id, customer_name, email, replaced=link)
+
+    def edit_order(self, ticket_id: int) -> None:
+        """Staff edit the ticket's order (a note, a data-capture answer): its items count as
+        updated for ``lastUpdated``, whatever became of them."""
+        order_id = self._order_items[ticket_id].order_id
+        now = self._tick()
+        for item in self._order_items.values():
+            if item.order_id == order_id:
+                item.changed_at = now
+
+    def order_item(self, ticket_id: int) -> dict[str, Any]:
+        """The order item behind an entry ticket, as ``GET /v1/order-items`` shows it."""
+        return self._order_items[ticket_id].wire(ticket_id)
 
     def scan_in(self, ticket_id: int, at: datetime | None = None, zone: int = 1) -> None:
         """Admit the ticket (status scanned) with an ``in`` scan; ``at`` back-dates it."""
+        if self._order_items[ticket_id].closed:
+            return  # refused at the gate
         entry, when = self._entries[ticket_id], self._tick()
         stamp = format_nuweb_time(at or when)
         if entry.variable["status"] == "sold":
@@ -239,6 +432,8 @@ class NuwebSimulator:
         entry.modified_at = when
 
     def scan_out(self, ticket_id: int, at: datetime | None = None, zone: int = 1) -> None:
+        if self._order_items[ticket_id].closed:
+            return
         entry, when = self._entries[ticket_id], self._tick()
         entry.scans.append(_scan("out", format_nuweb_time(at or when), zone))
         entry.modified_at = when
@@ -250,11 +445,14 @@ class NuwebSimulator:
         entry.modified_at = self._tick()
 
     def refund(self, ticket_id: int) -> None:
-        """Refund the ticket; its unit goes back into stock."""
-        entry = self._entries[ticket_id]
-        wire = self._items[entry.type_id].wire
-        self._edit_item(entry.type_id, sold=wire["sold"] - 1, currentStock=wire["currentStock"] + 1)
+        """Refund the ticket in full; its unit goes back into stock (no-op if closed)."""
+        item = self._order_items[ticket_id]
+        if item.closed:
+            return
+        self._restock(ticket_id)
         self._set_status(ticket_id, "refunded")
+        item.refunded = item.price
+        item.cancelled_at = item.deleted_at = item.changed_at = self._tick()
 
     def lock(self, ticket_id: int) -> None:
         """The order is being modified: temporarily invalid for scanning."""
@@ -336,6 +534,13 @@ class NuwebSimulator:
         ]
         return sorted(rows, key=lambda row: (row[1].modified_at, row[0]))
 
+    def order_items(self, company: int, query: _OrderItemQuery) -> list[tuple[int, _OrderItem]]:
+        return [
+            (item_id, item)
+            for item_id, item in sorted(self._order_items.items())
+            if self._events.get(item.event_id) == company and query.admits(item)
+        ]
+
     def has_event(self, event_id: int) -> bool:
         return event_id in self._events
 
@@ -356,6 +561,11 @@ class NuwebSimulator:
         item.changed_at = now
         if own:  # a change of the sale item itself, not only of its stock
             item.wire["updatedAt"] = format_nuweb_time(now)
+
+    def _restock(self, ticket_id: int) -> None:
+        type_id = self._entries[ticket_id].type_id
+        wire = self._items[type_id].wire
+        self._edit_item(type_id, sold=wire["sold"] - 1, currentStock=wire["currentStock"] + 1)
 
     def _set_status(self, ticket_id: int, status: str) -> None:
         entry = self._entries[ticket_id]
@@ -405,7 +615,7 @@ def _sale_item_wire(
         "hideProcessingFee": False,
         "hideResellerFee": False,
         "currencyId": 1,
-        "currencySymbol": {"GBP": "£", "EUR": "€"}.get(currency, currency),
+        "currencySymbol": _symbol(currency),
         "currencyCode": currency,
         "hideFromBoxOffice": False,
         "hideFromShop": False,
@@ -421,10 +631,22 @@ def _sale_item_wire(
     }
 
 
+def _barcode(ticket_id: int) -> str:
+    return "NW" + format(ticket_id * 7919, "08X")
+
+
+def _customer_id(ticket_id: int) -> int:
+    return 50_000 + ticket_id
+
+
+def _symbol(currency: str) -> str:
+    return {"GBP": "£", "EUR": "€"}.get(currency, currency)
+
+
 def _const(ticket_id: int, order: int, type_id: int, type_name: str) -> dict[str, Any]:
     return {
-        "barcode": "NW" + format(ticket_id * 7919, "08X"),
-        "customerId": 50_000 + ticket_id,
+        "barcode": _barcode(ticket_id),
+        "customerId": _customer_id(ticket_id),
         "transactionId": "RO" + format(order * 104_729, "08X"),
         "type": type_name,
         "typeDuringSale": type_name,
@@ -450,12 +672,13 @@ _SIM_KEY: web.AppKey[NuwebSimulator] = web.AppKey("nuweb_simulator", NuwebSimula
 
 
 def build_app(sim: NuwebSimulator) -> web.Application:
-    """The aiohttp application serving the three endpoints from ``sim``."""
+    """The aiohttp application serving the four endpoints from ``sim``."""
     app = web.Application()
     app[_SIM_KEY] = sim
     app.router.add_get(EVENT_TICKETS, _inventory_handler)
     app.router.add_get(SALE_ITEMS, _inventory_handler)
     app.router.add_get(ENTRY, _entry_handler)
+    app.router.add_get(ORDER_ITEMS, _order_items_handler)
     return app
 
 
@@ -659,3 +882,60 @@ def _entry_body(request: web.Request, sim: NuwebSimulator, company: int) -> byte
         "dataCaptureQuestions": [],
     }
     return orjson.dumps(body)
+
+
+async def _order_items_handler(request: web.Request) -> web.StreamResponse:
+    admitted = await _admit(request, _page_of(request, ORDER_ITEMS_MAX))
+    if isinstance(admitted, web.Response):
+        return admitted
+    sim, company = admitted
+    rate = _rate_headers(sim, company)
+    if isinstance(rate, web.Response):
+        return rate
+    try:
+        body = _order_items_body(request, sim, company)
+    except ValueError:
+        return _invalid("limit", "Invalid order items query.")
+    return web.Response(body=body, content_type="application/json", headers=rate)
+
+
+def _order_items_body(request: web.Request, sim: NuwebSimulator, company: int) -> bytes:
+    limit = min(_limit(request, ORDER_ITEMS_MAX), sim.order_items_page_size)
+    rows = sim.order_items(company, _order_item_query(request))
+    shown, page, pages = _window(rows, request, limit)
+    body = {
+        "data": [item.wire(item_id) for item_id, item in shown],
+        "links": _links(request, sim, page, pages),
+        "meta": {"total": len(rows)},
+    }
+    return orjson.dumps(body)
+
+
+def _order_item_query(request: web.Request) -> _OrderItemQuery:
+    """The filters of the request; ValueError (a 422) for one that does not parse."""
+    events = _list_param(request, "eventIds")
+    return _OrderItemQuery(
+        event_ids=None if events is None else frozenset(int(event) for event in events),
+        since=_time_param(request, "lastUpdated"),
+        trashed=request.query.get("withTrashed", "") == "true",
+        types=None if (types := _list_param(request, "type")) is None else frozenset(types),
+        is_resale=_bool_param(request, "isResale"),
+        order_id=_int_param(request, "orderId"),
+        customer_id=_int_param(request, "customerId"),
+    )
+
+
+def _list_param(request: web.Request, name: str) -> list[str] | None:
+    """A list given as a comma separated string or repeated (``name`` or ``name[]``)."""
+    values = request.query.getall(name, []) + request.query.getall(name + "[]", [])
+    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return parts or None
+
+
+def _bool_param(request: web.Request, name: str) -> bool | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return None
+    if text not in ("true", "false", "1", "0"):
+        raise ValueError(name)
+    return text in ("true", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -11,24 +12,34 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from notifier.errors import FatalProviderError
-from notifier.model import TicketStatus
+from notifier.envelope import OutboxEvent
+from notifier.errors import FatalProviderError, ProviderError
+from notifier.model import SourceId, TicketStatus
+from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.nuweb import (
+    ORDER_ITEMS_INTERVAL,
+    ORDER_ITEMS_OVERLAP,
+    RECONCILE_INTERVAL,
     RETRY_POLICY,
     NuwebProvider,
     decode_cursor,
     format_nuweb_time,
 )
 from notifier.simulators.nuweb import Fault, NuwebSimulator, serve
+from notifier.store.memory import MemoryStore
 from tests.reference_specs import NUWEB_OPENAPI
 
 COMPANY = 12
 EVENT = 5
 TOKEN = "nu-token-9a7b"
+SOURCE = SourceId("nuweb-main")
+ENTRY, ORDER_ITEMS = "/v1/entry/tickets", "/v1/order-items"
+MINUTE = ORDER_ITEMS_INTERVAL.total_seconds()
 
 
 @dataclass
@@ -124,12 +135,14 @@ def requests_to(env: Env, path: str) -> list[dict[str, str]]:
 async def test_first_poll_reads_tickets_and_inventory(
     env: Env, make_provider: MakeProvider
 ) -> None:
-    """From scratch: every entry ticket and the inventory, in two requests, marked complete."""
+    """From scratch: order items, every entry ticket and the inventory, in three requests,
+    marked complete."""
     ids = [env.sim.sell(env.ticket_type) for _ in range(3)]
     result = await make_provider().poll(None)
     assert sorted(t.ticket_id for t in result.tickets) == sorted(str(i) for i in ids)
     assert result.complete
-    assert result.requests == 2
+    assert result.requests == 3
+    assert "lastUpdated" not in requests_to(env, ORDER_ITEMS)[0]
     [ticket_type] = result.ticket_types
     assert (ticket_type.sold, ticket_type.current_stock) == (3, 97)
 
@@ -282,7 +295,7 @@ async def test_429_waits_available_in_seconds(env: Env, make_provider: MakeProvi
     result = await make_provider().poll(None)
     assert env.sim.rate_limited == 1
     assert env.time.sleeps[0] == 40
-    assert result.requests == 3
+    assert result.requests == 4  # order items twice (the 429, then its retry), entry, inventory
 
 
 async def test_headers_carry_auth_and_company_never_the_token_in_url(
@@ -319,12 +332,256 @@ async def test_foreign_next_link_is_refused(env: Env, make_provider: MakeProvide
 
 
 async def test_server_error_is_retried(env: Env, make_provider: MakeProvider) -> None:
-    """A 500 on the entry read is retried by the client and the poll succeeds."""
+    """A 500 on the first request (order items) is retried by the client; the poll succeeds."""
     env.sim.sell(env.ticket_type)
     env.sim.faults.push(Fault.status(500))
     result = await make_provider().poll(None)
     assert len(result.tickets) == 1
-    assert result.requests == 3
+    assert result.requests == 4
+
+
+# --------------------------------------------------------------------------- order items
+
+
+class Door:
+    """The adapter behind the real poller, on an in-memory store: what the service runs."""
+
+    def __init__(self, provider: NuwebProvider, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.poller = SourcePoller(
+            SourceSettings(organizer="harbour-club", source=SOURCE, provider="nuweb"),
+            provider=provider,
+            store=self.store,
+            route=lambda _: ["memory"],
+            clock=lambda: datetime(2026, 6, 1, tzinfo=UTC),
+        )
+
+    async def poll(self) -> list[OutboxEvent]:
+        """Ticket events only: a cancellation also moves stock (ticket_type events)."""
+        events = (await self.poller.poll_once()).events
+        return [event for event in events if event.type.startswith("ticket.")]
+
+    async def cursor(self) -> str | None:
+        return (await self.store.load(SOURCE)).cursor
+
+
+def of(events: list[OutboxEvent], ticket: int) -> list[str]:
+    """The types of one ticket's events, in order."""
+    return [event.type for event in events if event.subject == str(ticket)]
+
+
+def payload(event: OutboxEvent) -> dict[str, Any]:
+    """The event's ``data``."""
+    loaded: dict[str, Any] = orjson.loads(event.data)
+    return loaded
+
+
+async def settled(env: Env, make_provider: MakeProvider, count: int = 3, **kwargs: Any) -> Any:
+    """``count`` tickets sold and a source that has recorded its baseline of them."""
+    ids = [env.sim.sell(env.ticket_type, "Guest " + str(n)) for n in range(count)]
+    door = Door(make_provider(**kwargs))
+    assert await door.poll() == []
+    return ids, door
+
+
+@pytest.mark.parametrize("lookback", [timedelta(0), timedelta(minutes=2)])
+async def test_cancel_yields_exactly_one_canceled_event(
+    env: Env, make_provider: MakeProvider, lookback: timedelta
+) -> None:
+    """A cancellation without refund: one ticket.canceled, valid -> canceled, at cancelledAt,
+    on the poll that reads order items (a minute on, when the entry cursor has passed the
+    ticket: it is read again from the cancellation), and never again."""
+    (ticket, *_), door = await settled(env, make_provider, lookback=lookback)
+    env.time.advance(5)
+    env.sim.cancel(ticket)
+    cancelled_at = parse_time(env.sim.order_item(ticket)["attributes"]["cancelledAt"])
+    env.time.advance(5)
+    assert await door.poll() == []  # order items not due yet; the entry ticket looks unchanged
+    env.time.advance(MINUTE)
+    [event] = await door.poll()
+    data = payload(event)
+    assert (event.type, event.subject) == ("ticket.canceled", str(ticket))
+    assert (data["before"]["status"], data["after"]["status"]) == ("valid", "canceled")
+    assert event.time == cancelled_at
+    assert data["details"]["cancelledAt"] == cancelled_at.isoformat()
+    assert parse_time(requests_to(env, ENTRY)[-1]["startTime"]) <= cancelled_at
+    for _ in range(3):  # re-read by the overlap and the lookback: nothing new
+        env.time.advance(MINUTE)
+        assert await door.poll() == []
+
+
+async def test_a_scanned_ticket_cancelled_keeps_its_check_in(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """Cancelling an admitted ticket changes its status only: no check-in reverted."""
+    (ticket, *_), door = await settled(env, make_provider)
+    env.sim.scan_in(ticket)
+    env.time.advance(5)
+    assert of(await door.poll(), ticket) == ["ticket.checked_in"]
+    env.sim.cancel(ticket)
+    env.time.advance(MINUTE)
+    [event] = await door.poll()
+    data = payload(event)
+    assert event.type == "ticket.canceled"
+    assert data["before"]["checked_in_at"] == data["after"]["checked_in_at"] is not None
+
+
+async def test_resale_resolds_the_old_ticket_and_issues_the_new(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """A resale: ticket.resold for the seller's ticket, ticket.issued for the buyer's, each
+    naming the other."""
+    (old, *_), door = await settled(env, make_provider)
+    env.time.advance(10)
+    new = env.sim.resell(old, "Rhea Okafor", "rhea@example.com")
+    resold_at = parse_time(env.sim.order_item(new)["attributes"]["createdAt"])
+    env.time.advance(MINUTE)
+    events = await door.poll()
+    assert of(events, old) == ["ticket.resold"]
+    assert of(events, new) == ["ticket.issued"]
+    [resold] = [e for e in events if e.subject == str(old)]
+    [issued] = [e for e in events if e.subject == str(new)]
+    assert (payload(resold)["after"]["status"], resold.time) == ("resold", resold_at)
+    assert payload(resold)["details"]["resoldAs"] == str(new)
+    assert payload(issued)["details"]["resaleOf"] == str(old)
+    assert payload(issued)["holder"]["email"] == "rhea@example.com"
+    env.time.advance(MINUTE)
+    assert await door.poll() == []
+
+
+async def test_a_refund_stays_a_refund(env: Env, make_provider: MakeProvider) -> None:
+    """A refund cancels the order item too, but with an amount: ticket.refunded only."""
+    (ticket, *_), door = await settled(env, make_provider)
+    env.sim.refund(ticket)
+    env.time.advance(MINUTE)
+    assert of(await door.poll(), ticket) == ["ticket.refunded"]
+    env.time.advance(MINUTE)
+    assert await door.poll() == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(kind="fail_on_page", http_status=429, page=2),
+        Fault(kind="fail_on_page", http_status=500, page=2),
+    ],
+    ids=["429", "500"],
+)
+@pytest.mark.parametrize("options", [{"order_items_page_size": 2}])
+async def test_a_failed_order_items_page_commits_nothing(
+    env: Env, make_provider: MakeProvider, fault: Fault
+) -> None:
+    """Order items failing on page 2 past every retry fail the poll: no events, the cursor
+    where it was; the next poll reports the cancellation once."""
+    ids, door = await settled(env, make_provider, count=5)
+    env.sim.cancel(ids[4])
+    env.time.advance(MINUTE)
+    before = await door.cursor()
+    env.sim.faults.push(*[fault] * 9)  # 3 attempts, each waited out twice on a 429
+    with pytest.raises(ProviderError):
+        await door.poll()
+    assert await door.cursor() == before
+    env.sim.faults.clear()
+    env.time.advance(MINUTE)
+    events = await door.poll()
+    assert [(e.type, e.subject) for e in events] == [("ticket.canceled", str(ids[4]))]
+
+
+@pytest.mark.parametrize("options", [{"order_items_page_size": 2}])
+async def test_order_items_pages_follow_links(env: Env, make_provider: MakeProvider) -> None:
+    """Five order items in pages of two take three requests; three cancellations all show."""
+    ids, door = await settled(env, make_provider, count=5)
+    assert len(requests_to(env, ORDER_ITEMS)) == 3
+    for ticket in ids[:3]:
+        env.sim.cancel(ticket)
+    env.time.advance(MINUTE)
+    events = await door.poll()
+    assert sorted(e.subject for e in events) == sorted(str(t) for t in ids[:3])
+    assert {e.type for e in events} == {"ticket.canceled"}
+
+
+async def test_order_items_are_read_incrementally_once_a_minute(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """Twelve polls 5 s apart read order items once, filtered for the configured events,
+    with trashed items, 100 a page, from the newest change minus the overlap."""
+    ids, door = await settled(env, make_provider)
+    newest = parse_time(env.sim.order_item(ids[-1])["meta"]["lastUpdated"])
+    for _ in range(12):
+        env.time.advance(5)
+        await door.poll()
+    queries = requests_to(env, ORDER_ITEMS)
+    assert len(queries) == 2  # the baseline's, and one a minute later
+    assert queries[1] == {
+        "eventIds": str(EVENT),
+        "type": "ticket,season_ticket",
+        "withTrashed": "true",
+        "limit": "100",
+        "lastUpdated": format_nuweb_time(newest - ORDER_ITEMS_OVERLAP),
+    }
+
+
+async def test_a_cursor_from_before_order_items_reports_no_old_cancellation(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """A source settled by the version that did not read order items: cancellations it
+    had already passed stay unreported, even when a lookback re-reads their tickets or an
+    edit of their order makes order items list them again; one made after its position is
+    reported. Order items start at that position."""
+    (old_cancel, later_cancel, *_), door = await settled(
+        env, make_provider, lookback=timedelta(minutes=2)
+    )
+    env.time.advance(5)
+    env.sim.cancel(old_cancel)
+    env.time.advance(5)
+    position = env.sim.list_end_time()  # where the older version's last read ended
+    snapshot = await door.store.load(SOURCE)
+    older = {
+        "entry": {str(EVENT): format_nuweb_time(position)},
+        "inventory": {},
+        "inventory_read_at": format_nuweb_time(env.time.now()),
+    }
+    await door.store.commit(
+        SOURCE, tickets={}, events=[], cursor=json.dumps(older), epoch=snapshot.epoch
+    )
+    env.time.advance(5)
+    env.sim.cancel(later_cancel)
+    env.time.advance(5)
+    upgraded = Door(make_provider(lookback=timedelta(minutes=2)), door.store)
+    events = await upgraded.poll()
+    assert [(e.type, e.subject) for e in events] == [("ticket.canceled", str(later_cancel))]
+    assert requests_to(env, ORDER_ITEMS)[-1]["lastUpdated"] == format_nuweb_time(position)
+    env.sim.edit_order(old_cancel)
+    edited = parse_time(env.sim.order_item(old_cancel)["meta"]["lastUpdated"])
+    reads = len(requests_to(env, ORDER_ITEMS))
+    for _ in range(3):
+        env.time.advance(MINUTE)
+        assert await upgraded.poll() == []
+    assert parse_time(requests_to(env, ORDER_ITEMS)[reads]["lastUpdated"]) <= edited
+
+
+async def test_the_adapter_sweeps_itself_and_keeps_its_overrides(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """Every six hours the adapter re-reads every entry ticket (the service leaves it to
+    the adapter): a cancelled ticket read again there stays canceled, silently."""
+    (ticket, *_), door = await settled(env, make_provider)
+    assert NuwebProvider.reconciles_itself
+    env.sim.cancel(ticket)
+    env.time.advance(MINUTE)
+    assert of(await door.poll(), ticket) == ["ticket.canceled"]
+    env.time.advance(RECONCILE_INTERVAL.total_seconds())
+    served = len(requests_to(env, ENTRY))
+    report = await door.poller.poll_once()
+    assert [event for event in report.events if event.type.startswith("ticket.")] == []
+    [sweep] = requests_to(env, ENTRY)[served:]
+    assert "startTime" not in sweep
+    assert report.records == 3
+
+
+def parse_time(text: str) -> datetime:
+    """A Nuweb timestamp."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- OpenAPI
@@ -372,6 +629,54 @@ async def test_responses_validate_against_openapi(env: Env, url: str, spec_key: 
         body = await response.json()
     assert response.status == 200
     OAS31Validator(response_schema(spec_key)).validate(body)
+
+
+def order_items_schema() -> dict[str, Any]:
+    """The spec's /order-items schema, corrected where its own example contradicts it:
+    ``data`` is a list of items (the schema says one object) and ``replacedOrderItem`` one
+    object or null (the schema says an array of them)."""
+    schema = copy.deepcopy(response_schema("/order-items"))
+    item = schema["properties"]["data"]
+    replaced = item["properties"]["attributes"]["properties"]["replacedOrderItem"]
+    replaced["type"] = ["object", "null"]
+    replaced["properties"] = replaced.pop("items")["properties"]
+    schema["properties"]["data"] = {"type": "array", "items": item}
+    return schema
+
+
+async def test_order_items_validate_against_openapi(env: Env) -> None:
+    """Order items (a sale, a cancellation, a resale, a refund) validate against the spec."""
+    _sold, cancelled, resold, refunded = (env.sim.sell(env.ticket_type) for _ in range(4))
+    env.sim.cancel(cancelled)
+    env.sim.resell(resold)
+    env.sim.refund(refunded)
+    headers = {"Authorization": "Bearer " + TOKEN, "X-NU-COMPANY-ID": str(COMPANY)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            env.base_url + ORDER_ITEMS + "?eventIds=5&withTrashed=true", headers=headers
+        ) as response,
+    ):
+        body = await response.json()
+    assert response.status == 200
+    OAS31Validator(order_items_schema()).validate(body)
+    assert len(body["data"]) == 5
+    assert body["data"][-1]["attributes"]["replacedOrderItem"]["orderItemId"] == resold
+
+
+async def test_trashed_order_items_need_with_trashed(env: Env) -> None:
+    """A cancelled item is removed from its order: listed only with withTrashed=true."""
+    kept, cancelled = env.sim.sell(env.ticket_type), env.sim.sell(env.ticket_type)
+    env.sim.cancel(cancelled)
+    headers = {"Authorization": "Bearer " + TOKEN, "X-NU-COMPANY-ID": str(COMPANY)}
+    async with aiohttp.ClientSession() as session:
+        async with session.get(env.base_url + ORDER_ITEMS, headers=headers) as response:
+            plain = await response.json()
+        query = ORDER_ITEMS + "?withTrashed=true"
+        async with session.get(env.base_url + query, headers=headers) as response:
+            trashed = await response.json()
+    assert [item["id"] for item in plain["data"]] == [kept]
+    assert [item["id"] for item in trashed["data"]] == [kept, cancelled]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,12 @@ from aiohttp import web
 
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
-from notifier.providers.nuweb import DEEP_INTERVAL, RETRY_POLICY, NuwebProvider
+from notifier.providers.nuweb import (
+    DEEP_INTERVAL,
+    ORDER_ITEMS_INTERVAL,
+    RETRY_POLICY,
+    NuwebProvider,
+)
 from notifier.simulators.faults import Fault
 from notifier.simulators.nuweb import NuwebSimulator, serve
 from tests.providers.harness import DeepReadHarness, ProviderHarness, ShiftedClock, Transition
@@ -32,6 +37,8 @@ class NuwebHarness:
             "ticket.holder_changed",
             "ticket.voided",
             "ticket.reinstated",
+            "ticket.canceled",
+            "ticket.resold",
         }
     )
     backdated_scans = True
@@ -99,12 +106,23 @@ class NuwebHarness:
                 self.sim.lock(ticket)
             case "ticket.reinstated":
                 self.sim.unlock(ticket)
+            case "ticket.canceled":
+                self.sim.cancel(ticket)
+                self._order_items_due()
+            case "ticket.resold":
+                self.sim.resell(ticket, "Resale Buyer", "buyer@example.com")
+                self._order_items_due()
             case "ticket.holder_changed":
                 self._holders += 1
                 name = "New Holder" + str(self._holders)
                 self.sim.transfer(ticket, name, "holder" + str(self._holders) + "@example.com")
             case _:
                 raise ValueError("nuweb cannot show " + transition)
+
+    def _order_items_due(self) -> None:
+        # The adapter reads order items (where cancellations and resales show) once a
+        # minute: step past that so the next poll reads them, as a minute later would.
+        self.clock.advance(ORDER_ITEMS_INTERVAL.total_seconds())
 
     def sync_late(self, ticket_id: str, at: datetime) -> None:
         ticket = int(ticket_id)
@@ -117,6 +135,15 @@ class NuwebHarness:
     def legacy_cursor(self, cursor: str) -> str:
         state = orjson.loads(cursor)
         del state["deep_anchors"], state["deep_read_at"]
+        # Order items came later still than deep reads.
+        for key in (
+            "order_items",
+            "order_items_read_at",
+            "order_items_since",
+            "overrides",
+            "reconciled_at",
+        ):
+            del state[key]
         return orjson.dumps(state).decode()
 
     def push_fault(self, fault: Fault) -> None:

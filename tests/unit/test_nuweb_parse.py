@@ -1,4 +1,5 @@
-"""Specification of Nuweb page parsing, cursor text and rate pacing (pure, no I/O)."""
+"""Specification of Nuweb page parsing, order-item merging, cursor text and rate pacing
+(pure, no I/O)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,33 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from structlog.testing import capture_logs
 
 from notifier.errors import FatalProviderError, NotifierError
-from notifier.model import Holder, SourceId, TicketStatus, TicketType
+from notifier.model import Holder, SourceId, TicketId, TicketStatus, TicketType
 from notifier.providers.nuweb import (
+    ORDER_ITEMS_INTERVAL,
+    ORDER_ITEMS_OVERLAP,
+    RECONCILE_INTERVAL,
     NuwebCursor,
+    OrderItemsWindow,
     RatePacer,
     decode_cursor,
     encode_cursor,
     format_nuweb_time,
     inventory_due,
+    order_items_due,
+    order_items_position,
+    order_items_window,
     parse_entry_page,
     parse_inventory_page,
+    sweep_due,
+)
+from notifier.providers.nuweb_orders import (
+    OrderItem,
+    OrderItemsNews,
+    StatusNews,
+    apply_order_items,
+    fold_order_items,
+    parse_order_items_page,
+    rewind_points,
 )
 from tests.reference_specs import NUWEB_OPENAPI
 
@@ -342,3 +360,315 @@ def test_shaped_pages_never_raise_outside_the_error_tree(
             source=SOURCE,
             event_id="5",
         )
+
+
+# --------------------------------------------------------------------------- order items
+
+CANCELED, RESOLD, VALID = TicketStatus.CANCELED, TicketStatus.RESOLD, TicketStatus.VALID
+
+
+def item(
+    item_id: str,
+    *,
+    minute: int = 1,
+    cancelled: bool = False,
+    refunded: int = 0,
+    resale_of: tuple[str, ...] = (),
+) -> OrderItem:
+    """An order item of event 5 changed ``minute`` minutes after T0."""
+    at = T0 + timedelta(minutes=minute)
+    return OrderItem(
+        item_id=TicketId(item_id),
+        event_id="5",
+        changed_at=at,
+        created_at=at,
+        cancelled_at=at if cancelled else None,
+        refunded=refunded,
+        resale_of=tuple(TicketId(old) for old in resale_of),
+    )
+
+
+def told(found: OrderItemsNews) -> dict[str, TicketStatus | None]:
+    """The news of a fold, as ticket -> status (None: the entry ticket's own)."""
+    return {ticket: news.status for ticket, news in found.news.items()}
+
+
+@pytest.mark.parametrize(
+    ("before", "items", "overrides", "news"),
+    [
+        pytest.param(
+            {}, [item("1", cancelled=True)], {"1": CANCELED}, {"1": CANCELED}, id="cancel"
+        ),
+        pytest.param({}, [item("1", cancelled=True, refunded=500)], {}, {}, id="refund"),
+        pytest.param({}, [item("1")], {}, {}, id="plain sale"),
+        pytest.param(
+            {"1": CANCELED}, [item("1", cancelled=True)], {"1": CANCELED}, {}, id="read again"
+        ),
+        pytest.param({"1": CANCELED}, [item("1")], {}, {"1": None}, id="cancellation undone"),
+        pytest.param(
+            {}, [item("2", resale_of=("1",))], {"1": RESOLD}, {"1": RESOLD, "2": None}, id="resale"
+        ),
+        pytest.param(
+            {"1": RESOLD}, [item("2", resale_of=("1",))], {"1": RESOLD}, {}, id="resale again"
+        ),
+        pytest.param(
+            {"1": RESOLD}, [item("1", cancelled=True)], {"1": RESOLD}, {}, id="resale is final"
+        ),
+        pytest.param(
+            {},
+            [item("1", cancelled=True), item("2", resale_of=("1",))],
+            {"1": RESOLD},
+            {"1": RESOLD, "2": None},
+            id="cancelled then resold in one read",
+        ),
+        pytest.param(
+            {},
+            [item("2", resale_of=("1",)), item("1", cancelled=True)],
+            {"1": RESOLD},
+            {"1": RESOLD, "2": None},
+            id="resold then its own item read",
+        ),
+    ],
+)
+def test_fold_order_items(
+    before: dict[str, TicketStatus],
+    items: list[OrderItem],
+    overrides: dict[str, TicketStatus],
+    news: dict[str, TicketStatus | None],
+) -> None:
+    """Cancelled without refund -> canceled; a resale's old item -> resold, final; a refund
+    or a plain sale -> nothing; an item read again tells nothing new."""
+    found = fold_order_items({TicketId(k): v for k, v in before.items()}, items)
+    assert found.overrides == overrides
+    assert told(found) == news
+
+
+def test_news_carry_the_time_and_the_links() -> None:
+    """A cancellation carries cancelledAt; a resale its purchase time and both ticket ids."""
+    cancel = fold_order_items({}, [item("1", minute=3, cancelled=True)]).news[TicketId("1")]
+    assert (cancel.at, cancel.seen_at) == (T0 + timedelta(minutes=3), T0 + timedelta(minutes=3))
+    assert cancel.details == {"cancelledAt": (T0 + timedelta(minutes=3)).isoformat()}
+    news = fold_order_items({}, [item("9", minute=4, resale_of=("1",))]).news
+    old, new = news[TicketId("1")], news[TicketId("9")]
+    assert (old.at, old.details) == (T0 + timedelta(minutes=4), {"resoldAs": "9"})
+    assert new.details == {"resaleOf": "1"}
+
+
+def test_apply_imposes_statuses_on_entry_records() -> None:
+    """News set status, its time and details; a standing override sets the status alone;
+    other records pass through untouched."""
+    records = [one(entry(id=n, variable={"status": "sold"})) for n in (1, 2, 3)]
+    found = OrderItemsNews(
+        overrides={TicketId("1"): CANCELED, TicketId("2"): RESOLD},
+        news={
+            TicketId("1"): StatusNews(CANCELED, T0, "5", T0, {"cancelledAt": "x"}),
+        },
+    )
+    first, second, third = apply_order_items(records, found)
+    assert (first.status, first.status_changed_at, first.raw["cancelledAt"]) == (CANCELED, T0, "x")
+    assert first.raw["barcode"] == "DOWG4RGL07"
+    assert (second.status, second.status_changed_at) == (RESOLD, None)
+    assert third is records[2]
+
+
+def test_apply_lifts_an_override_to_the_entry_status() -> None:
+    """News with no status (a cancellation undone) leaves the entry ticket's own status."""
+    [record] = apply_order_items(
+        [one(entry(variable={"status": "sold"}))],
+        OrderItemsNews({}, {TicketId("3"): StatusNews(None, T0, "5", T0)}),
+    )
+    assert record.status is VALID
+
+
+def test_rewind_points_per_event() -> None:
+    """Entry tickets are re-read from the earliest change less the overlap, per event; an
+    item without event concerns all, one of another event none, one without a time falls
+    back."""
+    news = {
+        TicketId("1"): StatusNews(CANCELED, T0, "5", T0 + timedelta(minutes=2)),
+        TicketId("2"): StatusNews(CANCELED, T0, "5", T0 + timedelta(minutes=1)),
+        TicketId("3"): StatusNews(CANCELED, T0, "7", T0),
+        TicketId("4"): StatusNews(CANCELED, T0, "99", T0 - timedelta(days=1)),
+    }
+    points = rewind_points(news, event_ids=["5", "6"], overlap=timedelta(seconds=30), fallback=T0)
+    assert points == {"5": T0 + timedelta(seconds=30)}
+    undated = {TicketId("1"): StatusNews(CANCELED, None, None, None)}
+    assert rewind_points(undated, event_ids=["5", "6"], overlap=timedelta(0), fallback=T0) == {
+        "5": T0,
+        "6": T0,
+    }
+    assert rewind_points(undated, event_ids=["5"], overlap=timedelta(0), fallback=None) == {
+        "5": None
+    }
+
+
+LATER = T0 + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("state", "window"),
+    [
+        pytest.param(NuwebCursor(), OrderItemsWindow(None, None, None), id="never read"),
+        pytest.param(
+            NuwebCursor(order_items=LATER, order_items_read_at=LATER),
+            OrderItemsWindow(LATER - ORDER_ITEMS_OVERLAP, LATER, None),
+            id="position less the overlap",
+        ),
+        pytest.param(
+            NuwebCursor(entry={"5": LATER, "6": T0}),
+            OrderItemsWindow(T0, T0, T0),
+            id="older cursor: history begins at its earliest entry position",
+        ),
+        pytest.param(
+            NuwebCursor(order_items=LATER, order_items_read_at=LATER, order_items_since=T0),
+            OrderItemsWindow(LATER - ORDER_ITEMS_OVERLAP, LATER, T0),
+            id="upgraded cursor keeps its beginning",
+        ),
+        pytest.param(
+            NuwebCursor(entry={"5": T0}, order_items_read_at=T0),
+            OrderItemsWindow(None, None, None),
+            id="read before and found nothing",
+        ),
+    ],
+)
+def test_order_items_window(state: NuwebCursor, window: OrderItemsWindow) -> None:
+    """Where an order-items read starts (lastUpdated), the floor of its next position, and
+    where the source's order-item history begins."""
+    assert order_items_window(state) == window
+
+
+def test_history_before_since_is_never_news() -> None:
+    """A cancellation or resale made before the source's order-item history began is
+    ignored, even when its item is read again; one made since is news."""
+    since = T0 + timedelta(minutes=5)
+    items = [
+        item("1", minute=1, cancelled=True),
+        item("3", minute=2, resale_of=("2",)),
+        item("4", minute=6, cancelled=True),
+    ]
+    found = fold_order_items({}, items, since=since)
+    assert found.overrides == {"4": CANCELED}
+    assert told(found) == {"4": CANCELED}
+
+
+def test_order_items_position_is_the_newest_change_less_the_read_time() -> None:
+    """A long read moves its position back by its duration; never below the floor."""
+    items = [item("1", minute=1), item("2", minute=5)]
+    minute = timedelta(minutes=1)
+    assert order_items_position(items, floor=None, elapsed=minute) == T0 + 4 * minute
+    assert order_items_position(items, floor=T0 + 9 * minute, elapsed=minute) == T0 + 9 * minute
+    assert order_items_position([], floor=T0, elapsed=minute) == T0
+
+
+@pytest.mark.parametrize(
+    ("entry_read", "reconciled", "hours_since", "due"),
+    [
+        (False, False, None, False),  # a first read is full anyway
+        (True, False, None, False),  # an older cursor: the schedule starts now
+        (True, True, 5.9, False),
+        (True, True, 6, True),
+        (True, True, -1, True),  # the clock went back
+    ],
+)
+def test_sweep_due_every_six_hours(
+    entry_read: bool, reconciled: bool, hours_since: float | None, due: bool
+) -> None:
+    """The adapter's own reconcile sweep comes every RECONCILE_INTERVAL."""
+    at = None if hours_since is None else T0 - timedelta(hours=hours_since)
+    state = NuwebCursor(
+        entry={"5": T0} if entry_read else {}, reconciled_at=at if reconciled else None
+    )
+    assert sweep_due(state, T0, RECONCILE_INTERVAL) is due
+
+
+def test_order_items_due_once_a_minute() -> None:
+    """Order items are read when never read, a minute on, or on a clock gone back."""
+    assert order_items_due(NuwebCursor(), T0, ORDER_ITEMS_INTERVAL)
+    read = NuwebCursor(order_items_read_at=T0)
+    assert not order_items_due(read, T0 + timedelta(seconds=59), ORDER_ITEMS_INTERVAL)
+    assert order_items_due(read, T0 + ORDER_ITEMS_INTERVAL, ORDER_ITEMS_INTERVAL)
+    assert order_items_due(read, T0 - timedelta(seconds=1), ORDER_ITEMS_INTERVAL)
+
+
+def test_cursor_round_trips_with_order_items() -> None:
+    """Order-item position, read time, overrides and the sweep time survive as text."""
+    state = NuwebCursor(
+        entry={"5": T0},
+        order_items=T0,
+        order_items_read_at=T0,
+        order_items_since=T0,
+        overrides={TicketId("12"): CANCELED, TicketId("3"): RESOLD},
+        reconciled_at=T0,
+    )
+    text = encode_cursor(state)
+    assert text is not None
+    assert json.loads(text)["overrides"] == {"canceled": ["12"], "resold": ["3"]}
+    assert decode_cursor(text) == state
+
+
+@pytest.mark.parametrize(
+    "overrides", ['{"voided": ["1"]}', '{"canceled": "1"}', '{"canceled": [1.5]}', '"x"']
+)
+def test_corrupt_overrides_are_fatal(overrides: str) -> None:
+    """Overrides that are not ours fail loudly, like a corrupt position."""
+    with pytest.raises(FatalProviderError):
+        decode_cursor('{"entry": {}, "overrides": ' + overrides + "}")
+
+
+def test_order_items_page_skips_types_never_admitted() -> None:
+    """Fees and other non-ticket items are not read as tickets, but count toward the total."""
+    rows = [
+        {"id": 1, "attributes": {"type": "ticket", "cancelledAt": format_nuweb_time(T0)}},
+        {"id": 2, "attributes": {"type": "fee"}},
+        {"id": 3, "attributes": {"type": "season_ticket"}},
+    ]
+    page = parse_order_items_page({"data": rows, "links": [], "meta": {"total": 3}})
+    assert [i.item_id for i in page.items] == ["1", "3"]
+    assert (page.rows, page.total, page.next_link) == (3, 3, None)
+    assert page.items[0].canceled
+
+
+@pytest.mark.parametrize(
+    "replaced",
+    [
+        {"type": "resale", "orderItemId": 7, "orderId": 52},
+        [{"type": "resale", "orderItemId": 7, "orderId": 52}],
+    ],
+    ids=["object (the example)", "array (the schema)"],
+)
+def test_replaced_order_item_is_read_in_both_shapes(replaced: object) -> None:
+    """The spec's example sends one object, its schema an array: both name the old item."""
+    row = {"id": 8, "attributes": {"replacedOrderItem": replaced}}
+    [parsed] = parse_order_items_page({"data": [row]}).items
+    assert parsed.resale_of == ("7",)
+
+
+def test_a_modification_is_not_a_resale() -> None:
+    """replacedOrderItem of type modification resolds nothing."""
+    row = {"id": 8, "attributes": {"replacedOrderItem": {"type": "modification", "orderItemId": 7}}}
+    [parsed] = parse_order_items_page({"data": [row]}).items
+    assert parsed.resale_of == ()
+
+
+def test_order_items_page_without_data_is_fatal() -> None:
+    """A body without ``data`` is a schema change: fatal, naming the field."""
+    with pytest.raises(FatalProviderError, match="data"):
+        parse_order_items_page({"content": []})
+
+
+ORDER_ITEM_KEYS = st.sampled_from(
+    ["id", "attributes", "meta", "type", "cancelledAt", "refunded", "replacedOrderItem"]
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(JSON, st.lists(st.dictionaries(ORDER_ITEM_KEYS, JSON), max_size=3))
+def test_order_items_pages_never_raise_outside_the_error_tree(
+    payload: object, rows: list[dict[str, Any]]
+) -> None:
+    """Whatever JSON arrives, the order-items parser returns or raises a NotifierError."""
+    with contextlib.suppress(NotifierError):
+        parse_order_items_page(payload)
+    attributes = [{"id": 1, "attributes": row} for row in rows]
+    with contextlib.suppress(NotifierError):
+        parse_order_items_page({"data": rows + attributes, "links": payload, "meta": payload})
