@@ -4,6 +4,13 @@ A delivery is marked delivered only after its sink acknowledged it. A webhook fa
 follows the endpoint's retry schedule and is parked when the schedule is spent; a Kafka
 failure is retried with capped backoff and never parked, since a broker outage is the
 operator's to fix and every event must reach the topic in order once it is back.
+
+A ``Pipelined`` sink (Kafka) gets each batch read from the outbox in slices, the next slice
+handed over while the previous one awaits its acks, so a broker round trip and the outbox
+write of a slice's outcomes overlap with sending the next; outcomes are still recorded
+slice by slice in outbox order, each only after its acks. The outbox is read between
+batches only, once every slice is settled: it cannot be read past deliveries still in
+flight except by reading them again, which cost more time than the overlap saved.
 """
 
 from __future__ import annotations
@@ -13,13 +20,14 @@ import itertools
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import structlog
 
+from notifier.envelope import OutboxEvent
 from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
 from notifier.observability import DELIVERIES, DETECTION_LATENCY
 from notifier.sinks.base import Sink
@@ -32,6 +40,10 @@ log = structlog.get_logger(__name__)
 # cap costs little while down and lets the outbox drain within seconds of the broker's return.
 KAFKA_BACKOFF_CAP = 5.0
 GONE = 410
+# A paced sink (webhook) takes ``batch_limit()`` events at a time (its concurrency); reading
+# this many slices per outbox query and recording them in one write cuts the store round trips
+# that dominated webhook delivery, while each slice still waits for the previous one's answers.
+PACED_SLICES_PER_READ = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,30 @@ class Paced(Protocol):
     def not_before(self) -> float: ...
 
 
+class Acks(Protocol):
+    """A batch handed to a ``Pipelined`` sink, whose outcomes are still to come."""
+
+    async def outcomes(self) -> list[DeliveryError | None]: ...
+
+
+@runtime_checkable
+class Pipelined(Sink, Protocol):
+    """A sink that takes a batch in two steps, so the next can follow before the acks.
+
+    ``submit`` hands the batch over, in order, and returns without waiting for the acks;
+    its ``Acks`` yield what ``deliver`` would have answered. A batch submitted after
+    another is delivered after it (Kafka: on each partition).
+    """
+
+    async def submit(self, batch: Sequence[OutboxEvent]) -> Acks: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    batch: list[Delivery]
+    acks: Acks
+
+
 class Dispatcher:
     """Moves due deliveries from the outbox to their sinks and records each outcome."""
 
@@ -92,14 +128,29 @@ class Dispatcher:
         schedules: Mapping[str, RetrySchedule],
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        batch_size: int = 2000,
+        batch_size: int = 4000,
+        slice_size: int = 2000,
+        # One slice in flight by default: a slice that fails while the next is already
+        # sent would let that next one reach the topic before the failed one's retry, out
+        # of per-key order (as Kafka's own max.in.flight > 1 without idempotence). Two
+        # measured 5 % faster on loopback; more pays off on a slow network.
+        pipeline_depth: int = 1,
     ) -> None:
         self._outbox = outbox
         self._sinks = {sink.name: sink for sink in sinks}
+        # Checked once: a runtime protocol check walks the class's attributes on every call.
+        self._paced = {sink.name: sink for sink in sinks if isinstance(sink, Paced)}
+        self._pipelined = {
+            sink.name: sink
+            for sink in sinks
+            if isinstance(sink, Pipelined) and sink.name not in self._paced
+        }
         self._schedules = schedules
         self._clock = clock
         self._rand = rand
         self._batch_size = batch_size
+        self._slice_size = max(1, slice_size)
+        self._depth = max(1, pipeline_depth)
         self._wake = {name: asyncio.Event() for name in self._sinks}
 
     def notify(self) -> None:
@@ -142,25 +193,20 @@ class Dispatcher:
 
     async def _drain_sink(self, sink: Sink) -> DrainReport:
         total = DrainReport()
+        paced = self._paced.get(sink.name)
         while True:
+            if paced is not None and time.monotonic() < paced.not_before():
+                return total  # the endpoint asked for a pause; its worker idles meanwhile
             limit = self._batch_size
-            if isinstance(sink, Paced):
-                if time.monotonic() < sink.not_before():
-                    return total  # the endpoint asked for a pause; its worker idles meanwhile
-                limit = min(limit, sink.batch_limit())
+            if paced is not None:
+                limit = min(limit, paced.batch_limit() * PACED_SLICES_PER_READ)
             batch = await self._due(sink.name, limit)
             if not batch:
                 return total
             report = await self._deliver_batch(sink, batch)
-            total = DrainReport(
-                delivered=total.delivered + report.delivered,
-                retrying=total.retrying + report.retrying,
-                parked=total.parked + report.parked,
-            )
-            if report.delivered == 0:
-                return total
-            if report.gone:
-                return total  # a 410 in this batch switched the endpoint off: stop here
+            total = _sum(total, report)
+            if report.delivered == 0 or report.gone:
+                return total  # nothing got through, or a 410 switched the endpoint off
 
     async def _due(self, sink: str, limit: int) -> list[Delivery]:
         """Due deliveries, in commit order. A sink without a retry schedule (Kafka) keeps
@@ -174,17 +220,81 @@ class Dispatcher:
         return list(itertools.takewhile(lambda delivery: delivery.next_attempt_at <= now, head))
 
     async def _deliver_batch(self, sink: Sink, batch: list[Delivery]) -> DrainReport:
+        if (pipelined := self._pipelined.get(sink.name)) is not None:
+            return await self._deliver_pipelined(pipelined, batch)
+        if (paced := self._paced.get(sink.name)) is not None:
+            return await self._deliver_paced(sink, paced, batch)
         errors = await sink.deliver([delivery.event for delivery in batch])
+        return await self._settle(sink.name, batch, errors)
+
+    async def _deliver_paced(self, sink: Sink, paced: Paced, batch: list[Delivery]) -> DrainReport:
+        """Deliver ``batch`` ``batch_limit()`` events at a time, as the endpoint's pace allows.
+
+        The outcomes of every attempt are recorded together at the end: one outbox write
+        per read instead of one per handful of events. A slice that delivered nothing, a 410
+        or a pause the endpoint asked for ends the attempts, as it ended the drain when each
+        slice was read on its own; deliveries not attempted stay pending, untouched.
+        """
+        errors: list[DeliveryError | None] = []
+        while len(errors) < len(batch):
+            part = batch[len(errors) : len(errors) + paced.batch_limit()]
+            answered = await sink.deliver([delivery.event for delivery in part])
+            errors.extend(answered)
+            if not _got_through(answered) or time.monotonic() < paced.not_before():
+                break
+        return await self._settle(sink.name, batch[: len(errors)], errors)
+
+    async def _deliver_pipelined(self, sink: Pipelined, batch: list[Delivery]) -> DrainReport:
+        """Deliver ``batch`` in slices, the next submitted while earlier ones await acks.
+
+        Up to ``pipeline_depth`` slices are in flight; they are settled (outcomes recorded)
+        oldest first, each once its acks are in, so the outbox records deliveries in order
+        and only after the sink acknowledged them. A slice with a failure that will be
+        retried, one that delivered nothing, or a 410 ends submissions, so no later slice
+        overtakes a delivery waiting for its retry; slices already in flight are still
+        settled with what became of them (their events had been sent, as the later events
+        of one batch always were). If this is cancelled, no unsettled slice is recorded:
+        those deliveries stay pending and are sent again, with the same ids.
+        """
+        slices = deque(_slices(batch, self._slice_size))
+        window: deque[_Submitted] = deque()
+        total = DrainReport()
+        while slices or window:
+            if slices and len(window) < self._depth:
+                part = slices.popleft()
+                acks = await sink.submit([delivery.event for delivery in part])
+                window.append(_Submitted(part, acks))
+                continue
+            submitted = window.popleft()
+            outcomes = await submitted.acks.outcomes()
+            report = await self._settle(sink.name, submitted.batch, outcomes)
+            total = _sum(total, report)
+            if report.retrying or report.gone or not report.delivered:
+                slices.clear()
+        return total
+
+    async def _settle(
+        self, sink: str, batch: list[Delivery], errors: Sequence[DeliveryError | None]
+    ) -> DrainReport:
+        """Record what became of each delivery of ``batch``, once the sink has answered."""
         now = self._clock()
-        schedule = self._schedules.get(sink.name)
+        schedule = self._schedules.get(sink)
         outcomes = [
             decide(delivery, error, schedule=schedule, now=now, rand=self._rand())
             for delivery, error in zip(batch, errors, strict=True)
         ]
-        await self._outbox.record(sink.name, outcomes)
-        gone = await self._disable_if_gone(sink.name, errors)
-        _observe(sink.name, batch, outcomes, now=now)
-        return replace(_count(outcomes, errors, sink.name), gone=gone)
+        await self._outbox.record(sink, outcomes)
+        gone = await self._disable_if_gone(sink, errors)
+        statuses = Counter(outcome.status for outcome in outcomes)
+        _observe(sink, batch, outcomes, statuses, now=now)
+        if statuses[DeliveryStatus.DELIVERED] < len(outcomes):
+            _log_failures(sink, outcomes, errors)
+        return DrainReport(
+            delivered=statuses[DeliveryStatus.DELIVERED],
+            retrying=statuses[DeliveryStatus.PENDING],
+            parked=statuses[DeliveryStatus.PARKED],
+            gone=gone,
+        )
 
     async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> bool:
         # Only 410 Gone switches a sink off; other fatal errors (a record too large for the
@@ -197,23 +307,46 @@ class Dispatcher:
 
 
 def _observe(
-    sink: str, batch: Sequence[Delivery], outcomes: Sequence[Outcome], *, now: float
+    sink: str,
+    batch: Sequence[Delivery],
+    outcomes: Sequence[Outcome],
+    statuses: Counter[DeliveryStatus],
+    *,
+    now: float,
 ) -> None:
-    delivered = DETECTION_LATENCY.labels("delivered", sink)
-    for status, count in Counter(outcome.status for outcome in outcomes).items():
-        DELIVERIES.labels(sink, status.value).inc(count)  # one label lookup per status
+    for status, count in statuses.items():
+        DELIVERIES.labels(sink, status.value).inc(count)  # once per status, not per event
+    observe = DETECTION_LATENCY.labels("delivered", sink).observe
     for delivery, outcome in zip(batch, outcomes, strict=True):
         if outcome.status is DeliveryStatus.DELIVERED:
-            delivered.observe(max(0.0, now - delivery.event.time.timestamp()))
+            observe(max(0.0, now - delivery.event.time.timestamp()))
+
+
+def _slices(batch: list[Delivery], size: int) -> list[list[Delivery]]:
+    return [batch[start : start + size] for start in range(0, len(batch), size)]
+
+
+def _sum(total: DrainReport, report: DrainReport) -> DrainReport:
+    return DrainReport(
+        delivered=total.delivered + report.delivered,
+        retrying=total.retrying + report.retrying,
+        parked=total.parked + report.parked,
+        gone=total.gone or report.gone,
+    )
+
+
+def _got_through(errors: Sequence[DeliveryError | None]) -> bool:
+    """Something was delivered and nothing answered 410 Gone."""
+    return any(error is None for error in errors) and not any(_is_gone(e) for e in errors)
 
 
 def _is_gone(error: DeliveryError | None) -> bool:
     return isinstance(error, FatalDeliveryError) and error.status == GONE
 
 
-def _count(
-    outcomes: Sequence[Outcome], errors: Sequence[DeliveryError | None], sink: str
-) -> DrainReport:
+def _log_failures(
+    sink: str, outcomes: Sequence[Outcome], errors: Sequence[DeliveryError | None]
+) -> None:
     for outcome, error in zip(outcomes, errors, strict=True):
         if error is not None:
             log.warning(
@@ -223,11 +356,6 @@ def _count(
                 error=str(error),
                 parked=outcome.status is DeliveryStatus.PARKED,
             )
-    return DrainReport(
-        delivered=sum(o.status is DeliveryStatus.DELIVERED for o in outcomes),
-        retrying=sum(o.status is DeliveryStatus.PENDING for o in outcomes),
-        parked=sum(o.status is DeliveryStatus.PARKED for o in outcomes),
-    )
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, *, seconds: float) -> None:

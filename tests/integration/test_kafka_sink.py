@@ -7,12 +7,13 @@ binding, so the headers are checked against the spec's mapping rather than our o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 import pytest
@@ -24,9 +25,10 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
+from aiokafka.producer.message_accumulator import BatchBuilder
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit the re-export
     AdminClient,
     NewTopic,
@@ -36,7 +38,14 @@ from notifier.broker import EmbeddedBroker
 from notifier.envelope import OutboxEvent, event_id
 from notifier.errors import ConfigError, DeliveryError, FatalDeliveryError, RetriableDeliveryError
 from notifier.sinks.base import Sink
-from notifier.sinks.kafka import KafkaSink, TopicRouter, record_headers, translate_error
+from notifier.sinks.kafka import (
+    MAX_BATCH_SIZE,
+    KafkaSink,
+    TopicRouter,
+    record_headers,
+    translate_error,
+)
+from notifier.sinks.partitioner import partition_for
 
 # Short client timeouts so "broker gone" tests finish fast; DELIVERY_BOUND is the promise.
 REQUEST_TIMEOUT = 1.5
@@ -136,7 +145,13 @@ def to_topic(topic: str) -> TopicRouter:
 
 
 class SinkFactory(Protocol):
-    def __call__(self, topic_for: TopicRouter, *, bootstrap: str | None = None) -> KafkaSink: ...
+    def __call__(
+        self,
+        topic_for: TopicRouter,
+        *,
+        bootstrap: str | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
+    ) -> KafkaSink: ...
 
 
 @pytest.fixture
@@ -144,13 +159,19 @@ async def make_sink(kafka_broker: EmbeddedBroker) -> AsyncIterator[SinkFactory]:
     """Build sinks (default: the session broker) and close them all, bounded, at teardown."""
     sinks: list[KafkaSink] = []
 
-    def make(topic_for: TopicRouter, *, bootstrap: str | None = None) -> KafkaSink:
+    def make(
+        topic_for: TopicRouter,
+        *,
+        bootstrap: str | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
+    ) -> KafkaSink:
         sink = KafkaSink(
             bootstrap_servers=[bootstrap or kafka_broker.bootstrap],
             topic_for=topic_for,
             request_timeout=REQUEST_TIMEOUT,
             delivery_timeout=DELIVERY_BOUND,
             close_timeout=DELIVERY_BOUND,
+            max_batch_size=max_batch_size,
         )
         sinks.append(sink)
         return sink
@@ -198,6 +219,20 @@ def test_headers_are_the_binary_mode_attributes_in_order() -> None:
 
 
 @pytest.mark.parametrize(
+    "moment",
+    [T0, datetime(2025, 3, 1, 20, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))],
+)
+def test_headers_carry_every_context_attribute(moment: datetime) -> None:
+    """The headers, written out for speed, stay in step with ``OutboxEvent.attributes()``."""
+    event = replace(make_event("T7", sequence=3), time=moment)
+    expected = [
+        ("content-type" if name == "datacontenttype" else f"ce_{name}", value.encode())
+        for name, value in event.attributes().items()
+    ]
+    assert record_headers(event) == expected
+
+
+@pytest.mark.parametrize(
     ("exc", "expected"),
     [
         (KafkaConnectionError(), RetriableDeliveryError),
@@ -215,6 +250,64 @@ def test_translate_error(exc: BaseException, expected: type[DeliveryError]) -> N
     error = translate_error(exc)
     assert type(error) is expected
     assert error.__cause__ is exc
+
+
+class RefusingProducer:
+    """Stands in for AIOKafkaProducer: two partitions; refuses partition 0's first batch."""
+
+    def __init__(self, **_config: Any) -> None:
+        self.handed_over: list[tuple[int, int]] = []  # (partition, records) per batch taken
+        self._refused = False
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def flush(self) -> None:
+        """Nothing is ever pending."""
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(1024, 0)  # a few records each, so a key spans several batches
+
+    async def send_batch(
+        self, batch: BatchBuilder, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        if partition == 0 and not self._refused:
+            self._refused = True
+            raise KafkaTimeoutError()
+        self.handed_over.append((partition, batch.record_count()))
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
+
+
+async def test_a_partition_whose_record_batch_was_refused_takes_no_more_of_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Partition 0's first record batch is refused: its later events fail too (none may
+    overtake them); partition 1's events are delivered."""
+    producer = RefusingProducer()
+    monkeypatch.setattr("notifier.sinks.kafka.AIOKafkaProducer", lambda **_: producer)
+    tickets = {
+        partition_for(make_event(f"T{n}").partition_key.encode(), [0, 1]): f"T{n}" for n in range(9)
+    }
+    events = [make_event(tickets[p], sequence=s) for s in range(1, 13) for p in (0, 1)]
+    sink = KafkaSink(bootstrap_servers=["127.0.0.1:1"], topic_for=to_topic("t"))
+
+    outcomes = await sink.deliver(events)
+    await sink.close()
+
+    on_0 = [o for e, o in zip(events, outcomes, strict=True) if e.subject == tickets[0]]
+    on_1 = [o for e, o in zip(events, outcomes, strict=True) if e.subject == tickets[1]]
+    assert all(isinstance(o, RetriableDeliveryError) for o in on_0)
+    assert on_1 == [None] * 12
+    assert {partition for partition, _ in producer.handed_over} == {1}
+    assert sum(records for _, records in producer.handed_over) == 12
 
 
 @pytest.mark.parametrize(
@@ -278,6 +371,104 @@ async def test_same_key_lands_on_one_partition_in_order(
         assert len(partitions[key]) == 1
         assert order[key] == [e.id for e in events if e.subject == ticket]
     assert len(set().union(*partitions.values())) > 1
+
+
+def partitions_chosen_by_librdkafka(
+    bootstrap: str, topic: str, keys: list[bytes]
+) -> dict[bytes, int]:
+    """Produce ``keys`` with librdkafka's Java-compatible partitioner; where each landed."""
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    landed: dict[bytes, int] = {}
+
+    def report(error: object, message: Message) -> None:
+        key, partition = message.key(), message.partition()
+        assert error is None
+        assert key is not None
+        assert partition is not None
+        landed[key] = partition
+
+    for key in keys:
+        producer.produce(topic, value=b"{}", key=key, on_delivery=report)
+    assert producer.flush(READ_TIMEOUT) == 0
+    return landed
+
+
+async def test_a_key_lands_where_other_kafka_clients_put_it(
+    kafka_broker: EmbeddedBroker, make_sink: SinkFactory, unique_topic: Callable[[str], str]
+) -> None:
+    """The sink picks partitions itself; librdkafka's murmur2 (Java's) picks the same ones."""
+    ours, theirs = unique_topic("ours"), unique_topic("theirs")
+    create_topics(kafka_broker.bootstrap, ours, theirs, partitions=7)
+    events = [make_event(f"T{n}") for n in range(60)]
+    keys = [event.partition_key.encode() for event in events]
+
+    assert await make_sink(to_topic(ours)).deliver(events) == [None] * len(events)
+
+    expected = partitions_chosen_by_librdkafka(kafka_broker.bootstrap, theirs, keys)
+    landed = {r.key: r.partition for r in read_back(kafka_broker.bootstrap, ours, len(events))}
+    assert landed == expected
+    assert len(set(landed.values())) > 3
+
+
+async def test_one_key_over_many_record_batches_keeps_its_order(
+    kafka_broker: EmbeddedBroker, make_sink: SinkFactory, unique_topic: Callable[[str], str]
+) -> None:
+    """Small record batches: each partition's fill and go out in turn, in event order."""
+    topic = unique_topic("")
+    create_topics(kafka_broker.bootstrap, topic, partitions=2)
+    tickets = ["T1", "T2", "T3"]
+    events = [make_event(t, sequence=s) for s in range(1, 41) for t in tickets]
+
+    sink = make_sink(to_topic(topic), max_batch_size=1024)  # a few records per batch
+    assert await sink.deliver(events) == [None] * len(events)
+
+    order: defaultdict[bytes, list[str]] = defaultdict(list)
+    for record in read_back(kafka_broker.bootstrap, topic, len(events)):
+        order[record.key].append(record.cloudevent().get_id())
+    for ticket in tickets:
+        wanted = [e.id for e in events if e.subject == ticket]
+        assert order[f"eventpop:main-hall:{ticket}".encode()] == wanted
+
+
+async def test_a_batch_submitted_before_the_previous_is_acked_lands_after_it(
+    kafka_broker: EmbeddedBroker, make_sink: SinkFactory, unique_topic: Callable[[str], str]
+) -> None:
+    """submit(A), submit(B), then both acks: on each key's partition, A's event then B's."""
+    topic = unique_topic("")
+    create_topics(kafka_broker.bootstrap, topic)
+    tickets = [f"T{n}" for n in range(8)]
+    first = [make_event(t, sequence=1) for t in tickets]
+    second = [make_event(t, sequence=2) for t in tickets]
+    sink = make_sink(to_topic(topic))
+
+    in_flight = [await sink.submit(first), await sink.submit(second)]
+
+    assert [await acks.outcomes() for acks in in_flight] == [[None] * 8, [None] * 8]
+    order: defaultdict[bytes, list[str]] = defaultdict(list)
+    for record in read_back(kafka_broker.bootstrap, topic, 2 * len(tickets)):
+        order[record.key].append(record.cloudevent().get_id())
+    for a, b in zip(first, second, strict=True):
+        assert order[a.partition_key.encode()] == [a.id, b.id]
+
+
+async def test_a_routing_failure_fails_that_event_alone(
+    kafka_broker: EmbeddedBroker, make_sink: SinkFactory, unique_topic: Callable[[str], str]
+) -> None:
+    """``topic_for`` raising for one event: that event is retriable, the others are acked."""
+    topic = unique_topic("")
+    create_topics(kafka_broker.bootstrap, topic)
+
+    def route(event: OutboxEvent) -> str:
+        if event.subject == "T2":
+            raise KeyError("no topic for T2")
+        return topic
+
+    outcomes = await make_sink(route).deliver([make_event(f"T{n}") for n in (1, 2, 3)])
+
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], RetriableDeliveryError)
+    assert isinstance(outcomes[1].__cause__, KeyError)
 
 
 async def test_topic_for_routes_each_event_type(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -10,10 +12,11 @@ import pytest
 from notifier.envelope import OutboxEvent, event_id
 from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
 from notifier.model import SourceId
-from notifier.sinks.dispatcher import KAFKA_BACKOFF_CAP, Dispatcher, decide
+from notifier.sinks.dispatcher import KAFKA_BACKOFF_CAP, Acks, Dispatcher, Pipelined, decide
+from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.memory import MemorySink
 from notifier.sinks.retry import RetrySchedule
-from notifier.store.base import Delivery, DeliveryStatus, Routed
+from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
 from notifier.store.memory import MemoryStore
 
 T0 = datetime(2025, 6, 7, 21, 0, tzinfo=UTC)
@@ -136,3 +139,243 @@ async def test_a_disabled_sink_receives_nothing_until_enabled() -> None:
     await store.enable_sink("webhook:doors")
     await dispatcher.drain()
     assert len(sink.received) == 1
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore that keeps the positions of every ``record`` call, in call order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: list[list[int]] = []
+        self.wrote = asyncio.Event()
+
+    async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        self.recorded.append([outcome.position for outcome in outcomes])
+        await super().record(sink, outcomes)
+        self.wrote.set()
+
+
+class FutureAcks:
+    def __init__(self, future: asyncio.Future[list[DeliveryError | None]]) -> None:
+        self._future = future
+
+    async def outcomes(self) -> list[DeliveryError | None]:
+        return await self._future
+
+
+class AckedByTest(MemorySink):
+    """A pipelined sink (like Kafka's) whose acks the test gives, slice by slice."""
+
+    def __init__(self, name: str = "kafka") -> None:
+        super().__init__(name)
+        self.slices: list[list[OutboxEvent]] = []
+        self._acks: list[asyncio.Future[list[DeliveryError | None]]] = []
+        self._submitted = asyncio.Condition()
+
+    async def submit(self, batch: Sequence[OutboxEvent]) -> Acks:
+        future: asyncio.Future[list[DeliveryError | None]] = asyncio.Future()
+        self.slices.append(list(batch))
+        self._acks.append(future)
+        async with self._submitted:
+            self._submitted.notify_all()
+        return FutureAcks(future)
+
+    async def submitted(self, count: int) -> None:
+        """Wait (bounded) until ``count`` slices have been submitted."""
+        async with asyncio.timeout(5), self._submitted:
+            await self._submitted.wait_for(lambda: len(self.slices) >= count)
+
+    def ack(self, index: int, error: DeliveryError | None = None) -> None:
+        """Answer slice ``index``: every event acked, or every event failed with ``error``."""
+        self._acks[index].set_result([error for _ in self.slices[index]])
+
+
+def _pipelined(store: MemoryStore, sink: MemorySink, *, batch: int = 4) -> Dispatcher:
+    return Dispatcher(store, [sink], schedules={}, batch_size=batch, slice_size=2, pipeline_depth=2)
+
+
+async def _statuses(store: MemoryStore) -> dict[int, tuple[DeliveryStatus, int]]:
+    return {d.position: (d.status, d.attempts) for d in await store.deliveries()}
+
+
+def test_the_kafka_sink_is_pipelined_and_the_memory_sink_is_not() -> None:
+    """Pipelining is chosen by what a sink offers (``submit``), not by its name."""
+    kafka: Pipelined = KafkaSink(bootstrap_servers=["127.0.0.1:1"], topic_for=lambda _: "x")
+    assert isinstance(kafka, Pipelined)
+    assert not isinstance(MemorySink("kafka"), Pipelined)
+
+
+async def test_the_next_slice_is_sent_before_the_previous_one_is_acked() -> None:
+    """Slice 2 goes out while slice 1 awaits its acks; nothing is recorded before an ack."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=4)
+    drain = asyncio.create_task(_pipelined(store, sink).drain())
+
+    await sink.submitted(2)
+
+    assert [[e.subject for e in part] for part in sink.slices] == [["T0", "T1"], ["T2", "T3"]]
+    assert store.recorded == []
+    sink.ack(0)
+    sink.ack(1)
+    assert (await drain).delivered == 4
+
+
+async def test_by_default_a_slice_waits_for_the_previous_ones_acks() -> None:
+    """One slice in flight unless asked: a failed slice can never be overtaken by the next."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=4)
+    dispatcher = Dispatcher(store, [sink], schedules={}, batch_size=4, slice_size=2)
+    drain = asyncio.create_task(dispatcher.drain())
+    await sink.submitted(1)
+    for _ in range(5):
+        await asyncio.sleep(0)  # give the dispatcher every chance to send slice 2 early
+    assert len(sink.slices) == 1
+    sink.ack(0)
+    await sink.submitted(2)
+    sink.ack(1)
+    assert (await drain).delivered == 4
+    assert store.recorded == [[1, 2], [3, 4]]
+
+
+async def test_outcomes_are_recorded_in_outbox_order_even_when_acks_come_out_of_order() -> None:
+    """Slice 2 acked first is still recorded after slice 1, which is recorded once acked."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=4)
+    drain = asyncio.create_task(_pipelined(store, sink).drain())
+    await sink.submitted(2)
+
+    sink.ack(1)
+    await asyncio.sleep(0)  # let the dispatcher run: it must still wait for slice 1
+    assert store.recorded == []
+    sink.ack(0)
+    await drain
+
+    assert store.recorded == [[1, 2], [3, 4]]
+
+
+async def test_a_failure_in_the_later_slice_leaves_the_earlier_one_delivered() -> None:
+    """Slice 2 fails (answered first): slice 1 is still delivered, slice 2 waits to retry."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=4)
+    drain = asyncio.create_task(_pipelined(store, sink).drain())
+    await sink.submitted(2)
+
+    sink.ack(1, RetriableDeliveryError("broker down"))
+    sink.ack(0)
+    report = await drain
+
+    assert (report.delivered, report.retrying) == (2, 2)
+    assert await _statuses(store) == {
+        1: (DeliveryStatus.DELIVERED, 1),
+        2: (DeliveryStatus.DELIVERED, 1),
+        3: (DeliveryStatus.PENDING, 1),
+        4: (DeliveryStatus.PENDING, 1),
+    }
+
+
+async def test_a_failed_slice_stops_the_slices_not_yet_sent() -> None:
+    """Slice 1 fails: slice 2, already in flight, is settled as acked; slice 3 never goes."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=6)
+    drain = asyncio.create_task(_pipelined(store, sink, batch=6).drain())
+    await sink.submitted(2)
+
+    sink.ack(0, RetriableDeliveryError("broker down"))
+    sink.ack(1)
+    await drain
+
+    assert len(sink.slices) == 2
+    assert await _statuses(store) == {
+        1: (DeliveryStatus.PENDING, 1),
+        2: (DeliveryStatus.PENDING, 1),
+        3: (DeliveryStatus.DELIVERED, 1),
+        4: (DeliveryStatus.DELIVERED, 1),
+        5: (DeliveryStatus.PENDING, 0),
+        6: (DeliveryStatus.PENDING, 0),
+    }
+
+
+async def test_a_cancelled_drain_records_nothing_still_in_flight() -> None:
+    """Cancelled while slice 2 awaits its acks: slice 1 stays delivered, slice 2 untouched."""
+    store, sink = RecordingStore(), AckedByTest()
+    await _commit(store, ["kafka"], count=4)
+    drain = asyncio.create_task(_pipelined(store, sink).drain())
+    await sink.submitted(2)
+    sink.ack(0)
+    async with asyncio.timeout(5):
+        await store.wrote.wait()
+
+    drain.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await drain
+
+    assert await _statuses(store) == {
+        1: (DeliveryStatus.DELIVERED, 1),
+        2: (DeliveryStatus.DELIVERED, 1),
+        3: (DeliveryStatus.PENDING, 0),
+        4: (DeliveryStatus.PENDING, 0),
+    }
+
+
+class PacedSink(MemorySink):
+    """A webhook-like sink: ``limit`` events at a time; can ask for a pause after a slice."""
+
+    def __init__(self, name: str, *, limit: int, pause_after: int | None = None) -> None:
+        super().__init__(name)
+        self.limit = limit
+        self.pause_after = pause_after
+        self.slices: list[int] = []
+        self._not_before = 0.0
+
+    def batch_limit(self) -> int:
+        return self.limit
+
+    def not_before(self) -> float:
+        return self._not_before
+
+    async def deliver(self, batch: Sequence[OutboxEvent]) -> list[DeliveryError | None]:
+        self.slices.append(len(batch))
+        if len(self.slices) == self.pause_after:
+            self._not_before = time.monotonic() + 3600  # e.g. a 429 with Retry-After
+        return await super().deliver(batch)
+
+
+async def test_a_paced_sink_gets_its_batch_limit_at_a_time_and_one_write_per_read() -> None:
+    """Six events, two at a time (the endpoint's concurrency), recorded in one write."""
+    store, sink = RecordingStore(), PacedSink("webhook:doors", limit=2)
+    await _commit(store, ["webhook:doors"], count=6)
+
+    report = await Dispatcher(store, [sink], schedules={"webhook:doors": SCHEDULE}).drain()
+
+    assert report.delivered == 6
+    assert sink.slices == [2, 2, 2]
+    assert store.recorded == [[1, 2, 3, 4, 5, 6]]
+
+
+async def test_a_pause_asked_for_mid_read_leaves_the_rest_untouched() -> None:
+    """After the slice that asked to slow down, nothing more is sent or counted as tried."""
+    store = RecordingStore()
+    sink = PacedSink("webhook:doors", limit=2, pause_after=1)
+    await _commit(store, ["webhook:doors"], count=6)
+
+    report = await Dispatcher(store, [sink], schedules={"webhook:doors": SCHEDULE}).drain()
+
+    assert report.delivered == 2
+    assert sink.slices == [2]
+    statuses = await _statuses(store)
+    assert [statuses[p] for p in (1, 2)] == [(DeliveryStatus.DELIVERED, 1)] * 2
+    assert [statuses[p] for p in (3, 4, 5, 6)] == [(DeliveryStatus.PENDING, 0)] * 4
+
+
+async def test_a_paced_slice_that_delivered_nothing_ends_the_read() -> None:
+    """A dead endpoint costs one slice of attempts per drain, not a whole read of them."""
+    store, sink = RecordingStore(), PacedSink("webhook:doors", limit=2)
+    sink.fail_with = RetriableDeliveryError("HTTP 503", status=503)
+    await _commit(store, ["webhook:doors"], count=6)
+
+    report = await Dispatcher(store, [sink], schedules={"webhook:doors": SCHEDULE}).drain()
+
+    assert (report.delivered, report.retrying) == (0, 2)
+    assert sink.slices == [2]
+    statuses = await _statuses(store)
+    assert [statuses[p][1] for p in (1, 2, 3, 4, 5, 6)] == [1, 1, 0, 0, 0, 0]
