@@ -8,6 +8,7 @@ into a ``FatalProviderError`` for the page.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
@@ -83,3 +84,24 @@ def next_link(container: object, where: str) -> str | None:
     if not isinstance(link, str):
         raise TypeError(where + ".next is not a string")
     return link
+
+
+def json_object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(what + " is not a JSON object")
+    return value
+
+
+def json_list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(what + " is not a list")
+    return value
+
+
+def php_section(owner: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of a PHP API (Nuweb): PHP serializes an empty associative array as
+    ``[]``, so ``[]`` and null both mean "nothing"."""
+    value = owner.get(key)
+    if value is None or value == []:
+        return {}
+    return json_object(value, key)

@@ -95,8 +95,11 @@ from notifier.providers.base import PollResult
 from notifier.providers.fields import (
     StatusMap,
     id_text as _id,
+    json_list,
+    json_object,
     optional_int as _opt_int,
     optional_text as _opt_str,
+    php_section,
 )
 from notifier.providers.http import BACKGROUND, ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.nuweb_orders import (
@@ -198,26 +201,8 @@ def format_nuweb_time(dt: datetime) -> str:
 # --------------------------------------------------------------------------- wire helpers
 
 
-def _object(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(what + " is not a JSON object")
-    return value
-
-
-def _section(owner: dict[str, Any], key: str) -> dict[str, Any]:
-    # PHP serializes an empty associative array as [], so [] and null mean "nothing".
-    value = owner.get(key)
-    if value is None or value == []:
-        return {}
-    return _object(value, key)
-
-
 def _list(value: object, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise TypeError(what + " is not a list")
-    return value
+    return [] if value is None else json_list(value, what)
 
 
 def _opt_id(value: object) -> str | None:
@@ -234,7 +219,7 @@ def _opt_bool(value: object) -> bool | None:
 def _link(links: object, key: str) -> str | None:
     if links is None or links == []:
         return None
-    link = _object(links, "links").get(key)
+    link = json_object(links, "links").get(key)
     if link is None or link == "":
         return None
     if not isinstance(link, str):
@@ -279,7 +264,7 @@ def parse_entry_page(payload: object, *, source: SourceId, event_id: str) -> Ent
     ``event_id`` is the queried event: the items themselves do not carry it.
     """
     try:
-        page = _object(payload, "page")
+        page = json_object(payload, "page")
         content = _list(page["content"], "content")
         records = [parse_entry_ticket(item, source=source, event_id=event_id) for item in content]
         return EntryPage(
@@ -294,11 +279,11 @@ def parse_entry_page(payload: object, *, source: SourceId, event_id: str) -> Ent
 
 def parse_entry_ticket(item: object, *, source: SourceId, event_id: str) -> TicketRecord:
     """One entry ticket as a ``TicketRecord``; raises KeyError/TypeError/ValueError if malformed."""
-    ticket = _object(item, "ticket")
-    const, stable = _section(ticket, "const"), _section(ticket, "stable")
-    variable = _section(ticket, "variable")
+    ticket = json_object(item, "ticket")
+    const, stable = php_section(ticket, "const"), php_section(ticket, "stable")
+    variable = php_section(ticket, "variable")
     status_raw = _opt_str(variable.get("status"))
-    scans = _scans(_section(ticket, "zoneData"))
+    scans = _scans(php_section(ticket, "zoneData"))
     return TicketRecord(
         provider=PROVIDER,
         source=source,
@@ -345,7 +330,7 @@ def _scans(zone_data: dict[str, Any]) -> list[_Scan]:
     seen: set[str] = set()
     scans: list[_Scan] = []
     for entry in _list(zone_data.get("scans"), "scans"):
-        scan = _object(entry, "scan")
+        scan = json_object(entry, "scan")
         uuid = _opt_str(scan.get("uuid"))
         at = parse_timestamp(scan.get("scannedOn"))
         if at is None or (uuid is not None and uuid in seen):
@@ -416,12 +401,12 @@ def parse_inventory_page(payload: object, *, source: SourceId, event_id: str) ->
     ``event_id`` is the queried event, the one timeslots (which carry none) belong to.
     """
     try:
-        page = _object(payload, "page")
+        page = json_object(payload, "page")
         items = _list(page["saleItems"] if "saleItems" in page else page["tickets"], "items")
         records = [_sale_item(item, source=source, event_id=event_id) for item in items]
         for slot in _list(page.get("timeslots"), "timeslots"):
             records.append(_timeslot(slot, source=source, event_id=event_id))
-        meta = _section(page, "meta")
+        meta = php_section(page, "meta")
         return InventoryPage(
             records, _link(page.get("links"), "next"), _opt_int(meta.get("total")), len(items)
         )
@@ -430,7 +415,7 @@ def parse_inventory_page(payload: object, *, source: SourceId, event_id: str) ->
 
 
 def _sale_item(item: object, *, source: SourceId, event_id: str) -> TicketTypeRecord:
-    wire = _object(item, "sale item")
+    wire = json_object(item, "sale item")
     return TicketTypeRecord(
         provider=PROVIDER,
         source=source,
@@ -459,7 +444,7 @@ def _sale_item(item: object, *, source: SourceId, event_id: str) -> TicketTypeRe
 
 
 def _timeslot(slot: object, *, source: SourceId, event_id: str) -> TicketTypeRecord:
-    wire = _object(slot, "timeslot")
+    wire = json_object(slot, "timeslot")
     # Unlimited stock has no meaningful count: null keeps it from ever "selling out".
     unlimited = _opt_bool(wire.get("hasUnlimitedStock")) is True
     return TicketTypeRecord(
@@ -520,7 +505,7 @@ def decode_cursor(cursor: str | None) -> NuwebCursor:
     if cursor is None:
         return NuwebCursor()
     try:
-        loaded = _object(orjson.loads(cursor), "cursor")
+        loaded = json_object(orjson.loads(cursor), "cursor")
         return NuwebCursor(
             entry=_times(loaded.get("entry")),
             inventory=_times(loaded.get("inventory")),
@@ -539,7 +524,7 @@ def decode_cursor(cursor: str | None) -> NuwebCursor:
 
 def _times(value: object) -> dict[str, datetime]:
     times: dict[str, datetime] = {}
-    for key, text in _object(value or {}, "positions").items():
+    for key, text in json_object(value or {}, "positions").items():
         when = parse_timestamp(text)
         if when is None:
             raise ValueError("empty position")

@@ -44,7 +44,14 @@ from typing import Any
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketId, TicketRecord, TicketStatus
-from notifier.providers.fields import id_text, optional_id, optional_int
+from notifier.providers.fields import (
+    id_text,
+    json_list,
+    json_object,
+    optional_id,
+    optional_int,
+    php_section,
+)
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
@@ -134,9 +141,9 @@ class OrderItemsNews:
 def parse_order_items_page(payload: object) -> OrderItemsPage:
     """Normalize one order-items page; ``FatalProviderError`` if it is not the envelope."""
     try:
-        page = _object(payload, "page")
-        rows = _list(page["data"], "data")
-        meta = _section(page, "meta")
+        page = json_object(payload, "page")
+        rows = json_list(page["data"], "data")
+        meta = php_section(page, "meta")
         return OrderItemsPage(
             items=[item for item in map(parse_order_item, rows) if item is not None],
             rows=len(rows),
@@ -149,12 +156,12 @@ def parse_order_items_page(payload: object) -> OrderItemsPage:
 
 def parse_order_item(row: object) -> OrderItem | None:
     """One order item, or None for a type never admitted; raises KeyError/TypeError/ValueError."""
-    wire = _object(row, "order item")
-    attributes = _section(wire, "attributes")
+    wire = json_object(row, "order item")
+    attributes = php_section(wire, "attributes")
     item_type = attributes.get("type")
     if item_type is not None and item_type not in ENTRY_ITEM_TYPES:
         return None
-    changed = parse_timestamp(_section(wire, "meta").get("lastUpdated"))
+    changed = parse_timestamp(php_section(wire, "meta").get("lastUpdated"))
     return OrderItem(
         item_id=TicketId(id_text(wire["id"])),
         event_id=optional_id(attributes.get("eventId")),
@@ -170,7 +177,7 @@ def _resale_of(value: object) -> tuple[TicketId, ...]:
     if value is None or value == []:
         return ()
     replaced = value if isinstance(value, list) else [value]
-    links = [_object(entry, "replacedOrderItem") for entry in replaced]
+    links = [json_object(entry, "replacedOrderItem") for entry in replaced]
     return tuple(
         TicketId(id_text(link["orderItemId"])) for link in links if link.get("type") == "resale"
     )
@@ -325,11 +332,11 @@ def overrides_to_wire(overrides: Overrides) -> dict[str, list[str]]:
 def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
     """The overrides a cursor holds (none in an older cursor); ValueError/TypeError if corrupt."""
     overrides: dict[TicketId, TicketStatus] = {}
-    for key, ids in _object(value or {}, "overrides").items():
+    for key, ids in json_object(value or {}, "overrides").items():
         status = OVERRIDE_STATUSES.get(key)
         if status is None:
             raise ValueError("unknown override")
-        for ticket in _list(ids, "override ids"):
+        for ticket in json_list(ids, "override ids"):
             overrides[TicketId(id_text(ticket))] = status
     return overrides
 
@@ -337,28 +344,8 @@ def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
 # --------------------------------------------------------------------------- wire helpers
 
 
-def _object(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(what + " is not a JSON object")
-    return value
-
-
-def _section(owner: dict[str, Any], key: str) -> dict[str, Any]:
-    # PHP serializes an empty associative array as [], so [] and null mean "nothing".
-    value = owner.get(key)
-    if value is None or value == []:
-        return {}
-    return _object(value, key)
-
-
-def _list(value: object, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(what + " is not a list")
-    return value
-
-
 def _next_link(links: object) -> str | None:
-    link = _section({"links": links}, "links").get("next")
+    link = php_section({"links": links}, "links").get("next")
     if link is None or link == "":
         return None
     if not isinstance(link, str):

@@ -107,14 +107,10 @@ def parse_page(payload: object, *, source: SourceId) -> tuple[list[TicketRecord]
     ticket lacks a required field: a schema change is not fixed by retrying.
     """
     try:
-        if not isinstance(payload, dict):
-            raise TypeError("page is not a JSON object")
-        data = payload["data"]
-        if not isinstance(data, list):
-            raise TypeError("data is not a list")
+        data, pagination = _envelope(payload)
         deals: dict[tuple[object, ...], TicketType] = {}
         records = [parse_ticket(item, source=source, deals=deals) for item in data]
-        return records, _next_link(payload.get("pagination"))
+        return records, _next_link(pagination)
     except _PAGE_ERRORS as exc:
         raise _malformed(exc) from exc
 
@@ -136,11 +132,7 @@ def wire_page(payload: object) -> WirePage:
     when it is parsed, which the poller does for every ticket it has not seen as it is.
     """
     try:
-        if not isinstance(payload, dict):
-            raise TypeError("page is not a JSON object")
-        data = payload["data"]
-        if not isinstance(data, list):
-            raise TypeError("data is not a list")
+        data, pagination = _envelope(payload)
         ids: list[TicketId] = []
         digests: list[int] = []
         for item in data:
@@ -148,9 +140,20 @@ def wire_page(payload: object) -> WirePage:
                 raise TypeError("ticket is not a JSON object")
             ids.append(TicketId(_id(item["ticket_id"])))
             digests.append(wire_fingerprint(tuple(map(item.get, TRACKED_WIRE_FIELDS))))
-        return WirePage(data, ids, digests, _next_link(payload.get("pagination")))
+        return WirePage(data, ids, digests, _next_link(pagination))
     except _PAGE_ERRORS as exc:
         raise _malformed(exc) from exc
+
+
+def _envelope(payload: object) -> tuple[list[Any], object]:
+    """The documented envelope's ``data`` list and ``pagination``; TypeError/KeyError if
+    it is not that envelope."""
+    if not isinstance(payload, dict):
+        raise TypeError("page is not a JSON object")
+    data = payload["data"]
+    if not isinstance(data, list):
+        raise TypeError("data is not a list")
+    return data, payload.get("pagination")
 
 
 def ticket_parser(source: SourceId) -> Callable[[object], TicketRecord]:
