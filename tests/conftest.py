@@ -7,8 +7,16 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from notifier.broker import EmbeddedBroker
+
+# Properties assert behaviour, not speed: on a loaded two-core CI machine one example can
+# exceed hypothesis's default 200 ms deadline and fail a correct property.
+settings.register_profile(
+    "notifier", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("notifier")
 
 _topic_counter = itertools.count(1)
 
