@@ -199,22 +199,32 @@ async def count_requests(setup: Setup, tickets: int, changes: int) -> Counts:
     http = ProviderHttpClient(base_url)
     try:
         provider = setup.adapter(base_url, http, clock)
-        cursor = (await provider.poll(None)).cursor
+        cursor = await _read_through(provider, None)
         steady = 0
         for poll in range(WARMUP_POLLS + MEASURED_POLLS):
             for _ in range(changes):  # scans spread over the interval, as doors do
                 clock.now += INTERVAL / changes
                 setup.change(1)
             before = setup.served()
-            cursor = (await provider.poll(cursor)).cursor
+            cursor = await _read_through(provider, cursor)
             if poll >= WARMUP_POLLS:
                 steady += setup.served() - before
         before = setup.served()
-        await setup.adapter(base_url, http, clock).poll(None)
+        await _read_through(setup.adapter(base_url, http, clock), None)
         return Counts(steady=steady / MEASURED_POLLS, full_scan=setup.served() - before)
     finally:
         await http.close()
         await runner.cleanup()
+
+
+async def _read_through(provider: Provider, cursor: str | None) -> str | None:
+    """One poll as the service runs it: a read that stops at its page cap (``more``) is
+    continued at once from its cursor, so its requests count as the same poll's."""
+    while True:
+        result = await provider.poll(cursor)
+        cursor = result.cursor
+        if not result.more:
+            return cursor
 
 
 def _options(parser: argparse.ArgumentParser) -> None:

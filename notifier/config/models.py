@@ -60,6 +60,7 @@ class Kafka(Model):
     # Off by default: the embedded Tansu broker of `notifier demo` does not support aiokafka's
     # idempotent producer. Turn it on against a real Kafka cluster.
     enable_idempotence: bool = False
+    # The sink packs and sends each dispatched batch at once, so a linger rarely delays.
     linger_ms: int = Field(default=0, ge=0)
     client_id: str = "checkin-notifier"
 
