@@ -1,9 +1,10 @@
 """Figure 3: intake + diff throughput, provider JSON bytes -> records -> diff -> events.
 
 Ours: the real ``SourcePoller`` over a SQLite store, fed by a provider that replays page
-bodies the way the Shotgun adapter reads them (20 pages a poll): ``orjson.loads`` ->
-``shotgun.wire_page`` (ids and wire digests, no records) -> skip every ticket whose digest
-is the remembered one -> parse the changed -> read back their stored states ->
+bodies the way the Shotgun adapter reads them (20 pages a poll): ``shotgun.wire_page``
+(msgspec decodes each ticket's id, tracked fields and event times: no records) -> skip
+every ticket whose digest is the remembered one -> parse the changed (their JSON decoded
+now) -> read back their stored states ->
 ``diff_tickets`` -> PII policy -> ``to_outbox_event`` (the CloudEvents envelope, data
 serialized). The poller commits a first sweep (untimed), then the second sweep is timed as
 a dry run: its commit is not part of the figure. Naive: ``json.loads`` and a comparison of
@@ -71,7 +72,7 @@ class ReplayedPages:
     async def poll(self, cursor: str | None) -> PollResult:
         chunk = self._bodies[self._next : self._next + PAGES_PER_POLL]
         self._next += len(chunk)
-        read = [wire_page(orjson.loads(body)) for body in chunk]
+        read = [wire_page(body) for body in chunk]
         tickets = WireTickets(
             [ticket for page in read for ticket in page.ids],
             [digest for page in read for digest in page.digests],

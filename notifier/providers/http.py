@@ -195,6 +195,10 @@ class RequestBudget:
         self._updated = now
 
 
+# Body bytes -> payload; ValueError when the bytes are not JSON (orjson.loads is one).
+Decoder = Callable[[bytes], object]
+
+
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     """A decoded JSON body and how many HTTP requests it took (retries included)."""
@@ -269,17 +273,20 @@ class ProviderHttpClient:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        decode: Decoder = orjson.loads,
     ) -> FetchResult:
         """GET ``url`` (a path or a same-origin absolute URL) and decode its JSON body.
 
-        Raises ``RetriableProviderError`` once the policy's attempts are spent on 429 / 5xx /
-        network errors / malformed JSON, ``FatalProviderError`` on 401 / 403, other 4xx,
-        redirects and foreign origins.
+        ``decode`` turns the body into the payload; it raises ``ValueError`` for JSON that
+        does not parse (retried, as a truncated body) and may raise ``FatalProviderError``
+        for JSON of the wrong shape. Raises ``RetriableProviderError`` once the policy's
+        attempts are spent on 429 / 5xx / network errors / malformed JSON,
+        ``FatalProviderError`` on 401 / 403, other 4xx, redirects and foreign origins.
         """
         target = self.resolve(url)
         if params:
             target = target.update_query(dict(params))
-        return await self._with_retries(_Request("GET", target, headers, None))
+        return await self._with_retries(_Request("GET", target, headers, None, decode))
 
     async def post_form(
         self,
@@ -360,7 +367,7 @@ class ProviderHttpClient:
                 self._on_response(str(response.status))
                 body = await response.read()
                 received = CIMultiDict(response.headers)
-                return self._interpret(target, response.status, received, body), received
+                return self._interpret(request, response.status, received, body), received
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._on_response("error")
             raise RetriableProviderError(
@@ -381,10 +388,11 @@ class ProviderHttpClient:
         return None
 
     def _interpret(
-        self, target: URL, status: int, headers: Mapping[str, str], body: bytes
+        self, request: _Request, status: int, headers: Mapping[str, str], body: bytes
     ) -> object:
+        target = request.url
         if 200 <= status < 300:
-            return _decode(body, target)
+            return _decode(body, request)
         where = " from " + redact_url(target)
         if status == 429 or status == 408 or status >= 500:
             retry_after = self._retry_after(headers)
@@ -406,11 +414,12 @@ class _Request:
     url: URL
     headers: Mapping[str, str] | None
     form: dict[str, str] | None
+    decode: Decoder = orjson.loads
 
 
-def _decode(body: bytes, target: URL) -> object:
+def _decode(body: bytes, request: _Request) -> object:
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return request.decode(body)
+    except ValueError as exc:
         # A truncated body is usually a dropped connection: worth another try.
-        raise RetriableProviderError("malformed JSON from " + redact_url(target)) from exc
+        raise RetriableProviderError("malformed JSON from " + redact_url(request.url)) from exc

@@ -12,11 +12,13 @@ builds no records.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 import structlog
 
@@ -115,34 +117,73 @@ def parse_page(payload: object, *, source: SourceId) -> tuple[list[TicketRecord]
         raise _malformed(exc) from exc
 
 
+class _Envelope(msgspec.Struct):
+    """The documented page envelope, each ticket left as its undecoded JSON text."""
+
+    data: list[msgspec.Raw]
+    pagination: object = None
+
+
+class _TicketOnTheWire(msgspec.Struct):
+    """What a sweep decodes of every ticket: its id, the fields its tracked state comes
+    from (``TRACKED_WIRE_FIELDS``), and its event's times (the live window)."""
+
+    ticket_id: int | str
+    ticket_status: object = None
+    ticket_scanned_at: object = None
+    contact_first_name: object = None
+    contact_last_name: object = None
+    contact_email: object = None
+    contact_phone: object = None
+    event_id: object = None
+    event_start_time: object = None
+    event_end_time: object = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_ON_THE_WIRE = msgspec.json.Decoder(_TicketOnTheWire)
+_tracked_values = operator.attrgetter(*TRACKED_WIRE_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class WirePage:
-    """One ``/tickets`` page left unparsed: its raw tickets, their ids and wire digests."""
+    """One ``/tickets`` page left unparsed: each ticket's JSON text, id, wire digest and
+    event times."""
 
-    items: list[dict[str, Any]]
+    items: list[msgspec.Raw]
     ids: list[TicketId]
     digests: list[int]
+    events: list[_TicketOnTheWire]
     next_link: str | None
 
 
-def wire_page(payload: object) -> WirePage:
-    """Check one page's envelope and each ticket's id, and digest its tracked wire fields.
+def wire_page(body: bytes) -> WirePage:
+    """Decode one page's envelope, and of each ticket only its id, tracked wire fields and
+    event times; digest the tracked fields. The rest of a ticket is decoded only if the
+    poller parses it, which it does for every ticket it has not seen as it is.
 
-    Raises ``FatalProviderError`` like ``parse_page``; a ticket's other fields are checked
-    when it is parsed, which the poller does for every ticket it has not seen as it is.
+    Raises ``ValueError`` if the body is not JSON (a truncated answer: retried),
+    ``FatalProviderError`` if it is not the documented envelope or a ticket's id is bad.
     """
     try:
-        data, pagination = _envelope(payload)
-        ids: list[TicketId] = []
-        digests: list[int] = []
-        for item in data:
-            if not isinstance(item, dict):
-                raise TypeError("ticket is not a JSON object")
-            ids.append(TicketId(_id(item["ticket_id"])))
-            digests.append(wire_fingerprint(tuple(map(item.get, TRACKED_WIRE_FIELDS))))
-        return WirePage(data, ids, digests, _next_link(pagination))
+        envelope = _ENVELOPE.decode(body)
+        tickets = [_ON_THE_WIRE.decode(item) for item in envelope.data]
+        ids = [TicketId(_id(ticket.ticket_id)) for ticket in tickets]
+        digests = [wire_fingerprint(_tracked_values(ticket)) for ticket in tickets]
+        next_page = _next_link(envelope.pagination)
+    except msgspec.ValidationError as exc:
+        raise FatalProviderError("malformed Shotgun page: " + _describe_validation(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ValueError("not JSON") from exc
     except _PAGE_ERRORS as exc:
         raise _malformed(exc) from exc
+    return WirePage(envelope.data, ids, digests, tickets, next_page)
+
+
+def _describe_validation(exc: msgspec.ValidationError) -> str:
+    # msgspec names the path ("at `$.data[0].ticket_id`") and the expected type, never the
+    # value: safe to log, unlike a holder's personal data.
+    return "ValidationError: " + str(exc)[:120]
 
 
 def _envelope(payload: object) -> tuple[list[Any], object]:
@@ -162,6 +203,8 @@ def ticket_parser(source: SourceId) -> Callable[[object], TicketRecord]:
 
     def parse(item: object) -> TicketRecord:
         try:
+            if isinstance(item, msgspec.Raw):
+                item = msgspec.json.decode(item)  # valid JSON: the page decoded it
             return parse_ticket(item, source=source, deals=deals)
         except _PAGE_ERRORS as exc:
             raise _malformed(exc) from exc
@@ -383,7 +426,7 @@ class ShotgunProvider:
             cursor=encode_cursor(positions),
             complete=cursor is None and not more,
             requests=requests,
-            event_windows=event_windows(item for page in pages for item in page.items),
+            event_windows=event_windows(ticket for page in pages for ticket in page.events),
             more=more,
         )
 
@@ -413,9 +456,12 @@ class ShotgunProvider:
         seen: set[str] = set()
         requests = 0
         while url is not None and len(pages) < self._max_pages:
-            result = await self._http.fetch_json(url, params=params, headers=self._headers)
+            result = await self._http.fetch_json(
+                url, params=params, headers=self._headers, decode=wire_page
+            )
             requests += result.attempts
-            page = wire_page(result.payload)
+            page = result.payload
+            assert isinstance(page, WirePage)
             pages.append(page)
             url, params = _checked_next(page.next_link, seen), None
         last = next((page.items[-1] for page in reversed(pages) if page.items), None)
@@ -442,19 +488,19 @@ def _advance(start: Position | None, last_read: TicketRecord | None) -> Position
     return max(start, last)
 
 
-def event_windows(items: Iterable[Mapping[str, Any]]) -> dict[str, EventWindow]:
+def event_windows(tickets: Iterable[_TicketOnTheWire]) -> dict[str, EventWindow]:
     """Each event's (start, end) from the event fields every Shotgun ticket carries."""
     windows: dict[str, EventWindow] = {}
     seen: set[object] = set()
-    for item in items:
-        raw_id = item.get("event_id")
+    for ticket in tickets:
+        raw_id = ticket.event_id
         if type(raw_id) not in (int, str) or raw_id in seen:
             continue  # a malformed id fails the poll where the ticket is parsed, not here
         seen.add(raw_id)
         try:
             event_id = _id(raw_id)
-            start = parse_timestamp(item.get("event_start_time"))
-            end = parse_timestamp(item.get("event_end_time"))
+            start = parse_timestamp(ticket.event_start_time)
+            end = parse_timestamp(ticket.event_end_time)
         except (TypeError, ValueError):
             continue  # an odd event time must not fail the poll: it only tunes the cadence
         if start is not None:
