@@ -66,6 +66,7 @@ from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatu
 from notifier.providers.base import PollResult
 from notifier.providers.fields import (
     StatusMap,
+    describe_problem as _describe,
     id_text as _id,
     optional_id as _opt_id,
     optional_text as _opt_str,
@@ -265,13 +266,6 @@ def _event_id(value: object, fallback: str | None) -> str:
     if value is None and fallback is not None:
         return fallback
     return _id(value)
-
-
-def _describe(exc: Exception) -> str:
-    # Only the kind of problem and a missing key's name: never a value (personal data).
-    if isinstance(exc, KeyError):
-        return "missing field " + repr(exc.args[0])[:60]
-    return type(exc).__name__ + ": " + str(exc)[:120]
 
 
 # --------------------------------------------------------------------------- cursor

@@ -105,3 +105,19 @@ def php_section(owner: dict[str, Any], key: str) -> dict[str, Any]:
     if value is None or value == []:
         return {}
     return json_object(value, key)
+
+
+def php_next_link(links: object, where: str) -> str | None:
+    """``next_link`` of a PHP API's paging object, where ``[]`` (an empty associative
+    array) means none, as null does."""
+    if links == []:
+        return None
+    return next_link(links, where)
+
+
+def describe_problem(exc: Exception) -> str:
+    """What is wrong with a malformed page, fit for logs and errors: the kind of problem and
+    a missing key's name only, never a value, which could be a holder's personal data."""
+    if isinstance(exc, KeyError):
+        return "missing field " + repr(exc.args[0])[:60]
+    return type(exc).__name__ + ": " + str(exc)[:120]

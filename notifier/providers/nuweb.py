@@ -94,11 +94,13 @@ from notifier.model import (
 from notifier.providers.base import PollResult
 from notifier.providers.fields import (
     StatusMap,
+    describe_problem as _describe,
     id_text as _id,
     json_list,
     json_object,
     optional_int as _opt_int,
     optional_text as _opt_str,
+    php_next_link,
     php_section,
 )
 from notifier.providers.http import BACKGROUND, ProviderHttpClient, RequestBudget, RetryPolicy
@@ -216,25 +218,6 @@ def _opt_bool(value: object) -> bool | None:
     raise TypeError("expected a boolean")
 
 
-def _link(links: object, key: str) -> str | None:
-    if links is None or links == []:
-        return None
-    link = json_object(links, "links").get(key)
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise TypeError("next link is not a string")
-    return link
-
-
-def _describe(exc: Exception) -> str:
-    # Only the kind of problem and a missing key's name: never the value, which could be
-    # a holder's personal data.
-    if isinstance(exc, KeyError):
-        return "missing field " + repr(exc.args[0])[:60]
-    return type(exc).__name__ + ": " + str(exc)[:120]
-
-
 _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
@@ -270,7 +253,7 @@ def parse_entry_page(payload: object, *, source: SourceId, event_id: str) -> Ent
         return EntryPage(
             tickets=records,
             list_end_time=parse_timestamp(page.get("listEndTime")),
-            next_link=_link(page.get("pagination"), "next"),
+            next_link=php_next_link(page.get("pagination"), "pagination"),
             total=_opt_int(page.get("total")),
         )
     except _PARSE_ERRORS as exc:
@@ -408,7 +391,10 @@ def parse_inventory_page(payload: object, *, source: SourceId, event_id: str) ->
             records.append(_timeslot(slot, source=source, event_id=event_id))
         meta = php_section(page, "meta")
         return InventoryPage(
-            records, _link(page.get("links"), "next"), _opt_int(meta.get("total")), len(items)
+            records,
+            php_next_link(page.get("links"), "links"),
+            _opt_int(meta.get("total")),
+            len(items),
         )
     except _PARSE_ERRORS as exc:
         raise FatalProviderError("malformed Nuweb inventory page: " + _describe(exc)) from exc

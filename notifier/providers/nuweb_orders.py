@@ -45,11 +45,13 @@ from typing import Any
 from notifier.errors import FatalProviderError
 from notifier.model import TicketId, TicketRecord, TicketStatus
 from notifier.providers.fields import (
+    describe_problem as _describe,
     id_text,
     json_list,
     json_object,
     optional_id,
     optional_int,
+    php_next_link,
     php_section,
 )
 from notifier.timeparse import parse_timestamp
@@ -147,7 +149,7 @@ def parse_order_items_page(payload: object) -> OrderItemsPage:
         return OrderItemsPage(
             items=[item for item in map(parse_order_item, rows) if item is not None],
             rows=len(rows),
-            next_link=_next_link(page.get("links")),
+            next_link=php_next_link(page.get("links"), "links"),
             total=optional_int(meta.get("total")),
         )
     except _PARSE_ERRORS as exc:
@@ -342,19 +344,3 @@ def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
 
 
 # --------------------------------------------------------------------------- wire helpers
-
-
-def _next_link(links: object) -> str | None:
-    link = php_section({"links": links}, "links").get("next")
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise TypeError("next link is not a string")
-    return link
-
-
-def _describe(exc: Exception) -> str:
-    # The kind of problem and a missing key's name only: a value could be personal data.
-    if isinstance(exc, KeyError):
-        return "missing field " + repr(exc.args[0])[:60]
-    return type(exc).__name__ + ": " + str(exc)[:120]

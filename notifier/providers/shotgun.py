@@ -28,6 +28,7 @@ from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatu
 from notifier.providers.base import EventWindow, PollResult, WireTickets
 from notifier.providers.fields import (
     StatusMap,
+    describe_problem as _describe,
     id_text as _id,
     next_link,
     optional_id as _opt_id,
@@ -282,14 +283,6 @@ def _holder(item: dict[str, Any]) -> Holder:
 
 def _next_link(pagination: object) -> str | None:
     return next_link(pagination, "pagination")
-
-
-def _describe(exc: Exception) -> str:
-    # Only the kind of problem and a missing key's name: never the value, which could be
-    # a holder's personal data.
-    if isinstance(exc, KeyError):
-        return "missing field " + repr(exc.args[0])[:60]
-    return type(exc).__name__ + ": " + str(exc)[:120]
 
 
 # --------------------------------------------------------------------------- cursor

@@ -43,6 +43,7 @@ from notifier.model import (
 from notifier.providers.base import PollResult
 from notifier.providers.fields import (
     StatusMap,
+    describe_problem as _describe,
     id_text as _id,
     next_link,
     optional_id as _opt_id,
@@ -434,14 +435,6 @@ def _currency(value: object) -> str | None:
         value = value.get("code")
     text = _opt_str(value)
     return None if text is None else text.upper()
-
-
-def _describe(exc: Exception) -> str:
-    # Only the kind of problem and a missing key's name: never the value, which could be
-    # a holder's personal data.
-    if isinstance(exc, KeyError):
-        return "missing field " + repr(exc.args[0])[:60]
-    return type(exc).__name__ + ": " + str(exc)[:120]
 
 
 # --------------------------------------------------------------------------- cursor
