@@ -718,8 +718,29 @@ def _invalid(field_name: str, message: str) -> web.Response:
     return web.Response(status=422, body=orjson.dumps(body), content_type="application/json")
 
 
-async def _admit(request: web.Request, page: int) -> tuple[NuwebSimulator, int] | web.Response:
-    """Log, faults, auth and the rate limit: a company id, or the response that ends it."""
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    sim: NuwebSimulator
+    company: int
+    rate_headers: dict[str, str]
+
+
+async def _admit(request: web.Request, page: int) -> _Admitted | web.Response:
+    """Log, faults, auth and the rate limit: who may be served, or the response that ends
+    the request."""
+    known = await _authenticate(request, page)
+    if isinstance(known, web.Response):
+        return known
+    sim, company = known
+    rate = _rate_headers(sim, company)
+    if isinstance(rate, web.Response):
+        return rate
+    return _Admitted(sim, company, rate)
+
+
+async def _authenticate(
+    request: web.Request, page: int
+) -> tuple[NuwebSimulator, int] | web.Response:
     sim = request.app[_SIM_KEY]
     sim.requests_served += 1
     header = request.headers.get("Authorization")
@@ -809,10 +830,7 @@ async def _inventory_handler(request: web.Request) -> web.StreamResponse:
     admitted = await _admit(request, _page_of(request, INVENTORY_MAX))
     if isinstance(admitted, web.Response):
         return admitted
-    sim, company = admitted
-    rate = _rate_headers(sim, company)
-    if isinstance(rate, web.Response):
-        return rate
+    sim, company, rate = admitted.sim, admitted.company, admitted.rate_headers
     cache_key = request.path_qs
     body = sim.cached(company, cache_key) if request.path in sim.cached_paths else None
     if body is None:
@@ -850,10 +868,7 @@ async def _entry_handler(request: web.Request) -> web.StreamResponse:
     admitted = await _admit(request, _page_of(request, ENTRY_MAX))
     if isinstance(admitted, web.Response):
         return admitted
-    sim, company = admitted
-    rate = _rate_headers(sim, company)
-    if isinstance(rate, web.Response):
-        return rate
+    sim, company, rate = admitted.sim, admitted.company, admitted.rate_headers
     if not request.query.get("eventId"):
         return _invalid("eventId", "The event id field is required.")
     try:
@@ -888,10 +903,7 @@ async def _order_items_handler(request: web.Request) -> web.StreamResponse:
     admitted = await _admit(request, _page_of(request, ORDER_ITEMS_MAX))
     if isinstance(admitted, web.Response):
         return admitted
-    sim, company = admitted
-    rate = _rate_headers(sim, company)
-    if isinstance(rate, web.Response):
-        return rate
+    sim, company, rate = admitted.sim, admitted.company, admitted.rate_headers
     try:
         body = _order_items_body(request, sim, company)
     except ValueError:
