@@ -195,6 +195,32 @@ async def test_malformed_json_is_retriable(
     assert len(sleeps.delays) == 1
 
 
+async def test_a_requests_own_decoder_shapes_the_payload_and_fails_by_its_rules(
+    server: Server, make_client: type[ProviderHttpClient], sleeps: Sleeps
+) -> None:
+    """``decode`` gives the payload; its FatalProviderError (a page of the wrong shape) is
+    not retried, its ValueError (a body that is no JSON) is retried like a truncated one."""
+
+    def decode(body: bytes) -> object:
+        if body == b"wrong shape":
+            raise FatalProviderError("malformed page: data is not a list")
+        if body == b"no json":
+            raise ValueError("not JSON")
+        return ("decoded", body)
+
+    server.script.replies = [Reply(200, b"page")]
+    client = make_client(server.base_url, policy=RetryPolicy(max_attempts=2))
+    assert (await client.fetch_json("/t", decode=decode)).payload == ("decoded", b"page")
+    server.script.replies = [Reply(200, b"wrong shape")]
+    with pytest.raises(FatalProviderError, match="data is not a list"):
+        await client.fetch_json("/t", decode=decode)
+    assert sleeps.delays == []
+    server.script.replies = [Reply(200, b"no json")]
+    with pytest.raises(RetriableProviderError, match="malformed JSON"):
+        await client.fetch_json("/t", decode=decode)
+    assert len(sleeps.delays) == 1
+
+
 async def test_redirects_are_not_followed(
     server: Server, make_client: type[ProviderHttpClient]
 ) -> None:
