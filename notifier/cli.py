@@ -1,4 +1,4 @@
-"""The ``notifier`` command (DESIGN §8)."""
+"""The ``notifier`` command (docs/design.md §8)."""
 
 from __future__ import annotations
 

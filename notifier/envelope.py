@@ -1,7 +1,7 @@
 """The CloudEvents envelope of a change event, as the outbox stores it and sinks send it.
 
 The JSON ``data`` is serialized once, when the event is committed, so every sink and every
-retry sends exactly the same bytes under the same id (DESIGN §4).
+retry sends exactly the same bytes under the same id (docs/design.md §4).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def event_id(
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix, as CloudEvents and most consumers expect.
 
-    Aware times in another zone are converted; naive ones are UTC (DESIGN §3).
+    Aware times in another zone are converted; naive ones are UTC (docs/design.md §3).
     """
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return utc.isoformat().replace("+00:00", "Z")

@@ -1,4 +1,4 @@
-"""Typed change events (DESIGN §4): the payloads consumers depend on.
+"""Typed change events (docs/design.md §4): the payloads consumers depend on.
 
 Each event type is a frozen model with a ``type`` literal, so a consumer (or
 ``notifier schema``) can validate any payload against the discriminated union

@@ -1,4 +1,4 @@
-"""Pure change detection for ticket-type inventory (DESIGN §4 ``ticket_type.*``).
+"""Pure change detection for ticket-type inventory (docs/design.md §4 ``ticket_type.*``).
 
 Like ``notifier.diff`` for tickets: the clock comes in through the context, events chain
 (each one's ``after`` is the next one's ``before``) and are numbered per ticket type, so

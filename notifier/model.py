@@ -1,4 +1,4 @@
-"""Canonical records every provider adapter normalizes into (DESIGN §3).
+"""Canonical records every provider adapter normalizes into (docs/design.md §3).
 
 Records are frozen, slotted dataclasses rather than pydantic models: adapters build
 hundreds of thousands of them per sweep and their fields are already validated by the
@@ -78,7 +78,7 @@ class TicketRecord:
 
 @dataclass(frozen=True, slots=True)
 class TicketTypeRecord:
-    """Inventory of one ticket type (DESIGN §3)."""
+    """Inventory of one ticket type (docs/design.md §3)."""
 
     provider: str
     source: SourceId

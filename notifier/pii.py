@@ -1,4 +1,4 @@
-"""The holder-data policy applied to every payload before it is committed (DESIGN §7 ``pii``).
+"""The holder-data policy applied to every payload before commit (docs/design.md §7 ``pii``).
 
 ``hash`` is a keyed HMAC-SHA256 rather than a bare hash: emails and phone numbers are
 guessable, so an unkeyed digest would be reversible by anyone with a list of addresses,

@@ -262,7 +262,7 @@ async def poll_and_observe(
 
 
 async def run_once(runtime: Runtime) -> int:
-    """Poll every source once and deliver what is due: the exit code of DESIGN §6a."""
+    """Poll every source once and deliver what is due: the exit code of docs/design.md §6a."""
     failed = False
     for scheduled in runtime.sources:
         try:

@@ -1,4 +1,4 @@
-"""Which replica polls which organizer: rendezvous (highest-random-weight) hashing (DESIGN §9).
+"""Which replica polls which organizer: rendezvous (highest-random-weight) hashing (docs/deploy.md).
 
 Every (organizer, shard) pair gets a weight from a stable hash, and the organizer belongs to
 the shard with the highest weight. A shard's weight never depends on how many shards there

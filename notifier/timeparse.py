@@ -1,4 +1,4 @@
-"""Provider timestamps in, aware UTC datetimes out (DESIGN §3).
+"""Provider timestamps in, aware UTC datetimes out (docs/design.md §3).
 
 Providers send ISO 8601 with or without a zone, Shotgun's ``YYYY-MM-DD HH:MM:SS.ffffff``
 (no zone, UTC) and unix seconds as numbers or numeric strings. Naive values are UTC:

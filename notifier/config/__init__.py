@@ -1,4 +1,4 @@
-"""The configuration (DESIGN §7): frozen pydantic models of the YAML and ``load_config``.
+"""The configuration (docs/design.md §7): frozen pydantic models of the YAML and ``load_config``.
 
 config.fields       shared field types (ids, URLs, event patterns) and the event catalogue
 config.sources      one model per provider, discriminated by ``provider``

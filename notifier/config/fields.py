@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, StringConstraints
 
-# The catalogue of DESIGN §4 has one home, the event models; config names it in filters and
+# The catalogue of docs/design.md §4 has one home, the event models; config names it in filters and
 # topic overrides.
 from notifier.events import EVENT_TYPES
 
@@ -62,7 +62,7 @@ def _check_http_url(value: str) -> str:
 
 
 def _check_base_url(value: str) -> str:
-    # A token must never leave for another host (DESIGN §6), and credentials belong in their
+    # A token must never leave for another host (docs/design.md §6), and credentials belong in their
     # own secret fields, where they are masked, not in a URL that gets logged.
     if urlsplit(value).username is not None:
         raise ValueError("must not contain credentials; put them in the source's token fields")

@@ -45,7 +45,9 @@ def _read_yaml(path: Path) -> dict[str, object]:
     except yaml.YAMLError as exc:
         raise InvalidConfigError(path, [_yaml_problem(exc)]) from None
     if document is None:
-        raise InvalidConfigError(path, [Problem("", "empty file — see DESIGN §7 for an example")])
+        raise InvalidConfigError(
+            path, [Problem("", "empty file — see docs/configuration.md for an example")]
+        )
     if not isinstance(document, dict):
         raise InvalidConfigError(
             path,

@@ -1,4 +1,4 @@
-"""The whole YAML of DESIGN §7 as frozen models, with the rules that span several fields."""
+"""The whole YAML of docs/design.md §7 as frozen models, with the rules that span several fields."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from notifier.durations import Duration, PositiveDuration
 
 Pii = Literal["include", "hash", "omit"]
 DEFAULT_TOPIC: Final = "ticket-events"
-# DESIGN §4: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (like Svix).
+# docs/design.md §4: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (like Svix).
 DEFAULT_RETRY_SCHEDULE: Final[tuple[timedelta, ...]] = tuple(
     timedelta(seconds=s) for s in (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 )
@@ -97,7 +97,7 @@ class WebhookEndpoint(Model):
     name: Slug
     url: HttpUrl
     secret: WebhookSecret
-    # Empty: every event (DESIGN §6a).
+    # Empty: every event (docs/design.md §6a).
     events: tuple[EventPattern, ...] = ()
     timeout: PositiveDuration = timedelta(seconds=15)
     retry_schedule: tuple[Duration, ...] = Field(default=DEFAULT_RETRY_SCHEDULE, min_length=1)
@@ -125,7 +125,7 @@ class Defaults(Model):
     # start (doors) and closes this long after its end (late scans, exits).
     live_margin_before: Duration = timedelta(hours=2)
     live_margin_after: Duration = timedelta(hours=1)
-    # None: each provider's own default (DESIGN §6a: 0 for Shotgun, 2 min for Eventpop, Nuweb).
+    # None: each provider's own default (docs/design.md §6a: 0 Shotgun, 2 min Eventpop, Nuweb).
     lookback: Duration | None = None
 
 
@@ -244,7 +244,7 @@ class Config(Model):
 
     @staticmethod
     def _duplicates(what: str, named: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        # Ids name state, cursors and event sources across the whole file (DESIGN §6a).
+        # Ids name state, cursors and event sources across the whole file (docs/design.md §6a).
         counts = Counter(name for _, name in named)
         first = {name: path for path, name in reversed(named)}
         return [

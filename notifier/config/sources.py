@@ -1,4 +1,4 @@
-"""One model per provider account, told apart by ``provider`` (DESIGN §5).
+"""One model per provider account, told apart by ``provider`` (docs/design.md §5).
 
 Every source may point ``base_url`` at a simulator and override the poll settings of
 ``defaults``; ``requests_per_minute`` overrides the provider's request budget.
@@ -33,7 +33,7 @@ class ShotgunSource(SourceBase):
     provider: Literal["shotgun"]
     organizer_id: int
     token: SecretStr
-    # Empty: one unfiltered stream of every event of the organizer (DESIGN §6a).
+    # Empty: one unfiltered stream of every event of the organizer (docs/design.md §6a).
     event_ids: tuple[int, ...] = ()
     include_cohosted_events: bool = False
     base_url: BaseUrl = "https://api.shotgun.live"

@@ -71,7 +71,7 @@ class PollResult:
     """Everything one poll read, and the cursor to resume from once it is committed.
 
     ``complete`` is true only when the read covered every ticket of the source (a full
-    sweep): only then may absence from ``tickets`` mean anything (DESIGN §6).
+    sweep): only then may absence from ``tickets`` mean anything (docs/design.md §6).
     ``cursor`` is opaque text owned by the adapter; ``None`` means "start from scratch".
     """
 

@@ -18,7 +18,7 @@ log = structlog.get_logger(__name__)
 
 
 def id_text(value: object) -> str:
-    """An id as text: providers mix integers and prefixed strings (DESIGN §6a)."""
+    """An id as text: providers mix integers and prefixed strings (docs/design.md §6a)."""
     if type(value) is int:
         return str(value)
     if type(value) is str and value:

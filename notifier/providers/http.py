@@ -1,4 +1,4 @@
-"""The HTTP client every provider adapter reads through (DESIGN §6).
+"""The HTTP client every provider adapter reads through (docs/design.md §6).
 
 It owns what all providers share: a per-request timeout, bounded retries with
 exponential backoff and jitter on 5xx and network trouble, ``Retry-After`` on 429,

@@ -1,7 +1,7 @@
 """Nuweb adapter: check-ins from ``GET /v1/entry/tickets``, cancellations and resales from
 ``GET /v1/order-items``, inventory from ``/v1/event-tickets``.
 
-Reads (DESIGN §5):
+Reads (docs/design.md §5):
 
 - **Entry tickets** (per-ticket state): ``startTime`` = the previous response's
   ``listEndTime`` (the API returns tickets modified at or after it). ``variable.status``

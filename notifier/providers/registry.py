@@ -28,7 +28,7 @@ from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
 
-# Request budgets per provider account (DESIGN §5); "undocumented" ones are our guesses.
+# Request budgets per provider account (docs/design.md §5); "undocumented" ones are our guesses.
 BUDGET_PER_MINUTE: dict[str, float] = {
     "shotgun": 100.0,
     "eventpop": 60.0,

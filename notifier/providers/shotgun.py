@@ -2,7 +2,7 @@
 
 The API orders tickets by (``ticket_updated_at``, ``ticket_id``) and accepts
 ``after=<updated_at>_<ticket_id>``, so one stream per filter resumes exactly after the
-last ticket read (DESIGN §5, §6a). The API filters a single ``event_id``: several
+last ticket read (docs/design.md §5, §6a). The API filters a single ``event_id``: several
 configured events are read as several streams, each with its own position inside the
 one opaque cursor. Parsing (``parse_page``, ``wire_page``) is pure and separate from the
 I/O. A poll hands the poller its tickets unparsed (``WireTickets``) with a digest of the

@@ -1,4 +1,4 @@
-"""Ticket Tailor adapter: issued tickets, orders and ticket-type inventory (DESIGN §5).
+"""Ticket Tailor adapter: issued tickets, orders and ticket-type inventory (docs/design.md §5).
 
 Ticket Tailor lists come newest first behind an object-id cursor and filter only on
 ``created_at``: there is no updated-since read. So each poll is a plan of reads:

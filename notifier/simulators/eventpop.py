@@ -1,4 +1,4 @@
-"""A fake of Eventpop's public API, faithful to its Swagger file (DESIGN §5).
+"""A fake of Eventpop's public API, faithful to its Swagger file (docs/design.md §5).
 
 Serves ``GET /api/public/organizers/{org}/events/{event}/tickets`` (``organizer`` scope),
 ``GET /api/public/organizers/{org}/tickets`` (the token user's own tickets, ``public``

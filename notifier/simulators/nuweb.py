@@ -1,4 +1,4 @@
-"""A fake of Nuweb's Admin API: inventory, entry tickets and order items (DESIGN §5).
+"""A fake of Nuweb's Admin API: inventory, entry tickets and order items (docs/design.md §5).
 
 Serves ``GET /v1/event-tickets`` (the seed, deprecated), ``GET /v1/sale-items`` (same data,
 ``saleItems`` instead of ``tickets``), ``GET /v1/entry/tickets`` and ``GET /v1/order-items``,

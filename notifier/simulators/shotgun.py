@@ -1,4 +1,4 @@
-"""A fake of Shotgun's ``GET /tickets`` faithful to the seed document (DESIGN §5).
+"""A fake of Shotgun's ``GET /tickets`` faithful to the seed document (docs/design.md §5).
 
 State lives in memory in ``ShotgunSimulator`` and is driven from Python (create, scan,
 refund, resell, ...). Every mutation moves ``ticket_updated_at`` strictly forward, so

@@ -1,4 +1,4 @@
-"""A fake of Ticket Tailor's ``/v1`` API faithful to the seed document (DESIGN §5).
+"""A fake of Ticket Tailor's ``/v1`` API faithful to the seed document (docs/design.md §5).
 
 State lives in memory in ``TicketTailorSimulator`` and is driven from Python (orders,
 check-ins, voids, cancels, refunds, transfers, inventory). The HTTP side keeps the real

@@ -2,7 +2,7 @@
 
 A pattern is an exact type (``ticket.checked_in``), a dotted prefix (``ticket.*``: every
 ``ticket.`` type, but not ``ticket_type.sold_out``) or ``*``. No patterns means every event
-(DESIGN §6a), so an endpoint declared without ``events`` misses nothing.
+(docs/design.md §6a), so an endpoint declared without ``events`` misses nothing.
 """
 
 from __future__ import annotations

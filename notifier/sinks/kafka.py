@@ -1,4 +1,4 @@
-"""The Kafka sink: publishes each event as one record, with acks=all (DESIGN §4).
+"""The Kafka sink: publishes each event as one record, with acks=all (docs/design.md §4).
 
 What a record holds, how a batch is packed into record batches and how aiokafka errors map
 onto the ``DeliveryError`` tree is ``notifier.sinks.kafka_records``; this module runs the

@@ -1,6 +1,6 @@
 """How a batch of outbox events becomes Kafka records, and what the broker said of each.
 
-Records are CloudEvents in binary content mode (DESIGN §4): value = the event's JSON
+Records are CloudEvents in binary content mode (docs/design.md §4): value = the event's JSON
 ``data`` bytes as committed, key = ``partition_key``, headers = ``ce_*`` attributes plus
 ``content-type``. ``Packer`` puts them in aiokafka record batches itself, one open batch per
 partition chosen with Kafka's default partitioner (``notifier.sinks.partitioner``), and

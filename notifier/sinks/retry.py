@@ -3,7 +3,7 @@
 Nothing here does I/O or reads a clock: the caller passes the time and the randomness in,
 so the schedule and the slow-down rules are tested with tables and hypothesis alone.
 
-* ``next_delay`` follows a Svix-like schedule (DESIGN §4): immediately, 5 s, 5 min, 30 min,
+* ``next_delay`` follows a Svix-like schedule (docs/design.md §4): immediately, 5 s, 5 min, 30 min,
   2 h, 5 h, 10 h, 10 h, each ±20 % jitter, raised to the endpoint's ``Retry-After`` (capped);
   ``None`` once the schedule is spent, which parks the delivery.
 * ``Throttle`` is one endpoint's pace: 429/502/503/504 double the minimum interval between
@@ -20,7 +20,7 @@ from typing import Final
 
 SVIX_DELAYS: Final[tuple[float, ...]] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
-# The statuses by which an endpoint says "too fast" or "overloaded" (DESIGN §4).
+# The statuses by which an endpoint says "too fast" or "overloaded" (docs/design.md §4).
 SLOW_DOWN_STATUSES: Final[frozenset[int]] = frozenset({429, 502, 503, 504})
 
 

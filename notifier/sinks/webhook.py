@@ -1,4 +1,4 @@
-"""Signed webhook delivery to one endpoint (DESIGN §4, Webhooks).
+"""Signed webhook delivery to one endpoint (docs/design.md §4, Webhooks).
 
 Each event is POSTed as a structured-mode CloudEvent (``application/cloudevents+json``) and
 signed per Standard Webhooks with the ``standardwebhooks`` library: ``webhook-id`` is the

@@ -1,4 +1,4 @@
-"""The Kustomize manifests of deploy/ as rendered by `kubectl kustomize` (DESIGN §9).
+"""The Kustomize manifests of deploy/ as rendered by `kubectl kustomize` (docs/design.md §9).
 
 kubectl is a hard requirement of this suite: where it is missing the tests fail and say how
 to install it, so a CI machine without it cannot pass by skipping the deployment checks.

@@ -1,7 +1,7 @@
 """One suite, every provider: each adapter against its own simulator, through the poller.
 
 A provider joins by adding its harness to ``HARNESSES``; the suite then proves, for it,
-what DESIGN §5-6 promise of every provider.
+what docs/design.md §5-6 promise of every provider.
 """
 
 from __future__ import annotations

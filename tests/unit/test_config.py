@@ -1,4 +1,4 @@
-"""The config contract of DESIGN §7 and §6a: what loads, what it means, what mistakes say."""
+"""The config contract (docs/design.md §7, §6a): what loads, what it means, what mistakes say."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> li
 
 
 def test_design_example_loads() -> None:
-    """DESIGN §7's example loads once its environment variables are set."""
+    """docs/design.md §7's example loads once its environment variables are set."""
     config = load_config(FIXTURES / "design-example.yaml", ENV)
     sources = [source for _, source in config.sources()]
     assert [type(s) for s in sources] == [
@@ -120,7 +120,7 @@ def test_full_example_sets_every_option() -> None:
 
 
 def test_minimal_config_takes_documented_defaults() -> None:
-    """Without sections, defaults are those of DESIGN §4, §6a and §7."""
+    """Without sections, defaults are those of docs/design.md §4, §6a and §7."""
     config = load_config(FIXTURES / "minimal.yaml", ENV)
     assert config.kafka is None
     assert config.webhooks == ()
@@ -525,7 +525,7 @@ def test_bad_values_file_verbatim() -> None:
     [
         ("syntax-error.yaml", "YAML syntax error at line 4, column 1: expected ',' or ']', "
          "but got '<stream end>'"),
-        ("empty.yaml", "empty file — see DESIGN §7 for an example"),
+        ("empty.yaml", "empty file — see docs/design.md §7 for an example"),
         ("not-a-mapping.yaml",
          "the top level must be a mapping of sections (state, organizers, ...)"),
         ("no-such-file.yaml", "file not found"),

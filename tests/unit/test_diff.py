@@ -1,4 +1,4 @@
-"""diff_tickets: the event catalogue of DESIGN §4 as before/after tables, plus properties."""
+"""diff_tickets: the catalogue of docs/design.md §4 as before/after tables, plus properties."""
 
 from __future__ import annotations
 

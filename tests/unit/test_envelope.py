@@ -1,4 +1,4 @@
-"""The CloudEvents envelope: deterministic ids, source, key, time and data (DESIGN §4)."""
+"""The CloudEvents envelope: deterministic ids, source, key, time and data (docs/design.md §4)."""
 
 from __future__ import annotations
 

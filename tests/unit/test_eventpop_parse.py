@@ -70,7 +70,7 @@ def envelope(*tickets: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_spec_ticket_parses_to_the_expected_record() -> None:
-    """Every field of a Swagger-typed ticket lands where DESIGN §3 puts it."""
+    """Every field of a Swagger-typed ticket lands where docs/design.md §3 puts it."""
     [record] = parse_page(envelope(spec_ticket()), source=SOURCE, event_id=71001)
     assert record.provider == "eventpop"
     assert record.source == SOURCE

@@ -34,7 +34,7 @@ def test_matches_table(patterns: list[str], event_type: str, expected: bool) -> 
 
 @given(event_type=event_types)
 def test_no_patterns_means_every_event(event_type: str) -> None:
-    """An endpoint declared without events receives every event (DESIGN §6a)."""
+    """An endpoint declared without events receives every event (docs/design.md §6a)."""
     assert matches([], event_type)
     assert matches((), event_type)
 

@@ -1,4 +1,4 @@
-"""Rendezvous sharding of organizers across StatefulSet replicas (DESIGN §9)."""
+"""Rendezvous sharding of organizers across StatefulSet replicas (docs/design.md §9)."""
 
 from __future__ import annotations
 

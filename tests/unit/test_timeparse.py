@@ -1,4 +1,4 @@
-"""Specification of provider timestamp parsing (DESIGN §3)."""
+"""Specification of provider timestamp parsing (docs/design.md §3)."""
 
 from __future__ import annotations
 
