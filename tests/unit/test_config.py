@@ -525,7 +525,7 @@ def test_bad_values_file_verbatim() -> None:
     [
         ("syntax-error.yaml", "YAML syntax error at line 4, column 1: expected ',' or ']', "
          "but got '<stream end>'"),
-        ("empty.yaml", "empty file — see docs/design.md §7 for an example"),
+        ("empty.yaml", "empty file — see docs/configuration.md for an example"),
         ("not-a-mapping.yaml",
          "the top level must be a mapping of sections (state, organizers, ...)"),
         ("no-such-file.yaml", "file not found"),
