@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format bench clean
+.PHONY: demo test check lint typecheck format bench clean contracts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The published contracts (docs/schema) through the AsyncAPI parser and a JSON Schema
+# validator; needs node and npm.
+contracts: $(STAMP)
+	PYTHON=$(BIN)/python .ci/validate-contracts
 
 format: $(STAMP)
 	$(BIN)/ruff format notifier tests bench
