@@ -116,8 +116,14 @@ class WebhookEndpoint(Model):
     """Unique name of the endpoint, used by `deliveries --endpoint` and `replay`."""
     url: HttpUrl
     """Where events are POSTed, an http:// or https:// URL."""
-    secret: WebhookSecret
-    """Signing secret, 'whsec_' + base64, e.g. ${WEBHOOK_SECRET}; the receiver checks with it."""
+    secret: WebhookSecret | None = None
+    """Signing secret, 'whsec_' + base64, e.g. ${WEBHOOK_SECRET}; the receiver checks with it.
+    Give this or `secrets`."""
+    # Instead of `secret` while one is rotated: every delivery carries one signature per
+    # secret, so receivers can switch from the old key to the new one without a gap.
+    secrets: tuple[WebhookSecret, ...] = ()
+    """Instead of `secret` while rotating: the old and the new key; each delivery carries one
+    signature per key, so the receiver can switch keys without a gap."""
     # Empty: every event (docs/design.md §6a).
     events: tuple[EventPattern, ...] = ()
     """Event types to send: names, 'ticket.*', 'ticket_type.*' or '*'; empty: every event."""
@@ -130,6 +136,25 @@ class WebhookEndpoint(Model):
     """Longest wait honoured from the endpoint's Retry-After header."""
     concurrency: PositiveInt = 8
     """Deliveries in flight to this endpoint at once."""
+
+    @model_validator(mode="after")
+    def _one_way_to_give_secrets(self) -> WebhookEndpoint:
+        if (self.secret is None) == (not self.secrets):
+            raise ConfigProblems(
+                [
+                    (
+                        "secret",
+                        "set either secret (one whsec_ key) or secrets (a list, while "
+                        "rotating: the old key and the new one), not both and not neither",
+                    )
+                ]
+            )
+        return self
+
+    @property
+    def signing_secrets(self) -> tuple[SecretStr, ...]:
+        """Every secret this endpoint's deliveries are signed with."""
+        return (self.secret,) if self.secret is not None else self.secrets
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint's filter lets an event of this type through."""

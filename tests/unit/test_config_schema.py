@@ -90,7 +90,7 @@ def test_shown_defaults_load_as_the_models_defaults() -> None:
     assert Defaults.model_validate(SCHEMA["properties"]["defaults"]["default"]) == Defaults()
     endpoint = SCHEMA["$defs"]["WebhookEndpoint"]["properties"]
     required = {"name": "crm", "url": "https://crm.example/hook", "secret": "whsec_AAAA"}
-    written = {key: s["default"] for key, s in endpoint.items() if "default" in s}
+    written = {k: s["default"] for k, s in endpoint.items() if "default" in s and k not in required}
     assert WebhookEndpoint.model_validate(
         {**required, **written}
     ) == WebhookEndpoint.model_validate(required)
