@@ -27,7 +27,6 @@ from notifier.service import (
     run_service,
     webhook_sink_name,
 )
-from notifier.sharding import shard_from_env
 from notifier.store.base import DeliveryStatus
 
 log = structlog.get_logger(__name__)
@@ -152,22 +151,15 @@ def _run(args: argparse.Namespace) -> int:
     # nothing is in flight yet, and Kubernetes may well stop a pod that has barely started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     config = _load(args.config)
-    _shard()  # a misconfigured shard is a configuration error, before anything starts
     return asyncio.run(_serve(config))
-
-
-def _shard() -> tuple[int, int] | None:
-    """This replica's (ordinal, count) from the StatefulSet's environment, if sharded."""
-    try:
-        return shard_from_env(os.environ)
-    except ValueError as exc:
-        raise ConfigError(f"sharding: {exc}") from None
 
 
 async def _serve(config: Config) -> int:
     from aiohttp import web
 
-    runtime = await open_runtime(config, shard=_shard())
+    from notifier.membership import replica_name
+
+    runtime = await open_runtime(config, replica=replica_name())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

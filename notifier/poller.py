@@ -133,6 +133,10 @@ class SourcePoller:
             more=result.more,
         )
 
+    def unload(self) -> None:
+        """Forget what was loaded: another replica may have moved the source on since."""
+        self._fingerprints = None
+
     async def load(self) -> None:
         """Read the source's state from the store, once (later calls do nothing)."""
         if self._fingerprints is None:

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
 from notifier.errors import NotifierError
+from notifier.membership import LeaseKeeper, run_leased
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
@@ -31,15 +33,14 @@ from notifier.providers.base import EventWindow, Provider
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.schedule import Cadence, poll_wait, reconcile_due
-from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
 from notifier.store.base import DeliveryStatus
-from notifier.store.memory import MemoryStore
-from notifier.store.sqlite import SqliteStore
+from notifier.store.opening import AnyStore, open_store
+from notifier.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +74,7 @@ class Runtime:
     """Everything a config turns into, ready to run; ``close`` releases it all."""
 
     config: Config
-    store: SqliteStore | MemoryStore
+    store: AnyStore
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
@@ -102,18 +103,17 @@ async def open_runtime(
     config: Config,
     *,
     clock: Callable[[], datetime] = _utc_now,
-    shard: tuple[int, int] | None = None,
-    store: SqliteStore | MemoryStore | None = None,
+    replica: str | None = None,
+    store: AnyStore | None = None,
 ) -> Runtime:
     """Open the store and build every sink and poller the config describes.
 
-    ``shard`` is (ordinal, count): this replica polls only the organizers that rendezvous
-    hashing assigns to it. Its dispatcher still drains its whole outbox, including events
-    of organizers that moved away, so nothing committed here is stranded. ``store``
-    replaces the configured SQLite file (a dry run on a fresh config must not create it).
+    ``replica`` names this process among those sharing a PostgreSQL store: it then polls
+    and delivers only the sources it holds a lease on (notifier/membership.py). ``store``
+    replaces the configured one (a dry run on a fresh config must not create it).
     """
     if store is None:
-        store = await SqliteStore(config.state.path).open()
+        store = await open_store(config.state, replica=replica)
     sinks = build_sinks(config)
     schedules = {
         webhook_sink_name(endpoint.name): _schedule(endpoint) for _, endpoint in config.endpoints()
@@ -123,9 +123,7 @@ async def open_runtime(
         return [sink.name for sink in sinks if sink.wants(event)]
 
     accounts: dict[str, Account] = {}
-    sources = _build_sources(
-        config, store=store, route=route, clock=clock, accounts=accounts, shard=shard
-    )
+    sources = _build_sources(config, store=store, route=route, clock=clock, accounts=accounts)
     dispatcher = Dispatcher(store, sinks, schedules=schedules)
     return Runtime(
         config=config,
@@ -190,18 +188,15 @@ def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
 def _build_sources(
     config: Config,
     *,
-    store: SqliteStore | MemoryStore,
+    store: AnyStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],
-    shard: tuple[int, int] | None,
 ) -> list[ScheduledSource]:
     """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
-        if shard is not None and not owns(organizer.id, ordinal=shard[0], shard_count=shard[1]):
-            continue
         settings = config.settings_for(organizer, source)
         key = account_key(source)
         if key not in accounts:
@@ -286,16 +281,28 @@ async def _outstanding(runtime: Runtime) -> int:
 
 async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll loops and the dispatcher until ``stop``; in-flight polls and commits finish."""
-    runtime.tasks = [
-        asyncio.create_task(_poll_loop(runtime, scheduled, stop), name=f"poll:{index}")
-        for index, scheduled in enumerate(runtime.sources)
-    ]
+    if isinstance(runtime.store, PostgresStore) and runtime.store.replica is not None:
+        runtime.tasks = [asyncio.create_task(_leased_polls(runtime, stop), name="leases")]
+    else:  # SQLite: one process, which owns every source
+        runtime.tasks = [
+            asyncio.create_task(_poll_loop(runtime, scheduled, stop), name=f"poll:{index}")
+            for index, scheduled in enumerate(runtime.sources)
+        ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
     runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
     try:
         await asyncio.gather(*runtime.tasks)
     finally:
         runtime.tasks = []
+
+
+async def _leased_polls(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Poll loops for exactly the sources this replica holds a lease on (docs/postgres.md)."""
+    assert isinstance(runtime.store, PostgresStore)
+    by_id = {scheduled.poller.settings.source: scheduled for scheduled in runtime.sources}
+    keeper = LeaseKeeper(runtime.store, list(by_id), ttl=runtime.config.state.lease.total_seconds())
+    loops = {source: partial(_poll_loop, runtime, scheduled) for source, scheduled in by_id.items()}
+    await run_leased(keeper, loops, lambda source: by_id[source].poller.unload(), stop)
 
 
 async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio.Event) -> None:

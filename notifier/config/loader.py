@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from notifier.config.interpolate import interpolate
-from notifier.config.models import Config, State
+from notifier.config.models import Config
 from notifier.config.problems import InvalidConfigError, Problem, from_validation_error, render_path
 
 
@@ -74,4 +74,4 @@ def _resolve_state_path(config: Config, config_file: Path) -> Config:
     state_path = config.state.path.expanduser()
     if not state_path.is_absolute():
         state_path = config_file.absolute().parent / state_path
-    return config.model_copy(update={"state": State(path=state_path)})
+    return config.model_copy(update={"state": config.state.model_copy(update={"path": state_path})})

@@ -22,6 +22,7 @@ from notifier.config.fields import (
 )
 from notifier.config.sources import InitialSync, Source
 from notifier.durations import Duration, PositiveDuration
+from notifier.store.pg_url import is_postgres_url
 
 Pii = Literal["include", "hash", "omit"]
 DEFAULT_TOPIC: Final = "ticket-events"
@@ -32,10 +33,30 @@ DEFAULT_RETRY_SCHEDULE: Final[tuple[timedelta, ...]] = tuple(
 
 
 class State(Model):
-    """Where the SQLite state lives; load_config makes a relative path absolute."""
+    """Where the state lives: a SQLite file (one process) or PostgreSQL (any number of
+    replicas, docs/postgres.md); load_config makes a relative path absolute."""
 
     path: Path = Path("./notifier-state.db")
     """SQLite file of cursors, ticket state and the outbox; relative to the config file."""
+    # Not a SecretStr: the field name `url` is not secret elsewhere (webhooks); a password
+    # in it comes with '@', which config errors never echo (notifier/config/problems.py).
+    url: str | None = None
+    """PostgreSQL instead of SQLite: a libpq URI, e.g.
+    postgresql://notifier:${PGPASSWORD}@db/notifier?sslmode=verify-full
+    (a socket directory as ?host=/run/postgresql)."""
+    lease: PositiveDuration = timedelta(seconds=15)
+    """With PostgreSQL: how long a replica's claim on a source lasts unrenewed; a dead
+    replica's sources move to the others after at most this."""
+
+    @model_validator(mode="after")
+    def _one_store(self) -> State:
+        if self.url is None:
+            return self
+        if "path" in self.model_fields_set:
+            raise ValueError("give state.path (SQLite) or state.url (PostgreSQL), not both")
+        if not is_postgres_url(self.url):
+            raise ValueError("state.url must start with postgresql:// or postgres://")
+        return self
 
 
 class Server(Model):

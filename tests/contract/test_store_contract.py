@@ -1,7 +1,8 @@
-"""The store contract, written once and run against MemoryStore and SqliteStore.
+"""The store contract, written once and run against MemoryStore, SqliteStore and
+PostgresStore (a real server, tests/pg.py).
 
-SQLite-only guarantees (durability across reopen, atomic commit, schema and permission
-refusals) follow the shared suite.
+Guarantees of the durable stores only (durability across reopen, atomic commit, schema and
+permission refusals) follow the shared suite.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from notifier.errors import StoreError
 from notifier.model import Holder, SourceId, TicketId, TicketStatus
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
 from notifier.store.memory import MemoryStore
+from notifier.store.postgres import PostgresStore
 from notifier.store.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.pg import create_database
 
-Store = MemoryStore | SqliteStore
+Store = MemoryStore | SqliteStore | PostgresStore
 SOURCE = SourceId("shotgun-main")
 OTHER = SourceId("tt")
 SINKS = ("kafka", "crm")
@@ -106,14 +109,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Store]:
     if request.param == "memory":
         opened: Store = MemoryStore(clock=clock)
-    else:
+    elif request.param == "sqlite":
         opened = await SqliteStore(tmp_path / "state.db", clock=clock).open()
+    else:
+        url = await create_database(request.getfixturevalue("postgres_admin_url"))
+        opened = await PostgresStore(url, clock=clock).open()
     yield opened
     await opened.close()
 
