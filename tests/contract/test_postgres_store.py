@@ -1,0 +1,198 @@
+"""What the PostgreSQL store guarantees beyond the shared contract: atomic commits, schema
+migrations under a lock, secrets kept out of errors, and ownership by lease (fencing)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import pytest
+
+from notifier.envelope import OutboxEvent
+from notifier.errors import StoreError
+from notifier.model import SourceId, TicketId
+from notifier.store import pg_leases
+from notifier.store.base import Routed
+from notifier.store.pg_migrations import SCHEMA_VERSION
+from notifier.store.postgres import LeaseLost, PostgresStore
+from tests.contract.test_store_contract import OTHER, SINKS, SOURCE, TICKETS, commit, event, state
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+    opened = await PostgresStore(postgres_url).open()
+    yield opened
+    await opened.close()
+
+
+async def replica(url: str, name: str) -> PostgresStore:
+    return await PostgresStore(url, replica=name).open()
+
+
+async def take(store: PostgresStore, *sources: SourceId, ttl: float = 30.0) -> dict[SourceId, int]:
+    """Claim these sources' leases for the store's replica, as its keeper would."""
+    assert store.replica is not None
+    async with store.connection() as conn:
+        await pg_leases.register(conn, list(sources))
+        got = await pg_leases.claim(conn, store.replica, list(sources), len(sources), ttl)
+    store.held.update(got)
+    return got
+
+
+async def test_failed_commit_leaves_nothing(store: PostgresStore) -> None:
+    """A commit that fails midway writes no tickets, no events and no cursor."""
+    await commit(store, event(1), tickets={TicketId("T1"): state(1)}, cursor="c1")
+    routed = [Routed(event(2), SINKS), Routed(event(3), ("crm", "crm"))]
+    with pytest.raises(StoreError):
+        await store.commit(SOURCE, tickets=TICKETS, events=routed, cursor="c2")
+    snapshot = await store.load(SOURCE)
+    assert (snapshot.tickets, snapshot.cursor) == ({TicketId("T1"): state(1)}, "c1")
+    assert {d.event.id for d in await store.deliveries()} == {"evt-0001"}
+    await commit(store, event(4), cursor="c3")  # and the next commit goes through
+    assert (await store.load(SOURCE)).cursor == "c3"
+
+
+async def test_state_survives_reopening(postgres_url: str) -> None:
+    """Tickets, cursor, outbox and sink switches are there for the next process."""
+    first = await PostgresStore(postgres_url).open()
+    await commit(first, event(1), tickets=TICKETS, cursor="c9")
+    await first.disable_sink("kafka", "410 Gone")
+    before = await first.deliveries()
+    await first.close()
+    second = await PostgresStore(postgres_url).open()
+    try:
+        snapshot = await second.load(SOURCE)
+        assert (snapshot.tickets, snapshot.cursor) == (TICKETS, "c9")
+        assert await second.deliveries() == before
+        assert await second.disabled_sinks() == {"kafka": "410 Gone"}
+    finally:
+        await second.close()
+
+
+async def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
+    """Eight stores opening at once on an empty database: all open, each migration ran once."""
+    stores = await asyncio.gather(*(PostgresStore(postgres_url).open() for _ in range(8)))
+    for opened in stores:
+        await opened.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        versions = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await conn.close()
+    assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
+    """A database migrated by a newer build is not written by this one."""
+    await (await PostgresStore(postgres_url).open()).close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)", SCHEMA_VERSION + 1
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await PostgresStore(postgres_url).open()
+
+
+async def test_a_connection_error_never_shows_the_password() -> None:
+    """An unreachable server is a StoreError naming the database, with the password masked."""
+    url = "postgresql://notifier:hunter2-secret@/notifier?host=/nonexistent-socket-dir&port=5"
+    with pytest.raises(StoreError) as caught:
+        await PostgresStore(url).open()
+    message = str(caught.value)
+    assert "hunter2" not in message
+    assert "notifier:***@" in message
+    assert (
+        caught.value.__suppress_context__
+    )  # the driver's error (which may quote it) is not chained
+
+
+# -- ownership by lease ---------------------------------------------------------------------
+
+
+async def test_a_commit_without_the_lease_is_refused(postgres_url: str) -> None:
+    """A replica that never claimed a source cannot commit it."""
+    a = await replica(postgres_url, "a")
+    try:
+        with pytest.raises(LeaseLost):
+            await commit(a, event(1), tickets=TICKETS)
+        assert (await a.load(SOURCE)).polled is False
+    finally:
+        await a.close()
+
+
+async def test_a_stale_owner_cannot_commit_after_a_takeover(postgres_url: str) -> None:
+    """A's lease expires, B claims the source (new generation): A's commit changes nothing."""
+    a, b = await replica(postgres_url, "a"), await replica(postgres_url, "b")
+    try:
+        await take(a, SOURCE, ttl=0.3)
+        await commit(a, event(1), cursor="a1")
+        await asyncio.sleep(0.4)
+        assert await take(b, SOURCE) == {SOURCE: 2}
+        with pytest.raises(LeaseLost):
+            await commit(a, event(2), tickets=TICKETS, cursor="a2")
+        await commit(b, event(3), cursor="b1")
+        snapshot = await b.load(SOURCE)
+        assert (snapshot.cursor, snapshot.tickets) == ("b1", {})
+        assert [d.event.id for d in await b.deliveries(sink="crm")] == ["evt-0001", "evt-0003"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_an_expired_lease_refuses_even_when_nobody_took_it(postgres_url: str) -> None:
+    """The database's clock decides: past expiry, the owner's commit is refused."""
+    a = await replica(postgres_url, "a")
+    try:
+        await take(a, SOURCE, ttl=0.2)
+        await asyncio.sleep(0.3)
+        with pytest.raises(LeaseLost):
+            await commit(a, event(1))
+        assert await a.pending_count() == 0
+    finally:
+        await a.close()
+
+
+async def test_a_claim_waits_for_nobody_and_skips_a_committing_owner(postgres_url: str) -> None:
+    """A lease row share-locked by an in-flight commit is skipped, not taken, by a claim."""
+    a, b = await replica(postgres_url, "a"), await replica(postgres_url, "b")
+    try:
+        await take(a, SOURCE, ttl=0.3)
+        async with a.connection(transaction=True) as conn:
+            assert await pg_leases.fence(conn, SOURCE, owner="a", generation=a.held[SOURCE])
+            await asyncio.sleep(0.4)  # the lease expires while the commit is in flight
+            async with b.connection() as other:
+                assert await pg_leases.claim(other, "b", [SOURCE], 1, 30.0) == {}
+        assert await take(b, SOURCE) == {SOURCE: 2}
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_due_lists_only_the_sources_a_replica_holds(postgres_url: str) -> None:
+    """Each replica delivers its own sources' events; a new owner takes over the pending ones."""
+    a, b = await replica(postgres_url, "a"), await replica(postgres_url, "b")
+    try:
+        await take(a, SOURCE)
+        await take(b, OTHER)
+        await commit(a, event(1), source=SOURCE)
+        await b.commit(OTHER, tickets={}, events=[Routed(other_event(2), SINKS)], cursor="x")
+        assert [d.event.id for d in await a.due("crm", now=1e12, limit=10)] == ["evt-0001"]
+        assert [d.event.id for d in await b.due("crm", now=1e12, limit=10)] == ["evt-0002"]
+        async with a.connection() as conn:
+            await pg_leases.leave(conn, "a")
+        await take(b, SOURCE)
+        due = await b.due("crm", now=1e12, limit=10)
+        assert [d.event.id for d in due] == ["evt-0001", "evt-0002"]
+        assert await a.due("crm", now=1e12, limit=10) == []
+    finally:
+        await a.close()
+        await b.close()
+
+
+def other_event(n: int) -> OutboxEvent:
+    return replace(event(n), source_id=str(OTHER))
