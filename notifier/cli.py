@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import structlog
 
+from notifier import state_copy
 from notifier.config import load_config
 from notifier.config.models import Config
 from notifier.errors import ConfigError, NotifierError
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=datetime.fromisoformat, help="ISO time of commit")
     replay.add_argument("--event-id")
     replay.add_argument("--enable", action="store_true", help="also re-enable the endpoint")
+    state_copy.register(commands)
     return parser
 
 
@@ -228,9 +230,9 @@ def _deliveries(args: argparse.Namespace) -> int:
 
 
 async def _list_deliveries(config: Config, *, failed: bool, endpoint: str | None) -> int:
-    from notifier.store.sqlite import SqliteStore
+    from notifier.store.opening import open_store
 
-    store = await SqliteStore(config.state.path).open()
+    store = await open_store(config.state)
     try:
         sink = webhook_sink_name(endpoint) if endpoint else None
         statuses = (
@@ -263,9 +265,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 async def _requeue(config: Config, args: argparse.Namespace) -> int:
-    from notifier.store.sqlite import SqliteStore
+    from notifier.store.opening import open_store
 
-    store = await SqliteStore(config.state.path).open()
+    store = await open_store(config.state)
     sink = webhook_sink_name(args.endpoint)
     try:
         since = args.since.timestamp() if args.since else None
