@@ -91,6 +91,10 @@ def _deliveries(args: argparse.Namespace) -> int:
     statuses = (
         [DeliveryStatus.PARKED] if args.failed else [DeliveryStatus.PENDING, DeliveryStatus.PARKED]
     )
+    if not config.state.path.exists():
+        # Reading must not create an empty database where the service would put its state.
+        print(f"no state at {config.state.path} yet: nothing committed, nothing owed")
+        return 0
     rows, disabled = asyncio.run(_read(config, sink, statuses))
     now = time.time()
     print(
@@ -136,6 +140,9 @@ async def _read(
 def _replay(args: argparse.Namespace) -> int:
     config = load_config(args.config, os.environ)
     sink = resolve_sink(config, args.config, args.endpoint)
+    if not config.state.path.exists():
+        print(f"no state at {config.state.path} yet: nothing to re-queue")
+        return 0
     count = asyncio.run(_requeue(config, sink, args))
     print(f"re-queued {count} deliveries for {sink}")
     return 0

@@ -488,3 +488,13 @@ async def test_a_state_store_failure_at_start_is_one_line(setup: Setup) -> None:
     (line,) = err.decode().splitlines()
     assert line.startswith("notifier once: state store ")
     assert "Traceback" not in line
+
+
+@pytest.mark.parametrize("command", [["deliveries"], ["replay", "--endpoint", "doors"]])
+def test_reading_the_outbox_before_any_state_creates_none(
+    setup: Setup, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the first commit there is nothing owed, and looking creates no database."""
+    assert main([command[0], "-c", str(setup.config), *command[1:]]) == 0
+    assert f"no state at {setup.config.parent / 'state.db'} yet" in capsys.readouterr().out
+    assert not (setup.config.parent / "state.db").exists()
