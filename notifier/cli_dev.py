@@ -12,6 +12,7 @@ import os
 import random
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -186,6 +187,7 @@ def _broker(args: argparse.Namespace) -> int:
 
     # Ctrl-C and SIGTERM both end the wait below as KeyboardInterrupt, then the broker stops.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _refuse_a_taken_port(args.port)
     broker = EmbeddedBroker(attempts=1)
     try:
         broker.start(port=args.port)
@@ -198,6 +200,17 @@ def _broker(args: argparse.Namespace) -> int:
         return 0
     finally:
         broker.close()
+
+
+def _refuse_a_taken_port(port: int) -> None:
+    # Tansu exits without a word on a taken port; say why before trying.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers bind: a port left in TIME_WAIT by a closed connection is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen: {exc.strerror or exc}") from None
 
 
 # -- dev receiver ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -335,3 +336,15 @@ def test_every_option_is_explained_in_plain_text() -> None:
             continue
         assert item.help, f"{prog} {item.option_strings or item.dest} has no help"
         assert "``" not in item.help, f"{prog} {item.option_strings}"
+
+
+async def test_dev_broker_on_a_taken_port_says_so() -> None:
+    """A port already in use is exit 1 with the reason, not a silent broker that never starts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with notifier("dev", "broker", "--port", str(port)) as child:
+            output, _ = await asyncio.wait_for(child.process.communicate(), timeout=20)
+    assert child.process.returncode == 1
+    assert f"--port {port}: cannot listen: Address already in use" in output.decode()
