@@ -325,12 +325,8 @@ class TicketTailorFeed(_Served):
     def _sell(self, _: random.Random) -> str:
         event_id, event = next(iter(self.sim.events.items()))
         for ticket_type in event["ticket_types"]:
-            left = (
-                ticket_type["quantity_total"]
-                - ticket_type["quantity_issued"]
-                - ticket_type["quantity_held"]
-            )
-            if left > 0:
+            issued, held = ticket_type["quantity_issued"], ticket_type["quantity_held"]
+            if ticket_type["quantity_total"] - issued - held > 0:
                 order, tickets = self.sim.create_order(
                     event_id,
                     ticket_type_id=ticket_type["id"],
