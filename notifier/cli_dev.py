@@ -33,6 +33,17 @@ SECRET_ENV = "NOTIFIER_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a va
 PROVIDERS = ("eventpop", "nuweb", "shotgun", "tickettailor")
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def add_dev_commands(command: Command) -> None:
     simulate = command(
         "simulate",
@@ -41,7 +52,9 @@ def add_dev_commands(command: Command) -> None:
         "source config that reads it; runs until Ctrl-C or SIGTERM",
     )
     simulate.add_argument("provider", choices=PROVIDERS, help="the provider to simulate")
-    simulate.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765)")
+    simulate.add_argument(
+        "--port", type=_port, default=8765, help="port to serve on (default 8765)"
+    )
     simulate.add_argument(
         "--tickets", type=int, default=200, help="how many tickets to seed (default 200)"
     )
@@ -86,7 +99,7 @@ def add_dev_commands(command: Command) -> None:
         "(Ctrl-C or SIGTERM)",
     )
     broker.set_defaults(handler=_broker)
-    broker.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
+    broker.add_argument("--port", type=_port, default=9092, help="port to listen on (default 9092)")
     receiver = tools.add_parser(
         "receiver",
         help="a webhook endpoint verifying Standard Webhooks signatures",
@@ -100,7 +113,9 @@ def add_dev_commands(command: Command) -> None:
         help=f"the endpoint's secret, whsec_ followed by base64 (as in the config's "
         f"webhooks[].secret); default: ${SECRET_ENV} if set, else a new one printed at start",
     )
-    receiver.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    receiver.add_argument(
+        "--port", type=_port, default=9000, help="port to listen on (default 9000)"
+    )
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
