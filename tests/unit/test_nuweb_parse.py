@@ -110,7 +110,7 @@ SEED_EVENT_TICKETS: dict[str, Any] = {
 
 
 def spec_path() -> Path:
-    """The official spec, in ../shared beside the repository."""
+    """The official spec's excerpt kept in tests/fixtures/specs/."""
     return NUWEB_OPENAPI
 
 
