@@ -2,7 +2,7 @@
 
 Endpoints (docs/design.md §5, docs/providers.md "Eventpop"). The default ``scope="organizer"`` reads
 ``GET /organizers/{org}/events/{event}/tickets`` (``organizer`` scope), one stream per
-configured event, with ``updated_after`` and ``order_by=updated_at&order=asc``. The seed
+configured event, with ``updated_after`` and ``order_by=updated_at&order=asc``. The user
 endpoint ``GET /organizers/{org}/tickets`` only lists the token user's *own* tickets; it
 is supported as ``scope="user"``: it has no time filter, so it is read newest first
 (``order=desc``) and the read stops at the first ticket older than the watermark.

@@ -30,7 +30,7 @@ SOURCE = SourceId("shotgun-main")
 
 
 def seed_ticket(**overrides: Any) -> dict[str, Any]:
-    """A ticket carrying the seed document's example value for every field."""
+    """A ticket carrying the example value of Shotgun's /tickets documentation for every field."""
     ticket: dict[str, Any] = {
         "ticket_id": 123456,
         "ticket_scan_code": "42564997260325",
@@ -90,7 +90,7 @@ def page(*tickets: dict[str, Any], next_link: str | None = None) -> dict[str, An
 
 
 def test_seed_example_ticket_normalizes_every_field() -> None:
-    """The seed's example ticket maps onto every TicketRecord field."""
+    """The documented example ticket maps onto every TicketRecord field."""
     [record], next_link = parse_page(page(seed_ticket()), source=SOURCE)
     assert next_link is None
     assert (record.provider, record.source) == ("shotgun", SOURCE)
