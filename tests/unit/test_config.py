@@ -75,7 +75,7 @@ def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> li
 
 
 def test_design_example_loads() -> None:
-    """docs/design.md §7's example loads once its environment variables are set."""
+    """The full example (four providers, organizer overrides) loads once its variables are set."""
     config = load_config(FIXTURES / "design-example.yaml", ENV)
     sources = [source for _, source in config.sources()]
     assert [type(s) for s in sources] == [
