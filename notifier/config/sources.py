@@ -54,7 +54,9 @@ class EventpopSource(SourceBase):
 
     provider: Literal["eventpop"]
     organizer_id: int
-    event_ids: tuple[int, ...] = Field(min_length=1)
+    # Empty: every current and upcoming event of the organizer, from its events list
+    # (docs/providers.md); otherwise only these events, without listing.
+    event_ids: tuple[int, ...] = ()
     access_token: SecretStr
     client_id: SecretStr | None = None
     client_secret: SecretStr | None = None

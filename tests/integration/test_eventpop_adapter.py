@@ -89,7 +89,6 @@ async def make_provider(env: Env) -> AsyncIterator[MakeProvider]:
             env.base_url, policy=RetryPolicy(max_attempts=attempts), sleep=Sleeps()
         )
         clients.append(client)
-        grant = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH}
         return EventpopProvider(
             "ep",
             ORGANIZER,
@@ -102,7 +101,9 @@ async def make_provider(env: Env) -> AsyncIterator[MakeProvider]:
             lookback=lookback,
             http=client,
             clock=env.clock,
-            **(grant if refresh else {}),
+            client_id=CLIENT_ID if refresh else None,
+            client_secret=CLIENT_SECRET if refresh else None,
+            refresh_token=REFRESH if refresh else None,
         )
 
     yield build
