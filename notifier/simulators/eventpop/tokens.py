@@ -75,6 +75,10 @@ class TokenIssuer:
         """The grant is withdrawn (the user de-authorised the app): the token stops working."""
         self._refresh_tokens.pop(refresh_token, None)
 
+    def live_refresh_tokens(self) -> list[str]:
+        """Every refresh token that still works (tests look for them where they must not be)."""
+        return list(self._refresh_tokens)
+
     def expire(self, token: str) -> None:
         self._tokens[token].expires_at = self._clock() - _TICK
 
