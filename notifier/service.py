@@ -174,7 +174,7 @@ def _webhook_sink(organizer: str | None, endpoint: WebhookEndpoint) -> WebhookSi
     return WebhookSink(
         webhook_sink_name(endpoint.name),
         endpoint.url,
-        secret=endpoint.secret.get_secret_value(),
+        secret=tuple(secret.get_secret_value() for secret in endpoint.signing_secrets),
         events=endpoint.events,
         organizer=organizer,
         timeout=endpoint.timeout.total_seconds(),

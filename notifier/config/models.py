@@ -96,13 +96,35 @@ class WebhookEndpoint(Model):
 
     name: Slug
     url: HttpUrl
-    secret: WebhookSecret
+    secret: WebhookSecret | None = None
+    # Instead of `secret` while one is rotated: every delivery carries one signature per
+    # secret, so receivers can switch from the old key to the new one without a gap.
+    secrets: tuple[WebhookSecret, ...] = ()
     # Empty: every event (docs/design.md §6a).
     events: tuple[EventPattern, ...] = ()
     timeout: PositiveDuration = timedelta(seconds=15)
     retry_schedule: tuple[Duration, ...] = Field(default=DEFAULT_RETRY_SCHEDULE, min_length=1)
     max_retry_after: Duration = timedelta(hours=1)
     concurrency: PositiveInt = 8
+
+    @model_validator(mode="after")
+    def _one_way_to_give_secrets(self) -> WebhookEndpoint:
+        if (self.secret is None) == (not self.secrets):
+            raise ConfigProblems(
+                [
+                    (
+                        "secret",
+                        "set either secret (one whsec_ key) or secrets (a list, while "
+                        "rotating: the old key and the new one), not both and not neither",
+                    )
+                ]
+            )
+        return self
+
+    @property
+    def signing_secrets(self) -> tuple[SecretStr, ...]:
+        """Every secret this endpoint's deliveries are signed with."""
+        return (self.secret,) if self.secret is not None else self.secrets
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint's filter lets an event of this type through."""
