@@ -73,6 +73,19 @@ class EventpopSource(SourceBase):
             "refresh_token": self.refresh_token,
         }
         missing = [name for name, value in grant.items() if value is None]
+        if not self.event_ids and missing:
+            # Without event_ids the source lists the organizer's events, which takes an
+            # application token (client credentials); the user token expires in 2 h.
+            raise ConfigProblems(
+                [
+                    (
+                        "event_ids",
+                        "list the events to read, or set client_id, client_secret and "
+                        "refresh_token (an application the organizer owns) to follow every "
+                        "current and upcoming event",
+                    )
+                ]
+            )
         if 0 < len(missing) < len(grant):
             raise ConfigProblems(
                 [

@@ -70,7 +70,7 @@ from notifier.providers.eventpop.cursor import (
     position_of,
 )
 from notifier.providers.eventpop.discovery import DEFAULT_CLOSE_OUT, EventFinder
-from notifier.providers.eventpop.oauth import GrantBook, WallClock, grant_of
+from notifier.providers.eventpop.oauth import AppToken, GrantBook, WallClock, grant_of
 from notifier.providers.eventpop.reads import advance
 from notifier.providers.eventpop.streams import TIE_MARGIN, Api, PageBudget, StreamReader
 from notifier.providers.eventpop.wire import PROVIDER
@@ -131,21 +131,29 @@ class EventpopProvider:
         self._http = http or ProviderHttpClient(
             base_url, budget=RequestBudget(DEFAULT_BUDGET_PER_MINUTE, 60.0)
         )
+        token_url = str(URL(base_url).origin().with_path("/oauth/token"))
+        grant = grant_of(client_id, client_secret, refresh_token)
         self._auth = (grants or GrantBook()).session(
             self._http,
-            str(URL(base_url).origin().with_path("/oauth/token")),
+            token_url,
             access_token,
-            grant=grant_of(client_id, client_secret, refresh_token),
+            grant=grant,
             expires_at=token_expires_at,
             clock=clock,
         )
-        api = Api(self._http, self._auth)
-        self._reader = StreamReader(api, organizer_url, source=self._source, per_page=per_page)
-        self._finder = (
-            EventFinder(api, organizer_url, close_out=close_out, clock=clock)
-            if scope == "organizer" and not self._event_ids
-            else None
+        self._reader = StreamReader(
+            Api(self._http, self._auth), organizer_url, source=self._source, per_page=per_page
         )
+        self._finder: EventFinder | None = None
+        if scope == "organizer" and not self._event_ids:
+            if grant is None:
+                raise ConfigError(
+                    "an Eventpop source without event_ids lists the organizer's events, "
+                    "which needs client_id and client_secret (and refresh_token) of an "
+                    "application the organizer owns; set them, or list event_ids"
+                )
+            app = AppToken(self._http, token_url, grant, clock=clock)
+            self._finder = EventFinder(app, organizer_url, close_out=close_out, clock=clock)
 
     def __repr__(self) -> str:
         return "<EventpopProvider source=" + self._source + " scope=" + self._scope + ">"

@@ -1,7 +1,8 @@
 """Which events an Eventpop source follows when it lists none: the organizer's own list.
 
 ``GET /organizers/{org}/events`` (Eventpop public API Swagger, "List events for an
-organizer"; needs an application owned by the organizer) is read at most once per
+organizer"; it needs an application token of an application the organizer owns, from
+the client-credentials grant of the source's client_id and client_secret) is read at most once per
 ``DISCOVERY_INTERVAL``, latest ``end_at`` first, until events ended longer ago than the
 close-out window: every current and upcoming event is followed, a new one within a
 minute, and an ended one is dropped once its close-out window has passed (late door
@@ -17,7 +18,8 @@ import structlog
 
 from notifier.errors import FatalProviderError, RetriableProviderError
 from notifier.providers.base import EventWindow
-from notifier.providers.eventpop.streams import Api, PageBudget
+from notifier.providers.eventpop.oauth import AppToken
+from notifier.providers.eventpop.streams import PageBudget
 from notifier.providers.eventpop.wire import PROVIDER, ListedEvent, parse_events
 
 log = structlog.get_logger(__name__)
@@ -35,7 +37,7 @@ class EventFinder:
 
     def __init__(
         self,
-        api: Api,
+        api: AppToken,
         organizer_url: str,
         *,
         close_out: timedelta,
@@ -47,7 +49,11 @@ class EventFinder:
         self._clock = clock
         self._followed: dict[str, ListedEvent] = {}
         self._listed_at: datetime | None = None
-        self.requests = 0
+        self._pages = 0
+
+    @property
+    def requests(self) -> int:
+        return self._pages + self._api.requests
 
     def event_ids(self) -> list[str]:
         return list(self._followed)
@@ -116,10 +122,10 @@ class EventFinder:
             if exc.status != 403:
                 raise
             raise FatalProviderError(
-                "Eventpop refused the organizer's events list (HTTP 403: the application "
-                "must be owned by the organizer); list the source's event_ids in the config "
-                "to read their tickets without it",
+                "Eventpop refused the organizer's events list (HTTP 403: the application of "
+                "client_id must be owned by the organizer); use an application the "
+                "organizer owns, or list the source's event_ids in the config",
                 status=403,
             ) from exc
-        self.requests += result.attempts
+        self._pages += result.attempts
         return result.payload

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,7 @@ import structlog
 
 from notifier.errors import ConfigError, FatalProviderError
 from notifier.providers.eventpop.wire import PROVIDER
-from notifier.providers.http import ProviderHttpClient
+from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.store.base import CredentialStore
 from notifier.store.sealing import Sealer, UnsealError
 from notifier.timeparse import parse_timestamp
@@ -294,6 +294,70 @@ class OAuth:
         )
         self._unsaved = self._vault is not None
         return expires_in
+
+
+class AppToken:
+    """An application token (client-credentials grant) for what needs one: the events list.
+
+    Eventpop's Swagger: ``GET /organizers/{org}/events`` "Requires Application Access
+    Token (the application must be owned by this organizer)". It has no refresh token
+    (RFC 6749 §4.4.3): a new one is requested ahead of expiry, and once on a 401.
+    """
+
+    def __init__(
+        self, http: ProviderHttpClient, token_url: str, grant: Grant, *, clock: WallClock
+    ) -> None:
+        self._http = http
+        self._token_url = token_url
+        self._grant = grant
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        return "<EventpopAppToken>"
+
+    async def get(self, url: str, params: Mapping[str, str]) -> FetchResult:
+        token = await self._current()
+        try:
+            return await self._http.fetch_json(url, params=params, headers=_bearer(token))
+        except FatalProviderError as exc:
+            if exc.status != 401:
+                raise
+        self.requests += 1  # the refused request
+        token = await self._current(stale=token)
+        return await self._http.fetch_json(url, params=params, headers=_bearer(token))
+
+    async def _current(self, *, stale: str | None = None) -> str:
+        async with self._lock:
+            expires_at = self._expires_at
+            fresh = expires_at is None or self._clock() < expires_at - REFRESH_EARLY
+            if self._token is not None and self._token != stale and fresh:
+                return self._token
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._grant.client_id,
+                "client_secret": self._grant.client_secret,
+            }
+            result = await self._http.post_form(
+                self._token_url, form, headers={"Accept": "application/json"}
+            )
+            self.requests += result.attempts
+            payload = result.payload
+            if not isinstance(payload, dict) or type(payload.get("access_token")) is not str:
+                raise FatalProviderError("malformed Eventpop token response")
+            expires_in = payload.get("expires_in")
+            if type(expires_in) is not int or expires_in <= 0:
+                expires_in = int(TOKEN_LIFETIME.total_seconds())
+            self._token = payload["access_token"]
+            self._expires_at = self._clock() + timedelta(seconds=expires_in)
+            return self._token
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token, "Accept": "application/json"}
 
 
 def grant_of(
