@@ -247,7 +247,7 @@ def _eventpop_grants(config: Config, store: SqliteStore | MemoryStore) -> GrantB
             "state_secrets_unencrypted",
             detail="Eventpop tokens are kept in the state store as they are; set "
             + STATE_KEY_ENV
-            + " to a Fernet key to encrypt them (docs/configuration.md)",
+            + " to a Fernet key to encrypt them (docs/deploy.md)",
         )
     return GrantBook(store, sealer)
 

@@ -3,7 +3,7 @@
 ``NOTIFIER_STATE_KEY`` holds a Fernet key (``Fernet.generate_key()``: 32 bytes, URL-safe
 base64). With it set, every stored secret is encrypted and authenticated (AES-128-CBC +
 HMAC-SHA256); without it, secrets are stored as they are and the start-up log says so
-(docs/configuration.md). A sealed value names its form (``fernet:`` or ``plain:``), so a
+(docs/deploy.md). A sealed value names its form (``fernet:`` or ``plain:``), so a
 key added later still reads what was stored before it and seals the next write.
 """
 

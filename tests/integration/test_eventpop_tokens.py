@@ -164,7 +164,7 @@ async def test_tokens_are_never_logged_and_sealed_at_rest_with_a_key(
 
 
 async def test_without_a_key_tokens_are_stored_as_they_are(rig: Rig, tmp_path: Path) -> None:
-    """No NOTIFIER_STATE_KEY: stored readable (docs/configuration.md says so), still used."""
+    """No NOTIFIER_STATE_KEY: stored readable (docs/deploy.md says so), still used."""
     state = tmp_path / "state.db"
     store = await open_store(state)
     provider = rig.provider("ep", TOKEN, REFRESH, event_ids=[71001], grants=GrantBook(store))
