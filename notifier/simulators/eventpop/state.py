@@ -127,7 +127,11 @@ class EventpopSimulator:
             raise KeyError(organizer_id)
         event = event_id if event_id is not None else self._new_id("event")
         now = self._tick()
-        self._events[event] = Event(event, organizer_id, title, now, now, start_at, end_at, status)
+        # Swagger types start_at and end_at as strings (never null): an event without
+        # given times opens a week from now and lasts four hours.
+        start = start_at if start_at is not None else now + timedelta(days=7)
+        end = end_at if end_at is not None else max(start, now) + timedelta(hours=4)
+        self._events[event] = Event(event, organizer_id, title, now, now, start, end, status)
         return event
 
     def end_event(self, event_id: int, at: datetime | None = None) -> None:
