@@ -199,3 +199,22 @@ async def test_caught_up_events_are_read_before_a_backlog(rig: Rig) -> None:
     first = await provider.poll(cursor)
     assert first.more
     assert [t.checked_in_at is not None for t in first.tickets if t.event_id == "3"] == [True]
+
+
+async def test_events_far_from_their_doors_are_read_once_a_minute(rig: Rig) -> None:
+    """Live events every poll; one next week at most once a minute (the budget is shared)."""
+    event(rig, 3, -1 * HOUR, 3 * HOUR)
+    event(rig, 4, 24 * 7 * HOUR, 24 * 7 * HOUR + 4 * HOUR)
+    provider = rig.provider("ep", TOKEN, REFRESH)
+    cursor = (await provider.poll(None)).cursor
+    reads = {3: ticket_reads(rig, 3), 4: ticket_reads(rig, 4)}
+    for _ in range(5):  # five polls, 5 s apart
+        rig.clock.advance(5)
+        cursor = (await provider.poll(cursor)).cursor
+    assert ticket_reads(rig, 3) - reads[3] == 5
+    assert ticket_reads(rig, 4) == reads[4]
+    rig.sim.transfer(rig.sim.create_ticket(4), "Kanya Srisuk", "kanya@x.co.th")
+    rig.clock.advance(60)
+    result = await provider.poll(cursor)
+    assert ticket_reads(rig, 4) == reads[4] + 1
+    assert events_of(result.tickets) == {"4"}

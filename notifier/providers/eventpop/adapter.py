@@ -82,6 +82,10 @@ DEFAULT_MAX_PAGES = 20  # pages per step, as Shotgun's adapter
 # No documented limit (docs/providers.md); docs/design.md §5 budgets 60/min.
 DEFAULT_BUDGET_PER_MINUTE = 60.0
 USER_STREAM = "user"
+# A discovered event is read on every poll from this long before its start (the default
+# live margin, docs/design.md §6), and before that at most once per QUIET_INTERVAL.
+LIVE_BEFORE = timedelta(hours=2)
+QUIET_INTERVAL = timedelta(seconds=60)
 
 Scope = Literal["organizer", "user"]
 
@@ -145,6 +149,7 @@ class EventpopProvider:
             Api(self._http, self._auth), organizer_url, source=self._source, per_page=per_page
         )
         self._finder: EventFinder | None = None
+        self._read_at: dict[str, datetime] = {}  # when each stream was last read (memory)
         if scope == "organizer" and not self._event_ids:
             if grant is None:
                 raise ConfigError(
@@ -181,7 +186,7 @@ class EventpopProvider:
         reached: set[str] = set()
         records: list[TicketRecord] = []
         requests = 0
-        for key in _caught_up_first(streams, positions):
+        for key in self._due(_caught_up_first(streams, positions), now):
             start = positions.get(key)
             lower = self._lower(start, state.anchors.get(key), deep=deep)
             read, done = await self._reader.read(streams[key], lower, budget)
@@ -193,9 +198,10 @@ class EventpopProvider:
                 positions[key] = position
             if read.pages:
                 reached.add(key)
+                self._read_at[key] = now
             if done:
                 finished.add(key)
-        more = len(finished) < len(streams)
+        more = budget.exhausted
         next_state = self._next_state(state, positions, reached, finished, deep=deep, now=now)
         return PollResult(
             tickets=records,
@@ -209,6 +215,22 @@ class EventpopProvider:
     async def close(self) -> None:
         if self._owns_http:
             await self._http.close()
+
+    def _due(self, keys: list[str], now: datetime) -> list[str]:
+        """The streams to read this step: all, but a discovered event far from its doors
+        (not within ``LIVE_BEFORE`` of its start, nor over) at most once a minute, so an
+        organizer's many upcoming events do not eat the budget its live ones need."""
+        if self._finder is None:
+            return keys
+        windows = self._finder.windows()
+        due = []
+        for key in keys:
+            window = windows.get(key.removeprefix("event:"))
+            last = self._read_at.get(key)
+            quiet = window is not None and now < window[0] - LIVE_BEFORE
+            if not quiet or last is None or not last <= now < last + QUIET_INTERVAL:
+                due.append(key)
+        return due
 
     def _listing_requests(self) -> int:
         return 0 if self._finder is None else self._finder.requests
