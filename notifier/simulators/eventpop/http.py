@@ -84,6 +84,7 @@ async def _event_tickets(request: web.Request) -> web.StreamResponse:
     organizer_id, event_id = _path_int(request, "organizer_id"), _path_int(request, "event_id")
     if organizer_id is None or event_id is None or sim.event_organizer(event_id) != organizer_id:
         return _error(404, "Event not found")
+    # Swagger securityDefinitions: the organizer scope "requires user-organizer association".
     if not sim.is_member(organizer_id, refused.user_id):
         return _error(
             403, "Forbidden - Organizer scope required or application not owned by organizer"
@@ -106,6 +107,8 @@ async def _user_tickets(request: web.Request) -> web.StreamResponse:
     query = _parse_query(request, USER_ORDER_FIELDS, filters=False)
     if isinstance(query, web.Response):
         return query
+    # Swagger: "tickets belonging to the authenticated user ... for events owned by the
+    # specified organizer".
     rows, total = sim.select(query, organizer_id=organizer_id, user_id=refused.user_id)
     return _page(request, sim, query, "tickets", rows, total)
 
