@@ -9,7 +9,7 @@ DEV_LOCK     := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
 UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
-.PHONY: demo test check lint typecheck format bench clean lock
+.PHONY: demo test check lint typecheck format bench clean lock contracts
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The published contracts (docs/schema) through the AsyncAPI parser and a JSON Schema
+# validator; needs node and npm.
+contracts: $(STAMP)
+	PYTHON=$(BIN)/python .ci/validate-contracts
 
 format: $(STAMP)
 	$(BIN)/ruff format notifier tests bench

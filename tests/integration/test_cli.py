@@ -272,8 +272,8 @@ def test_schema_prints_every_event_type(capsys: pytest.CaptureFixture[str]) -> N
     """`notifier schema` covers the whole catalogue; --asyncapi is an AsyncAPI 3 document."""
     assert main(["schema"]) == 0
     schemas = orjson.loads(capsys.readouterr().out)
-    assert "ticket.checked_in" in schemas["events"]
-    assert "ticket_type.sold_out" in schemas["events"]
+    assert "ticket.checked_in" in schemas["discriminator"]["mapping"]
+    assert "ticket_type.sold_out" in schemas["discriminator"]["mapping"]
     assert main(["schema", "--asyncapi"]) == 0
     assert orjson.loads(capsys.readouterr().out)["asyncapi"].startswith("3.")
 
