@@ -218,3 +218,24 @@ async def test_events_far_from_their_doors_are_read_once_a_minute(rig: Rig) -> N
     result = await provider.poll(cursor)
     assert ticket_reads(rig, 4) == reads[4] + 1
     assert events_of(result.tickets) == {"4"}
+
+
+async def test_a_quiet_event_does_not_make_every_poll_deep(rig: Rig) -> None:
+    """With a lookback, polls between deep reads cost one page per live event, even while
+    a quiet event (read once a minute) still awaits its first deep read."""
+    event(rig, 3, -1 * HOUR, 3 * HOUR, tickets=0)
+    event(rig, 4, 24 * 7 * HOUR, 24 * 7 * HOUR + 4 * HOUR)
+    for _ in range(12):  # the lookback window holds three pages of the live event
+        rig.clock.advance(1)
+        rig.sim.create_ticket(3)
+    provider = rig.provider("ep", TOKEN, REFRESH, lookback=timedelta(minutes=2))
+    cursor = (await provider.poll(None)).cursor
+    rig.clock.advance(5)
+    cursor = (await provider.poll(cursor)).cursor  # deep: the live event's first anchor
+    costs = []
+    for _ in range(4):
+        rig.clock.advance(5)
+        before = rig.sim.requests_served
+        cursor = (await provider.poll(cursor)).cursor
+        costs.append(rig.sim.requests_served - before)
+    assert costs == [1, 1, 1, 1]

@@ -180,13 +180,14 @@ class EventpopProvider:
         if self._finder is not None:
             await self._finder.refresh(budget)
         streams = self._streams()
-        deep = self._deep_due(state, streams, now)
         positions = {key: state.positions[key] for key in streams if key in state.positions}
+        due = self._due(_caught_up_first(streams, positions), now)
+        deep = self._deep_due(state, due, now)
         finished: set[str] = set()
         reached: set[str] = set()
         records: list[TicketRecord] = []
         requests = 0
-        for key in self._due(_caught_up_first(streams, positions), now):
+        for key in due:
             start = positions.get(key)
             lower = self._lower(start, state.anchors.get(key), deep=deep)
             read, done = await self._reader.read(streams[key], lower, budget)
@@ -255,7 +256,7 @@ class EventpopProvider:
 
     # -- deep reads (module docstring): the lookback window about once a minute
 
-    def _deep_due(self, state: CursorState, streams: dict[str, str | None], now: datetime) -> bool:
+    def _deep_due(self, state: CursorState, streams: list[str], now: datetime) -> bool:
         if not self._lookback:
             return False
         last = state.deep_read_at
