@@ -91,7 +91,8 @@ class NuwebSource(SourceBase):
     provider: Literal["nuweb"]
     token: SecretStr
     company_id: int
-    event_ids: tuple[int, ...] = Field(min_length=1)
+    # Empty: every current and upcoming event of the company, discovered (GET /v1/events).
+    event_ids: tuple[int, ...] = ()
     base_url: BaseUrl = "https://api.nuwebgroup.com"
 
 
