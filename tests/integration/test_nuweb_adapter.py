@@ -627,6 +627,7 @@ def response_schema(path: str, status: str = "200") -> dict[str, Any]:
         ("/v1/event-tickets?eventId=5&withTrashed=true", "/event-tickets"),
         ("/v1/sale-items?eventId=5", "/sale-items"),
         ("/v1/entry/tickets?eventId=5&includeZones=true", "/entry/tickets"),
+        ("/v1/events?endingAfter=2026-06-01T00:00:00.000000Z&hideChildEvents=true", "/events"),
     ],
 )
 async def test_responses_validate_against_openapi(env: Env, url: str, spec_key: str) -> None:

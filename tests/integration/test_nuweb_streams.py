@@ -393,3 +393,18 @@ async def test_a_large_first_read_commits_in_bounded_steps(env: Env) -> None:
     env.sim.scan_in(ticket)
     assert pairs(await door.poll()) == [("ticket.checked_in", str(ticket))]
     assert door.steps == len(requests) + 1
+
+
+async def test_an_event_the_api_does_not_know_fails_alone(env: Env) -> None:
+    """An event answering 404 (deleted, or a typo in event_ids) backs off alone: the other
+    event's tickets and check-ins are read, and it is not asked again within its back-off."""
+    with capture_logs() as logs:
+        ids, door = await settled(env, event_ids=[EVENT, 99])
+    [failed] = [log for log in logs if log["event"] == "nuweb_stream_failed"]
+    assert failed["stream"] == "entry:99"
+    assert len((await door.store.load(SOURCE)).tickets) == 3
+    env.sim.scan_in(ids[2])
+    env.time.advance(5)
+    served = len(env.sim.seen)
+    assert pairs(await door.poll()) == [("ticket.checked_in", str(ids[2]))]
+    assert [seen.query.get("eventId") for seen in list(env.sim.seen)[served:]] == [str(EVENT)]

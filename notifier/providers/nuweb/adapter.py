@@ -171,7 +171,8 @@ class NuwebProvider:
     async def _read_entries(self, step: Step) -> None:
         """Every followed event's entry tickets; one failing backs off alone while another
         is read, and fails the poll when none could be."""
-        read_any, failed = False, None
+        read_any = False
+        failed: list[tuple[str, ProviderError]] = []
         for event_id in step.event_ids:
             stream = "entry:" + event_id
             if not self._health.due(stream, step.now):
@@ -182,15 +183,15 @@ class NuwebProvider:
             except ProviderError as exc:
                 if fails_the_source(exc):
                     raise
-                step.complete = False
-                failed = failed or (stream, exc)
+                failed.append((stream, exc))
                 continue
             read_any = True
             self._health.succeeded(stream)
-        if failed is not None:
-            if not read_any:
-                raise failed[1]  # no check-ins at all: the source is failing as a whole
-            self._health.failed(failed[0], failed[1], step.now)
+        step.complete = step.complete and read_any and not failed
+        if failed and not read_any:
+            raise failed[0][1]  # no check-ins at all: the source is failing as a whole
+        for stream, error in failed:
+            self._health.failed(stream, error, step.now)
 
     async def _guarded(
         self, stream: str, read: Callable[[], Awaitable[None]], *, required: bool = False

@@ -34,13 +34,24 @@ class _Linked(Protocol):
 P = TypeVar("P", bound=_Linked)
 
 
-def link_target(link: str) -> str:
-    """The path and query of a next link, to be sent to the configured origin."""
+# What yarl raises for a link it cannot parse (an IndexError for e.g. "http://[::1]@").
+_URL_ERRORS = (ValueError, TypeError, UnicodeError, IndexError)
+
+
+def link_target(link: str, current: str = "/") -> str:
+    """The path and query of a next link, to be sent to the configured origin: its scheme,
+    host, port and user info are never used. A link without a path keeps the current
+    one's; a relative path is resolved against it."""
     try:
         url = URL(link)
-        path = url.raw_path or "/"
+        path = url.raw_path
+        here = URL(current).raw_path or "/"
+        if not path:
+            path = here
+        elif not path.startswith("/"):
+            path = URL("http://origin" + here).join(URL(path, encoded=True)).raw_path
         query = url.raw_query_string
-    except (ValueError, TypeError) as exc:
+    except _URL_ERRORS as exc:
         raise FatalProviderError("Nuweb sent a malformed next link") from exc
     return path + ("?" + query if query else "")
 
@@ -110,7 +121,7 @@ async def read_pages(
         pages.append(page)
         if page.next_link is None or finished(page):
             return Paged(pages, requests, None)
-        target = link_target(page.next_link)
+        target = link_target(page.next_link, target)
         if target in seen:
             raise FatalProviderError("Nuweb pagination repeated a next link")
         seen.add(target)

@@ -44,7 +44,7 @@ _SIM_KEY: web.AppKey[NuwebSimulator] = web.AppKey("nuweb_simulator", NuwebSimula
 
 
 def build_app(sim: NuwebSimulator) -> web.Application:
-    """The aiohttp application serving the four endpoints from ``sim``."""
+    """The aiohttp application serving the five endpoints from ``sim``."""
     app = web.Application()
     app[_SIM_KEY] = sim
     app.router.add_get(EVENT_TICKETS, _inventory_handler)
@@ -145,6 +145,8 @@ def _rate_headers(sim: NuwebSimulator, company: int) -> dict[str, str] | web.Res
     return headers
 
 
+# Assumption: a parameter that does not parse is a 422 with Laravel's validation body, as
+# the spec's ``ValidationError`` responses show for the endpoints that document them.
 def _int_param(request: web.Request, name: str) -> int | None:
     text = request.query.get(name)
     if text is None or text == "":
@@ -176,17 +178,14 @@ def _limit(request: web.Request, maximum: int) -> int:
 
 
 def _links(request: web.Request, sim: NuwebSimulator, page: int, pages: int) -> dict[str, str]:
-    """First/last/prev/next/self as absolute URLs carrying the request's other parameters,
-    on the spec's example origin (``SPEC_LINK_ORIGIN``) unless ``link_origin`` is None.
-
-    Assumption: the links carry the request's filters (the spec's examples show only
-    ``?page=N``; the adapter sends its filters again either way).
-    """
-    query = {k: v for k, v in request.query.items() if k not in ("page", "offset")}
+    """First/last/prev/next/self as the spec's examples give them: absolute URLs on the
+    spec's example origin (``SPEC_LINK_ORIGIN``, unless ``link_origin`` is None) carrying
+    only ``?page=N`` (``http://api.willms.com/v1/event-tickets?page=5``): a client must
+    send its filters again with every page."""
     base = request.url.with_query(None)
 
     def at(number: int, *, origin: str | None = sim.link_origin) -> str:
-        url = base.with_query({**query, "page": str(number)})
+        url = base.with_query({"page": str(number)})
         return str(url) if origin is None else origin.rstrip("/") + url.path_qs
 
     links = {"first": at(1), "last": at(pages), "self": at(page)}

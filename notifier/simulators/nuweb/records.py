@@ -52,15 +52,24 @@ class SeenRequest:
 
 @dataclass(slots=True)
 class SaleItem:
+    """A ticket type: GET /v1/event-tickets (the seed's ``tickets``) and /v1/sale-items."""
+
     event_id: int
-    changed_at: datetime  # newest change of the item, its stock or its price
+    # What ``lastUpdated`` compares: "associated database records (sale items, inventory
+    # item and pricing)" (admin OpenAPI, GET /v1/sale-items), so a sale (stock) counts.
+    changed_at: datetime
     wire: dict[str, Any]
 
 
 @dataclass(slots=True)
 class EntryTicket:
+    """An entry ticket (admin OpenAPI, GET /v1/entry/tickets: ``const``, ``stable``,
+    ``variable``, and ``zoneData`` "when ``includeZones`` is true")."""
+
     event_id: int
     type_id: int
+    # The "last modified at time": "the latest date/time from when the customer details
+    # were last edited, when the ticket was last updated, ..." (``startTime``).
     modified_at: datetime
     const: dict[str, Any]
     stable: dict[str, Any]
@@ -92,7 +101,9 @@ class OrderItemRow:
     price: int
     currency: str
     created_at: datetime
-    changed_at: datetime  # the item, its order or its data capture: what lastUpdated sees
+    # What ``lastUpdated`` sees: "database records (order items, orders and data capture
+    # responses) that have been updated on or after" it (GET /v1/order-items).
+    changed_at: datetime
     refunded: int = 0
     # "The named_holder override set at the order item level" (admin OpenAPI,
     # GET /v1/order-items; changelog of 29 August 2024); omitted when not set.
@@ -140,6 +151,7 @@ class OrderItemRow:
         for name, moment in (("cancelledAt", self.cancelled_at), ("deletedAt", self.deleted_at)):
             if moment is not None:
                 attributes[name] = format_nuweb_time(moment)
+        # The spec's example envelope: type, id, attributes, meta.lastUpdated, relationships.
         return {
             "type": "orderItems",
             "id": item_id,
@@ -183,6 +195,7 @@ class OrderItemQuery:
 
 
 def is_resale(item: OrderItemRow) -> bool:
+    # ``isResale`` filter and ``replacedOrderItem.type`` "resale" (GET /v1/order-items).
     return item.replaced is not None and item.replaced.get("type") == "resale"
 
 
@@ -214,9 +227,10 @@ class EventRow:
             "timezone": "Europe/London",
             "createdAt": format_nuweb_time(self.created_at),
             "updatedAt": stamp,
-            "deletedAt": None if self.deleted_at is None else format_nuweb_time(self.deleted_at),
             "meta": {"lastUpdated": stamp},
         }
+        if self.deleted_at is not None:  # the schema's ``deletedAt`` is a plain string
+            event["deletedAt"] = format_nuweb_time(self.deleted_at)
         return event
 
 
@@ -321,4 +335,5 @@ def variable(status: str) -> dict[str, Any]:
 
 
 def scan_wire(direction: str, stamp: str, zone: int) -> dict[str, Any]:
+    # ``zoneData.scans[]``: zoneId, scan "in"/"out", scannedOn, uuid (GET /v1/entry/tickets).
     return {"zoneId": zone, "scan": direction, "scannedOn": stamp, "uuid": str(uuid.uuid4())}
