@@ -5,7 +5,7 @@ and bounded steps. One fake clock drives simulator and adapter; sleeping advance
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,9 @@ from notifier.providers.nuweb import (
     ORDER_ITEMS_INTERVAL,
     RETRY_POLICY,
     NuwebProvider,
+    Resume,
     decode_cursor,
+    encode_cursor,
 )
 from notifier.simulators.nuweb import (
     ENTRY,
@@ -365,9 +367,7 @@ async def test_event_ids_stay_a_filter(env: Env) -> None:
 # --------------------------------------------------------------------------- bounded steps
 
 
-@pytest.mark.parametrize(
-    "options", [{"entry_page_size": 5, "order_items_page_size": 5, "link_origin": None}]
-)
+@pytest.mark.parametrize("options", [{"entry_page_size": 5, "order_items_page_size": 5}])
 async def test_a_large_first_read_commits_in_bounded_steps(env: Env) -> None:
     """At most the page cap per step: a baseline of 60 tickets in pages of 5 spans several
     committed steps, stays silent, records every ticket, then reads incrementally."""
@@ -408,3 +408,14 @@ async def test_an_event_the_api_does_not_know_fails_alone(env: Env) -> None:
     served = len(env.sim.seen)
     assert pairs(await door.poll()) == [("ticket.checked_in", str(ids[2]))]
     assert [seen.query.get("eventId") for seen in list(env.sim.seen)[served:]] == [str(EVENT)]
+
+
+async def test_a_continuation_of_an_event_no_longer_read_is_dropped(env: Env) -> None:
+    """A cursor resuming an event the configuration no longer names asks for no further
+    step (it would loop) and loses that continuation."""
+    _, door = await settled(env)
+    state = decode_cursor(await door.cursor())
+    stale = replace(state, resume={"entry:99": Resume("/v1/entry/tickets?page=2")})
+    result = await env.adapter().poll(encode_cursor(stale))
+    assert not result.more
+    assert decode_cursor(result.cursor).resume == {}

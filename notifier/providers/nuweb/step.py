@@ -342,7 +342,9 @@ class Step:
             inventory_endpoint=self.inventory_endpoint,
             events=self.events if self._discovers else {},
             events_read_at=self.events_read_at if self._discovers else None,
-            resume=self.resume,
+            # Only the continuations of streams still read: one left behind would ask for
+            # another step forever.
+            resume={key: value for key, value in self.resume.items() if key in self.stream_names()},
         )
         return _only_followed(cursor, set(self.event_ids)) if self._discovers else cursor
 
@@ -353,16 +355,9 @@ def _keep(mapping: Mapping[str, V], ids: set[str]) -> dict[str, V]:
 
 def _only_followed(state: NuwebCursor, followed_ids: set[str]) -> NuwebCursor:
     """The cursor without the positions of events no longer followed (it stays bounded)."""
-
-    resume = {
-        key: value
-        for key, value in state.resume.items()
-        if ":" not in key or key.split(":", 1)[1] in followed_ids
-    }
     return replace(
         state,
         entry=_keep(state.entry, followed_ids),
         inventory=_keep(state.inventory, followed_ids),
         deep_anchors=_keep(state.deep_anchors, followed_ids),
-        resume=resume,
     )

@@ -103,7 +103,8 @@ class NuwebSimulator(NuwebStore):
         customer_name: str = "Walton Buckridge",
         email: str = "walton.buckridge@example.com",
     ) -> int:
-        """Sell one ticket of the type (stock moves); returns the entry ticket id."""
+        """Sell one ticket of the type; returns the entry ticket id. Stock moves (``sold``,
+        ``currentStock``: the seed), which inventory's ``lastUpdated`` sees."""
         wire = self._items[ticket_type_id].wire
         self._edit_item(
             ticket_type_id, sold=wire["sold"] + 1, currentStock=wire["currentStock"] - 1
@@ -197,7 +198,13 @@ class NuwebSimulator(NuwebStore):
         return self._order_items[ticket_id].wire(ticket_id)
 
     def scan_in(self, ticket_id: int, at: datetime | None = None, zone: int = 1) -> None:
-        """Admit the ticket (status scanned) with an ``in`` scan; ``at`` back-dates it."""
+        """Admit the ticket with an ``in`` scan; ``at`` back-dates it (an offline scanner).
+
+        Entry ``variable.status`` sold → scanned with ``scannedOn`` / ``scannedBy``, and a
+        ``zoneData.scans[]`` entry with ``scan: "in"`` (admin OpenAPI, GET
+        /v1/entry/tickets); "the last scan" modifies the ticket (``startTime``).
+        Assumption: a back-dated scan is modified now (it syncs now) with its own time.
+        """
         if self._order_items[ticket_id].closed:
             return  # refused at the gate
         entry, when = self._entries[ticket_id], self._tick()
@@ -208,6 +215,7 @@ class NuwebSimulator(NuwebStore):
         entry.modified_at = when
 
     def scan_out(self, ticket_id: int, at: datetime | None = None, zone: int = 1) -> None:
+        """A zone exit: a ``scan: "out"`` entry in ``zoneData.scans[]`` (admin OpenAPI)."""
         if self._order_items[ticket_id].closed:
             return
         entry, when = self._entries[ticket_id], self._tick()
@@ -225,7 +233,9 @@ class NuwebSimulator(NuwebStore):
         entry.modified_at = self._tick()
 
     def refund(self, ticket_id: int) -> None:
-        """Refund the ticket in full; its unit goes back into stock (no-op if closed)."""
+        """Refund the ticket in full: entry status ``refunded`` and the item's ``refunded``
+        amount (admin OpenAPI); Assumption: the item is cancelled and removed from its order
+        too, and its unit goes back into stock (no-op if closed)."""
         item = self._order_items[ticket_id]
         if item.closed:
             return
@@ -240,10 +250,13 @@ class NuwebSimulator(NuwebStore):
         self._set_status(ticket_id, "locked")
 
     def unlock(self, ticket_id: int) -> None:
+        """Assumption: the modification done, the ticket returns to what it was."""
         entry = self._entries[ticket_id]
         self._set_status(ticket_id, "scanned" if "scannedOn" in entry.variable else "sold")
 
     def transfer(self, ticket_id: int, customer_name: str, email: str) -> None:
+        """New customer details: "the customer details were last edited" modifies the entry
+        ticket (admin OpenAPI, ``startTime``)."""
         entry = self._entries[ticket_id]
         entry.stable.update(customerName=customer_name, customerEmail=email)
         entry.modified_at = self._tick()
@@ -270,5 +283,3 @@ class NuwebSimulator(NuwebStore):
             if k % 17 == 5:
                 self.refund(ticket_id)
         return tickets
-
-    # -- reading (used by the HTTP handlers)
