@@ -349,11 +349,36 @@ async def test_an_event_added_mid_run_is_followed_without_a_restart(env: Env) ->
     # 77 is past its close-out; 5 (ending 11 h after 77 began) is still within its own.
     assert set(state.events) == set(state.entry) == {str(EVENT)}
     served = len(env.sim.seen)
-    env.time.advance(5)
+    env.time.advance(MINUTE)  # 5 is past its live window now: read once a minute
     await door.poll()
     read = [seen.query.get("eventId") for seen in list(env.sim.seen)[served:]]
     assert str(later) not in read
     assert str(EVENT) in read
+
+
+async def test_an_event_far_from_its_doors_is_read_once_a_minute(env: Env) -> None:
+    """A discovered event a month away costs one entry request a minute, the live one one
+    per poll: many upcoming events do not spend the company's budget."""
+    far = env.time.now() + timedelta(days=30)
+    upcoming = env.sim.add_event(COMPANY, 90, start=far, end=far + timedelta(hours=4))
+    ticket = env.sim.sell(env.sim.add_ticket_type(upcoming, "Early"))
+    _, door = await settled(env, event_ids=())
+    served = len(env.sim.seen)
+    for _ in range(12):
+        env.time.advance(5)
+        await door.poll()
+    entry = [seen.query["eventId"] for seen in list(env.sim.seen)[served:] if seen.path == ENTRY]
+    assert entry.count(str(EVENT)) == 12
+    assert entry.count(str(upcoming)) == 1
+    env.sim.transfer(ticket, "New Holder", "new@example.com")
+    seen_after = 0.0
+    events: list[tuple[str, str]] = []
+    while not events and seen_after < 120:
+        env.time.advance(5)
+        seen_after += 5
+        events = pairs(await door.poll())
+    assert events == [("ticket.holder_changed", str(ticket))]
+    assert seen_after <= MINUTE
 
 
 async def test_event_ids_stay_a_filter(env: Env) -> None:

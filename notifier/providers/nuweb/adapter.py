@@ -20,6 +20,8 @@ Streams, each read by ``collect`` (see there for the endpoints and filters):
   keeps that in its cursor.
 - **Events** (without ``event_ids``): the company's current and upcoming events, listed
   every ``EVENTS_INTERVAL``; an event is followed until its close-out window has passed.
+  A discovered event outside its live window (two hours before its start to one after
+  its end) has its entry tickets read at most once a minute; live ones every poll.
 - **Reconcile sweep**: every 6 h the adapter reads every entry ticket again itself
   (``reconciles_itself``): its cursor keeps what order items imposed, which a read from
   scratch would lose.
@@ -33,9 +35,10 @@ the credentials are refused, the poll fails as a whole.
 share, at least ``MIN_STREAM_PAGES``); a stream cut short resumes from its next link in
 the next step (``more``), and only a finished read moves its position.
 
-Cost in steady state, per poll: one request per followed event for entry tickets; once a
-minute one more per event for inventory and one in all for order items; every two
-minutes one for the event list; and the deep read's lookback pages.
+Cost in steady state, per poll: one request per configured or live event for entry
+tickets (once a minute for a discovered event outside its live window); once a minute one
+more per event for inventory and one in all for order items; every two minutes one for
+the event list; and the deep read's lookback pages.
 """
 
 from __future__ import annotations
@@ -135,6 +138,9 @@ class NuwebProvider:
             close_out=close_out,
         )
         self._health = StreamHealth(self._source)
+        # When each event's entry tickets were last read (adapter clock): events outside
+        # their live window rest between reads. In memory: a restart reads them at once.
+        self._entry_read_at: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return "NuwebProvider(source=" + repr(self._source) + ")"  # never the token
@@ -175,8 +181,10 @@ class NuwebProvider:
         failed: list[tuple[str, ProviderError]] = []
         for event_id in step.event_ids:
             stream = "entry:" + event_id
-            if not self._health.due(stream, step.now):
+            wanted = step.entry_wanted(event_id, self._entry_read_at.get(event_id))
+            if not wanted or not self._health.due(stream, step.now):
                 step.complete = False
+                read_any = read_any or not wanted  # resting by schedule is no failure
                 continue
             try:
                 await step.read_entry(event_id)
@@ -186,7 +194,10 @@ class NuwebProvider:
                 failed.append((stream, exc))
                 continue
             read_any = True
+            self._entry_read_at[event_id] = step.now
             self._health.succeeded(stream)
+        for gone in set(self._entry_read_at) - set(step.event_ids):
+            del self._entry_read_at[gone]
         step.complete = step.complete and read_any and not failed
         if failed and not read_any:
             raise failed[0][1]  # no check-ins at all: the source is failing as a whole

@@ -39,6 +39,7 @@ __all__ = [
     "EventsPage",
     "event_windows",
     "followed",
+    "is_live",
     "parse_events_page",
     "still_followed",
 ]
@@ -47,6 +48,13 @@ __all__ = [
 # cancellations follow the night. Our choice; the sources say nothing of it.
 CLOSE_OUT = timedelta(hours=24)
 EVENTS_LIMIT = 100  # the documented maximum (and default)
+# The live window of an event, as the scheduler's defaults (docs/configuration.md): from
+# two hours before its start to one after its end. Outside it a followed event's entry
+# tickets are read at most once per ``IDLE_ENTRY_INTERVAL``: a company with many upcoming
+# events would otherwise spend its 60 requests a minute on events nobody scans.
+BEFORE_DOORS = timedelta(hours=2)
+AFTER_END = timedelta(hours=1)
+IDLE_ENTRY_INTERVAL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,14 @@ def still_followed(
 ) -> dict[str, EventSpan]:
     """Between two listings: the followed events whose close-out has not passed since."""
     return followed(events, now, close_out)
+
+
+def is_live(span: EventSpan, now: datetime) -> bool:
+    """Whether ``now`` is in the event's live window; an event without a start always is."""
+    if span.start is None:
+        return True
+    end = span.end if span.end is not None else span.start
+    return span.start - BEFORE_DOORS <= now <= end + AFTER_END
 
 
 def event_windows(events: Iterable[tuple[str, EventSpan]]) -> dict[str, EventWindow]:

@@ -36,7 +36,12 @@ from notifier.providers.nuweb.cursor import (
     order_items_window,
     sweep_due,
 )
-from notifier.providers.nuweb.events import followed, still_followed
+from notifier.providers.nuweb.events import (
+    IDLE_ENTRY_INTERVAL,
+    followed,
+    is_live,
+    still_followed,
+)
 from notifier.providers.nuweb.orders import (
     OrderItemsNews,
     apply_order_items,
@@ -157,6 +162,16 @@ class Step:
         if any(key.startswith("inventory:") for key in self.resume):
             return True
         return inventory_due(self.state, self.now)
+
+    def entry_wanted(self, event_id: str, last_read: datetime | None) -> bool:
+        """Whether this step reads the event's entry tickets: always for a configured or
+        live event, one being continued or told of by order items; else once a minute."""
+        span = self.events.get(event_id)
+        if not self._discovers or span is None or is_live(span, self.now):
+            return True
+        if "entry:" + event_id in self.resume or event_id in self.rewind or self._sweep:
+            return True
+        return last_read is None or not timedelta(0) <= self.now - last_read < IDLE_ENTRY_INTERVAL
 
     def plan_entries(self) -> None:
         lookback, interval = self._settings.lookback, DEEP_INTERVAL
