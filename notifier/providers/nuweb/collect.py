@@ -7,7 +7,8 @@
 - **Order items** (GET /v1/order-items): one stream for all followed events (``eventIds``,
   ``type`` ticket/season_ticket, ``withTrashed=true``: Nuweb's manual says cancelled items
   are "removed from the order", which we take as soft-deleted, hidden without it).
-- **Inventory**: the seed's ``/v1/event-tickets`` (deprecated: "will be removed in a future
+- **Inventory**: ``/v1/event-tickets`` (Nuweb API reference, "Retrieve Event Tickets";
+  deprecated: "will be removed in a future
   version of the API. Please use the /sale-items endpoint for identical functionality")
   or ``/v1/sale-items``; ``lastUpdated`` is "updated after", ``withTrashed=true`` shows
   removed types. No ``page``/``offset`` on the first request: Nuweb then pages by offset.
@@ -50,7 +51,7 @@ ENTRY_PATH = "/v1/entry/tickets"
 ORDER_ITEMS_PATH = "/v1/order-items"
 EVENTS_PATH = "/v1/events"
 INVENTORY_PATHS: Mapping[str, str] = {
-    "event-tickets": "/v1/event-tickets",  # the seed; deprecated alias of /sale-items
+    "event-tickets": "/v1/event-tickets",  # documented first; deprecated alias of /sale-items
     "sale-items": "/v1/sale-items",
 }
 ENTRY_LIMIT = 100  # the documented maximum (and default)

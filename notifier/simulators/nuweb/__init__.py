@@ -2,7 +2,7 @@
 (data and reads), ``simulator`` (the control API), ``app`` (HTTP)."""
 
 from notifier.simulators.faults import Fault, FaultQueue
-from notifier.simulators.nuweb.app import build_app, run_nuweb_simulator, serve
+from notifier.simulators.nuweb.app import build_app, serve
 from notifier.simulators.nuweb.records import (
     CACHED_PATHS,
     ENTRY,
@@ -28,6 +28,5 @@ __all__ = [
     "NuwebSimulator",
     "SeenRequest",
     "build_app",
-    "run_nuweb_simulator",
     "serve",
 ]

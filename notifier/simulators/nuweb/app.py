@@ -10,7 +10,6 @@ example origin; the 60 s cache of identical GETs on the documented paths.
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +33,10 @@ from notifier.simulators.nuweb.records import (
     SeenRequest,
 )
 from notifier.simulators.nuweb.simulator import NuwebSimulator
-from notifier.simulators.serving import serve_forever, start_app
+from notifier.simulators.serving import start_app
 from notifier.timeparse import format_nuweb_time, parse_timestamp
 
-__all__ = ["build_app", "run_nuweb_simulator", "serve"]
+__all__ = ["build_app", "serve"]
 
 
 _SIM_KEY: web.AppKey[NuwebSimulator] = web.AppKey("nuweb_simulator", NuwebSimulator)
@@ -58,23 +57,6 @@ def build_app(sim: NuwebSimulator) -> web.Application:
 async def serve(sim: NuwebSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
     return await start_app(build_app(sim), host, port)
-
-
-async def run_nuweb_simulator(
-    port: int, tickets: int = 200, *, host: str = "127.0.0.1", token: str | None = None
-) -> None:
-    """Seed company 12 / event 5 with ``tickets`` tickets, print them, serve until cancelled."""
-    sim = NuwebSimulator()
-    token = token or "sim." + secrets.token_urlsafe(24)
-    sim.seed(12, token, tickets, event_id=5)
-    runner = await serve(sim, host, port)
-    await serve_forever(
-        runner,
-        [
-            "nuweb simulator on http://" + host + ":" + str(port),
-            "company_id=12 event_id=5 token=" + token,
-        ],
-    )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -273,7 +255,7 @@ def _inventory_body(request: web.Request, sim: NuwebSimulator, company: int) -> 
     shown, page, pages = _window(rows, request, limit)
     key = "saleItems" if request.path == SALE_ITEMS else "tickets"
     if key == "tickets":
-        for row in shown:  # the seed's field set: ``processing_fee``, no ``type``
+        for row in shown:  # "Retrieve Event Tickets" fields: ``processing_fee``, no ``type``
             row.pop("type", None)
             row["processing_fee"] = row.pop("processingFee")
     body = {

@@ -52,7 +52,8 @@ class SeenRequest:
 
 @dataclass(slots=True)
 class SaleItem:
-    """A ticket type: GET /v1/event-tickets (the seed's ``tickets``) and /v1/sale-items."""
+    """A ticket type: GET /v1/event-tickets ("Retrieve Event Tickets": ``tickets``) and
+    GET /v1/sale-items (``saleItems``)."""
 
     event_id: int
     # What ``lastUpdated`` compares: "associated database records (sale items, inventory

@@ -1,8 +1,9 @@
 """A fake of Nuweb's Admin API: the control API tests and the demo drive (docs/design.md §5).
 
-Serves (``app``) ``GET /v1/event-tickets`` (the seed, deprecated), ``GET /v1/sale-items``
-(same data, ``saleItems`` instead of ``tickets``), ``GET /v1/entry/tickets``,
-``GET /v1/order-items`` and ``GET /v1/events`` with the spec's parameters and envelopes.
+Serves (``app``) ``GET /v1/event-tickets`` ("Retrieve Event Tickets", deprecated),
+``GET /v1/sale-items`` (same data, ``saleItems`` instead of ``tickets``),
+``GET /v1/entry/tickets``, ``GET /v1/order-items`` and ``GET /v1/events`` with the spec's
+parameters and envelopes.
 
 What the entry list shows of a cancellation or a resale is not documented. Assumption,
 modelled on the manual ("cancelled items are removed from the order") and the spec's
@@ -104,7 +105,7 @@ class NuwebSimulator(NuwebStore):
         email: str = "walton.buckridge@example.com",
     ) -> int:
         """Sell one ticket of the type; returns the entry ticket id. Stock moves (``sold``,
-        ``currentStock``: the seed), which inventory's ``lastUpdated`` sees."""
+        ``currentStock``: "Retrieve Event Tickets"), which inventory's ``lastUpdated`` sees."""
         wire = self._items[ticket_type_id].wire
         self._edit_item(
             ticket_type_id, sold=wire["sold"] + 1, currentStock=wire["currentStock"] - 1
