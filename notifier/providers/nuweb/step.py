@@ -166,12 +166,15 @@ class Step:
     def entry_wanted(self, event_id: str, last_read: datetime | None) -> bool:
         """Whether this step reads the event's entry tickets: always for a configured or
         live event, one being continued or told of by order items; else once a minute."""
-        span = self.events.get(event_id)
-        if not self._discovers or span is None or is_live(span, self.now):
+        if self._live(event_id):
             return True
         if "entry:" + event_id in self.resume or event_id in self.rewind or self._sweep:
             return True
         return last_read is None or not timedelta(0) <= self.now - last_read < IDLE_ENTRY_INTERVAL
+
+    def _live(self, event_id: str) -> bool:
+        span = self.events.get(event_id)
+        return not self._discovers or span is None or is_live(span, self.now)
 
     def plan_entries(self) -> None:
         lookback, interval = self._settings.lookback, DEEP_INTERVAL
@@ -235,7 +238,9 @@ class Step:
         if position is None or self._sweep:
             return None
         start = position
-        if self._deep:
+        # An event outside its live window is read once a minute, maybe never in a deep
+        # step: each of its reads covers the lookback itself.
+        if self._deep or (self._settings.lookback and not self._live(event_id)):
             anchor = self.state.deep_anchors.get(event_id, position)
             start = min(anchor, position) - self._settings.lookback
         if event_id not in self.rewind:
