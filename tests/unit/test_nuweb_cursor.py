@@ -20,7 +20,8 @@ from notifier.providers.nuweb import (
     encode_cursor,
     link_target,
 )
-from notifier.providers.nuweb.events import followed, parse_events_page
+from notifier.providers.nuweb.cursor import order_items_window
+from notifier.providers.nuweb.events import followed, is_live, parse_events_page
 from notifier.providers.nuweb.streams import BACKOFF_BASE, BACKOFF_CAP, StreamHealth
 
 T = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
@@ -135,3 +136,20 @@ def test_any_next_link_gives_a_path_or_our_own_error(link: str) -> None:
     except FatalProviderError:
         return
     assert target.startswith("/")
+
+
+def test_times_at_the_calendars_ends_never_overflow() -> None:
+    """A provider's year 1 or 9999 is followed or not, never an OverflowError."""
+    page = parse_events_page(
+        {
+            "events": [
+                {"id": 1, "start": "0001-01-01T00:00:00.000000Z", "end": "9999-12-31T23:59:59Z"},
+                {"id": 2, "start": "9999-12-31T23:59:59Z", "end": "9999-12-31T23:59:59Z"},
+            ]
+        }
+    )
+    assert set(followed(page.events, T)) == {"1", "2"}
+    assert is_live(page.events["1"], T)
+    assert not is_live(page.events["2"], T)
+    year_one = datetime(1, 1, 1, tzinfo=UTC)
+    assert order_items_window(NuwebCursor(order_items=year_one)).start == year_one

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from notifier.model import SourceId, TicketRecord, TicketTypeRecord
 from notifier.providers.nuweb.cursor import Resume
-from notifier.providers.nuweb.events import EVENTS_LIMIT, EventSpan, parse_events_page
+from notifier.providers.nuweb.events import EVENTS_LIMIT, EventSpan, parse_events_page, shift
 from notifier.providers.nuweb.orders import ENTRY_ITEM_TYPES, OrderItem, parse_order_items_page
 from notifier.providers.nuweb.reads import Fetcher, read_pages
 from notifier.providers.nuweb.wire import parse_entry_page, parse_inventory_page
@@ -170,7 +170,7 @@ async def read_inventory(
     """Ticket types of one event changed since ``watermark`` (or where ``resume`` left off)."""
     start = resume.start if resume is not None else None
     if resume is None and watermark is not None:
-        start = watermark - INVENTORY_OVERLAP
+        start = shift(watermark, -INVENTORY_OVERLAP)
     params = {"eventId": event_id, "withTrashed": "true", "limit": str(INVENTORY_LIMIT)}
     if start is not None:
         params["lastUpdated"] = format_nuweb_time(start)

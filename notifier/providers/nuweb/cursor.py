@@ -17,15 +17,9 @@ import orjson
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketId, TicketStatus
-from notifier.providers.fields import json_object, optional_text
-from notifier.providers.nuweb.events import EventSpan
-from notifier.providers.nuweb.orders import (
-    OrderItem,
-    holders_from_wire,
-    holders_to_wire,
-    overrides_from_wire,
-    overrides_to_wire,
-)
+from notifier.providers.fields import id_text, json_list, json_object, optional_text
+from notifier.providers.nuweb.events import EventSpan, shift
+from notifier.providers.nuweb.orders import OVERRIDE_STATUSES, OrderItem, Overrides
 from notifier.providers.nuweb.wire import PARSE_ERRORS
 from notifier.timeparse import format_nuweb_time, parse_timestamp
 
@@ -286,7 +280,8 @@ def order_items_window(state: NuwebCursor) -> OrderItemsWindow:
     if state.order_items is not None:
         # The overlap re-reads changes committed a little after their timestamp; what did
         # not change is dropped by the overrides' fold.
-        return OrderItemsWindow(state.order_items - ORDER_ITEMS_OVERLAP, state.order_items, since)
+        start = shift(state.order_items, -ORDER_ITEMS_OVERLAP)
+        return OrderItemsWindow(start, state.order_items, since)
     if state.order_items_read_at is None and state.entry:
         bound = min(state.entry.values())
         return OrderItemsWindow(bound, bound, bound)
@@ -312,7 +307,7 @@ def order_items_position(
         changes.append(newest)
     if not changes:
         return floor
-    newest = max(changes) - max(elapsed, timedelta(0))
+    newest = shift(max(changes), -max(elapsed, timedelta(0)))
     return newest if floor is None else max(newest, floor)
 
 
@@ -325,3 +320,42 @@ def sweep_due(state: NuwebCursor, now: datetime, interval: timedelta | None) -> 
     if interval is None or not state.entry or state.reconciled_at is None:
         return False
     return _interval_passed(state.reconciled_at, now, interval)
+
+
+# --------------------------------------------------------------------------- order items
+
+
+def overrides_to_wire(overrides: Overrides) -> dict[str, list[str]]:
+    """Ids grouped by status key, sorted: the same overrides always give the same text."""
+    wire: dict[str, list[str]] = {key: [] for key in OVERRIDE_STATUSES}
+    keys = {status: key for key, status in OVERRIDE_STATUSES.items()}
+    for ticket, status in overrides.items():
+        wire[keys[status]].append(ticket)
+    return {key: sorted(ids) for key, ids in wire.items()}
+
+
+def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
+    """The overrides a cursor holds (none in an older cursor); ValueError/TypeError if corrupt."""
+    overrides: dict[TicketId, TicketStatus] = {}
+    for key, ids in json_object(value or {}, "overrides").items():
+        status = OVERRIDE_STATUSES.get(key)
+        if status is None:
+            raise ValueError("unknown override")
+        for ticket in json_list(ids, "override ids"):
+            overrides[TicketId(id_text(ticket))] = status
+    return overrides
+
+
+def holders_to_wire(holders: Mapping[TicketId, str]) -> dict[str, str]:
+    """Named holders by ticket id, sorted: the same names always give the same text."""
+    return {ticket: holders[ticket] for ticket in sorted(holders)}
+
+
+def holders_from_wire(value: object) -> dict[TicketId, str]:
+    """The named holders a cursor holds (none in an older cursor); TypeError if corrupt."""
+    holders: dict[TicketId, str] = {}
+    for ticket, name in json_object(value or {}, "named holders").items():
+        if type(name) is not str or not name:
+            raise TypeError("named holder is not a string")
+        holders[TicketId(id_text(ticket))] = name
+    return holders

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from notifier.errors import FatalProviderError
 from notifier.providers.base import EventWindow
@@ -41,6 +41,7 @@ __all__ = [
     "followed",
     "is_live",
     "parse_events_page",
+    "shift",
     "still_followed",
 ]
 
@@ -98,6 +99,19 @@ def parse_events_page(payload: object) -> EventsPage:
         raise FatalProviderError("malformed Nuweb events page: " + describe_problem(exc)) from exc
 
 
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, held at the calendar's ends: a provider's year 1 or 9999 must not
+    raise ``OverflowError`` in our arithmetic."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=UTC)
+            if delta > timedelta(0)
+            else datetime.min.replace(tzinfo=UTC)
+        )
+
+
 def followed(
     listed: Mapping[str, EventSpan], now: datetime, close_out: timedelta = CLOSE_OUT
 ) -> dict[str, EventSpan]:
@@ -105,7 +119,7 @@ def followed(
     return {
         event_id: span
         for event_id, span in listed.items()
-        if not span.deleted and (span.end is None or span.end + close_out > now)
+        if not span.deleted and (span.end is None or shift(span.end, close_out) > now)
     }
 
 
@@ -121,7 +135,7 @@ def is_live(span: EventSpan, now: datetime) -> bool:
     if span.start is None:
         return True
     end = span.end if span.end is not None else span.start
-    return span.start - BEFORE_DOORS <= now <= end + AFTER_END
+    return shift(span.start, -BEFORE_DOORS) <= now <= shift(end, AFTER_END)
 
 
 def event_windows(events: Iterable[tuple[str, EventSpan]]) -> dict[str, EventWindow]:

@@ -74,10 +74,6 @@ __all__ = [
     "StatusNews",
     "apply_order_items",
     "fold_order_items",
-    "holders_from_wire",
-    "holders_to_wire",
-    "overrides_from_wire",
-    "overrides_to_wire",
     "parse_order_items_page",
     "rewind_points",
 ]
@@ -347,53 +343,21 @@ def rewind_points(
     """
     points: dict[str, datetime | None] = {}
     for told in news.values():
-        since = told.seen_at - overlap if told.seen_at is not None else fallback
+        since = _earlier(told.seen_at, overlap) if told.seen_at is not None else fallback
         for event_id in _events_of(told, event_ids):
             earlier = points.get(event_id, since)
             points[event_id] = None if since is None or earlier is None else min(since, earlier)
     return points
 
 
+def _earlier(moment: datetime, by: timedelta) -> datetime:
+    try:
+        return moment - by
+    except OverflowError:  # a provider's year 1: nothing is earlier
+        return moment
+
+
 def _events_of(told: StatusNews, event_ids: Sequence[str]) -> Sequence[str]:
     if told.event_id is None:
         return event_ids
     return [told.event_id] if told.event_id in event_ids else []
-
-
-# --------------------------------------------------------------------------- cursor text
-
-
-def overrides_to_wire(overrides: Overrides) -> dict[str, list[str]]:
-    """Ids grouped by status key, sorted: the same overrides always give the same text."""
-    wire: dict[str, list[str]] = {key: [] for key in OVERRIDE_STATUSES}
-    keys = {status: key for key, status in OVERRIDE_STATUSES.items()}
-    for ticket, status in overrides.items():
-        wire[keys[status]].append(ticket)
-    return {key: sorted(ids) for key, ids in wire.items()}
-
-
-def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
-    """The overrides a cursor holds (none in an older cursor); ValueError/TypeError if corrupt."""
-    overrides: dict[TicketId, TicketStatus] = {}
-    for key, ids in json_object(value or {}, "overrides").items():
-        status = OVERRIDE_STATUSES.get(key)
-        if status is None:
-            raise ValueError("unknown override")
-        for ticket in json_list(ids, "override ids"):
-            overrides[TicketId(id_text(ticket))] = status
-    return overrides
-
-
-def holders_to_wire(holders: Mapping[TicketId, str]) -> dict[str, str]:
-    """Named holders by ticket id, sorted: the same names always give the same text."""
-    return {ticket: holders[ticket] for ticket in sorted(holders)}
-
-
-def holders_from_wire(value: object) -> dict[TicketId, str]:
-    """The named holders a cursor holds (none in an older cursor); TypeError if corrupt."""
-    holders: dict[TicketId, str] = {}
-    for ticket, name in json_object(value or {}, "named holders").items():
-        if type(name) is not str or not name:
-            raise TypeError("named holder is not a string")
-        holders[TicketId(id_text(ticket))] = name
-    return holders

@@ -40,6 +40,7 @@ from notifier.providers.nuweb.events import (
     IDLE_ENTRY_INTERVAL,
     followed,
     is_live,
+    shift,
     still_followed,
 )
 from notifier.providers.nuweb.orders import (
@@ -242,7 +243,7 @@ class Step:
         # step: each of its reads covers the lookback itself.
         if self._deep or (self._settings.lookback and not self._live(event_id)):
             anchor = self.state.deep_anchors.get(event_id, position)
-            start = min(anchor, position) - self._settings.lookback
+            start = shift(min(anchor, position), -self._settings.lookback)
         if event_id not in self.rewind:
             return start
         back = self.rewind[event_id]
