@@ -129,7 +129,9 @@ class NuwebStore:
         return self._clock()
 
     def list_end_time(self) -> datetime:
-        # Strictly after every modification so far: a ticket changed later is "at or after".
+        # Admin OpenAPI, ``startTime``: "you can use the listEndTime from the previous
+        # response to retrieve the next set items". Assumption: it is the time of the
+        # answer, strictly after every modification so far.
         return self._tick()
 
     def company_for(self, token: str, header: str | None) -> int | tuple[int, str]:
