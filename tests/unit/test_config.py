@@ -468,12 +468,12 @@ def test_missing_provider_is_reported_at_provider(tmp_path: Path) -> None:
 
 def test_errors_inside_a_source_have_clean_paths(tmp_path: Path) -> None:
     """pydantic's discriminator tag never shows in a path."""
-    source = "{id: main, provider: nuweb, token: t, company_id: x, event_ids: []}"
+    source = "{id: main, provider: nuweb, token: t, company_id: x, event_ids: [y]}"
     assert problems(tmp_path, organizers(source)) == [
         "organizers[0].sources[0].company_id: expected a whole number (got 'x') — the Nuweb "
         "company id (the X-NU-COMPANY-ID header)",
-        "organizers[0].sources[0].event_ids: needs at least 1 item — list the provider's event "
-        "ids, e.g. [410006]",
+        "organizers[0].sources[0].event_ids[0]: expected a whole number (got 'y') — list the "
+        "provider's event ids, e.g. [410006]",
     ]
 
 
