@@ -102,6 +102,7 @@ from notifier.providers.fields import (
     optional_text as _opt_str,
     php_next_link,
     php_section,
+    same_origin_link,
 )
 from notifier.providers.http import BACKGROUND, ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.nuweb_orders import (
@@ -1013,7 +1014,10 @@ class NuwebProvider:
         while True:
             await self._pacer.wait_turn()
             try:
-                result = await self._http.fetch_json(url, params=params, headers=self._headers)
+                # A next link gives only its path and query: the spec's links name another
+                # scheme and host, and the token goes to the configured origin alone.
+                target = same_origin_link(url, self._base)
+                result = await self._http.fetch_json(target, params=params, headers=self._headers)
             except RetriableProviderError as exc:
                 # The client tried ``max_attempts`` times before giving up.
                 requests += self._http.policy.max_attempts
