@@ -243,9 +243,10 @@ def _transition_events(
         yield builder.build(ev.TicketHolderChanged, state, after, record.updated_at)
         state = after
     ticket_type = record.ticket_type
-    if state.type_id is not None and ticket_type.id != state.type_id:
-        # Another product (an upgrade, a swap). A renamed type with the same id, or a
-        # state stored before types were tracked, is recorded without an event.
+    if state.type_id and ticket_type.id and ticket_type.id != state.type_id:
+        # Another product (an upgrade, a swap). A renamed type with the same id, a state
+        # stored before types were tracked, or a type id an adapter could not read ("")
+        # is recorded without an event.
         after = replace(state, type_id=ticket_type.id, type_name=ticket_type.name)
         yield builder.build(ev.TicketTypeChanged, state, after, record.updated_at)
 

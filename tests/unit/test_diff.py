@@ -292,6 +292,14 @@ def test_a_state_stored_before_types_were_tracked_learns_its_type_silently() -> 
     assert (result.states[T1].type_id, result.states[T1].sequence) == ("TT9", 5)
 
 
+def test_a_type_id_that_could_not_be_read_is_no_type_change() -> None:
+    """An empty type id (a ticket whose type the adapter could not read) on either side
+    is recorded silently: no upgrade was seen."""
+    unknown = TicketType(id="")
+    assert diff({T1: state_of(record(ticket_type=unknown))}, [record()]).events == []
+    assert diff({T1: state_of(record())}, [record(ticket_type=unknown)]).events == []
+
+
 def test_events_of_several_tickets_keep_read_order() -> None:
     """Events come ticket by ticket in the order the tickets were read."""
     previous = {TicketId("A"): state_of(record("A")), TicketId("B"): state_of(record("B"))}
@@ -428,7 +436,7 @@ def test_a_type_change_is_told_exactly_when_the_type_id_changes(
     """One ``ticket.type_changed``, last, when the id differs; none for a rename alone."""
     before, rec = case
     types = [event.type for event in diff({T1: before}, [rec]).events]
-    changed = rec.ticket_type.id != before.type_id
+    changed = bool(before.type_id) and rec.ticket_type.id != before.type_id
     assert types.count("ticket.type_changed") == (1 if changed else 0)
     if changed:
         assert types[-1] == "ticket.type_changed"
