@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -30,12 +30,21 @@ from notifier.providers.fields import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
+    link_parameter,
     next_link,
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
 )
 from notifier.providers.http import ProviderHttpClient, RequestBudget
+from notifier.providers.shotgun_events import (
+    EventWatch,
+    SeenEvent,
+    decode_watches,
+    due_probes,
+    encode_watches,
+    observe,
+)
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
 __all__ = [
@@ -74,8 +83,9 @@ _status = StatusMap(PROVIDER, STATUSES)
 # committed in steps, so progress survives a crash and memory stays bounded.
 MAX_PAGES_PER_POLL = 20
 
-# The wire fields a ticket's tracked fields (status, check-in time, holder) are normalized
-# from, and the only ones ``parse_ticket`` reads for them: equal values, equal state.
+# The wire fields a ticket's tracked fields (status, check-in time, holder, ticket type)
+# are normalized from, and the only ones ``parse_ticket`` reads for them: equal values,
+# equal state. ``event_canceled_at`` turns a valid ticket canceled.
 TRACKED_WIRE_FIELDS = (
     "ticket_status",
     "ticket_scanned_at",
@@ -83,6 +93,9 @@ TRACKED_WIRE_FIELDS = (
     "contact_last_name",
     "contact_email",
     "contact_phone",
+    "deal_id",
+    "deal_title",
+    "event_canceled_at",
 )
 _PAGE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
@@ -136,6 +149,9 @@ class _TicketOnTheWire(msgspec.Struct):
     contact_last_name: object = None
     contact_email: object = None
     contact_phone: object = None
+    deal_id: object = None
+    deal_title: object = None
+    event_canceled_at: object = None
     event_id: object = None
     event_start_time: object = None
     event_end_time: object = None
@@ -235,6 +251,15 @@ def parse_ticket(
     if not isinstance(raw_status, str):
         raise TypeError("ticket_status is not a string")
     get = item.get
+    status = _status(raw_status)
+    status_changed_at = parse_timestamp(get("ticket_canceled_at"))
+    raw = {name: get(name) for name in RAW_FIELDS}
+    event_canceled_at = parse_timestamp(get("event_canceled_at"))
+    if event_canceled_at is not None and status is TicketStatus.VALID:
+        # The organizer cancelled the event: its valid tickets no longer admit anyone,
+        # whatever their own status still says; the event's time is the change's.
+        status, status_changed_at = TicketStatus.CANCELED, event_canceled_at
+        raw["canceled_by"] = "event"
     return TicketRecord(
         PROVIDER,
         source,
@@ -243,12 +268,12 @@ def parse_ticket(
         _opt_id(get("order_id")),
         _ticket_type(item, {} if deals is None else deals),
         _holder(item),
-        _status(raw_status),
+        status,
         parse_timestamp(get("ticket_scanned_at")),
         parse_timestamp(item["ticket_updated_at"]),
-        {name: get(name) for name in RAW_FIELDS},
+        raw,
         raw_status,
-        parse_timestamp(get("ticket_canceled_at")),
+        status_changed_at,
     )
 
 
@@ -307,24 +332,39 @@ class Position:
         return format_shotgun_time(self.updated_at) + "_" + str(self.ticket_id)
 
 
+_WATCHES = "~events"  # the cursor key of the watched events; stream keys never start with ~
+
+
 def decode_cursor(cursor: str | None) -> dict[str, Position]:
     """The per-stream positions of an opaque cursor; ``FatalProviderError`` if corrupt."""
+    return decode_state(cursor)[0]
+
+
+def decode_state(cursor: str | None) -> tuple[dict[str, Position], dict[str, EventWatch]]:
+    """The per-stream positions and watched events of an opaque cursor (``FatalProviderError``
+    if corrupt); a cursor written before events were watched has none."""
     if cursor is None:
-        return {}
+        return {}, {}
     try:
         loaded = orjson.loads(cursor)
         if not isinstance(loaded, dict):
             raise TypeError("cursor is not an object")
-        return {str(key): Position.parse(value) for key, value in loaded.items()}
+        watches = decode_watches(loaded.pop(_WATCHES, None))
+        return {str(key): Position.parse(value) for key, value in loaded.items()}, watches
     except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
         raise FatalProviderError("corrupt Shotgun cursor: " + type(exc).__name__) from exc
 
 
-def encode_cursor(positions: Mapping[str, Position]) -> str | None:
-    """Opaque cursor text, ``{stream_key: "YYYY-MM-DD HH:MM:SS.ffffff_<id>"}``; sorted keys."""
-    if not positions:
+def encode_cursor(
+    positions: Mapping[str, Position], watches: Mapping[str, EventWatch] | None = None
+) -> str | None:
+    """Opaque cursor text, ``{stream_key: "YYYY-MM-DD HH:MM:SS.ffffff_<id>"}`` and the
+    watched events under ``~events``; sorted keys."""
+    if not positions and not watches:
         return None
-    texts = {key: positions[key].text() for key in sorted(positions)}
+    texts: dict[str, object] = {key: positions[key].text() for key in sorted(positions)}
+    if watches:
+        texts[_WATCHES] = encode_watches(watches)
     return orjson.dumps(texts).decode()
 
 
@@ -358,7 +398,8 @@ class ShotgunProvider:
     The token goes only in the ``Authorization`` header. ``http`` may be a client shared
     with other sources of the same account (so they share its ``RequestBudget``); its base
     URL must have the same origin as ``base_url``. Without one, the provider opens its own
-    with a 100/min budget and closes it in ``close``.
+    with a 100/min budget and closes it in ``close``. ``clock`` decides when watched events
+    are probed for a cancellation (``shotgun_events``).
     """
 
     def __init__(
@@ -373,7 +414,9 @@ class ShotgunProvider:
         lookback: timedelta = timedelta(0),
         http: ProviderHttpClient | None = None,
         max_pages: int = MAX_PAGES_PER_POLL,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._max_pages = max(1, max_pages)
         self._source = SourceId(str(source_id))
         self._organizer_id = str(organizer_id)
@@ -393,18 +436,31 @@ class ShotgunProvider:
         return PROVIDER
 
     async def poll(self, cursor: str | None) -> PollResult:
-        """Read every stream from its position; all pages or a ``ProviderError``."""
-        positions = decode_cursor(cursor)
-        pages: list[WirePage] = []
-        requests = 0
-        more = False
+        """Read every stream from its position, then probe and sweep the watched events
+        (``shotgun_events``); all pages or a ``ProviderError``."""
+        positions, watches = decode_state(cursor)
+        now = self._clock()
+        reads: list[_StreamRead] = []
         for key, event_id in self._streams():
             read = await self._read_stream(event_id, positions.get(key))
-            pages.extend(read.pages)
-            requests += read.requests
-            more = more or read.more
+            reads.append(read)
             if read.position is not None:
                 positions[key] = read.position
+        more = any(read.more for read in reads)
+        observe(watches, _seen_events(reads), now)
+        for event_id in due_probes(watches, now):
+            # One page of the event: every ticket on it carries the event's fields.
+            probe = await self._read_stream(event_id, None, max_pages=1)
+            reads.append(_StreamRead(probe.pages, None, probe.requests))
+            watches[event_id].checked_at = now
+            observe(watches, _seen_events([probe]), now)
+        for event_id, watch in sorted(watches.items()):
+            if watch.state == "sweeping":
+                read = await self._sweep(event_id, positions)
+                reads.append(read)
+                more = more or read.more
+                watch.state = "sweeping" if read.more else "swept"
+        pages = [page for read in reads for page in read.pages]
         tickets = WireTickets(
             [ticket for page in pages for ticket in page.ids],
             [digest for page in pages for digest in page.digests],
@@ -416,12 +472,24 @@ class ShotgunProvider:
             log.warning("source_empty", provider=PROVIDER, source=self._source)
         return PollResult(
             tickets=tickets,
-            cursor=encode_cursor(positions),
-            complete=cursor is None and not more,
-            requests=requests,
+            cursor=encode_cursor(positions, watches),
+            complete=cursor is None
+            and not any(read.more for read in reads[: len(self._streams())]),
+            requests=sum(read.requests for read in reads),
             event_windows=event_windows(ticket for page in pages for ticket in page.events),
             more=more,
         )
+
+    async def _sweep(self, event_id: str, positions: dict[str, Position]) -> _StreamRead:
+        """Read every ticket of a cancelled event once, resuming across polls."""
+        key = "sweep:" + event_id
+        read = await self._read_stream(event_id, positions.get(key))
+        if read.more and read.position is not None:
+            positions[key] = read.position
+        else:
+            positions.pop(key, None)
+            log.info("shotgun_event_canceled_swept", source=self._source, event_id=event_id)
+        return read
 
     async def close(self) -> None:
         if self._owns_http:
@@ -442,33 +510,41 @@ class ShotgunProvider:
             params["after"] = _after_param(position, self._lookback)
         return params
 
-    async def _read_stream(self, event_id: str | None, start: Position | None) -> _StreamRead:
-        url: str | None = self._tickets_url
-        params: dict[str, str] | None = self._first_params(event_id, start)
+    async def _read_stream(
+        self, event_id: str | None, start: Position | None, *, max_pages: int | None = None
+    ) -> _StreamRead:
+        params = self._first_params(event_id, start)
         pages: list[WirePage] = []
         seen: set[str] = set()
         requests = 0
-        while url is not None and len(pages) < self._max_pages:
+        more = True
+        while more and len(pages) < (max_pages or self._max_pages):
             result = await self._http.fetch_json(
-                url, params=params, headers=self._headers, decode=wire_page
+                self._tickets_url, params=params, headers=self._headers, decode=wire_page
             )
             requests += result.attempts
             page = result.payload
             assert isinstance(page, WirePage)
             pages.append(page)
-            url, params = _checked_next(page.next_link, seen), None
+            more = page.next_link is not None
+            if more:
+                # Only the cursor comes from the link: the seed's own example drops
+                # include_cohosted_events from pagination.next, so a link followed as
+                # given loses co-hosted tickets on page 2 and beyond; and the link's
+                # host is never where the token goes.
+                params = {**params, "after": _checked_after(page.next_link, seen)}
         last = next((page.items[-1] for page in reversed(pages) if page.items), None)
         position = _advance(start, None if last is None else self._parse(last))
-        return _StreamRead(pages, position, requests, more=url is not None)
+        return _StreamRead(pages, position, requests, more=more)
 
 
-def _checked_next(url: str | None, seen: set[str]) -> str | None:
-    # A server that hands back a link it already gave would page forever.
-    if url is not None and url in seen:
+def _checked_after(link: str | None, seen: set[str]) -> str:
+    after = link_parameter(link or "", "after")
+    # A server that hands back a cursor it already gave would page forever.
+    if after in seen:
         raise FatalProviderError("Shotgun pagination repeated a next link")
-    if url is not None:
-        seen.add(url)
-    return url
+    seen.add(after)
+    return after
 
 
 def _advance(start: Position | None, last_read: TicketRecord | None) -> Position | None:
@@ -479,6 +555,24 @@ def _advance(start: Position | None, last_read: TicketRecord | None) -> Position
     if start is None:
         return last
     return max(start, last)
+
+
+def _seen_events(reads: Iterable[_StreamRead]) -> list[SeenEvent]:
+    """Each event the reads show, once: its end and whether it is cancelled."""
+    found: dict[object, SeenEvent] = {}
+    for read in reads:
+        for page in read.pages:
+            for ticket in page.events:
+                raw_id = ticket.event_id
+                if type(raw_id) not in (int, str) or raw_id in found:
+                    continue  # a malformed id fails the poll where the ticket is parsed
+                try:
+                    end = parse_timestamp(ticket.event_end_time)
+                    canceled = parse_timestamp(ticket.event_canceled_at) is not None
+                    found[raw_id] = SeenEvent(_id(raw_id), end, canceled)
+                except (TypeError, ValueError):
+                    continue  # parsing the ticket reports it; watching is best effort
+    return list(found.values())
 
 
 def event_windows(tickets: Iterable[_TicketOnTheWire]) -> dict[str, EventWindow]:
