@@ -66,6 +66,10 @@ def test_any_next_link_is_a_same_origin_request_or_our_own_error(link: str) -> N
 @pytest.mark.parametrize(
     ("link", "expected"),
     [
+        (  # Nuweb admin OpenAPI, GET /v1/sale-items example: links.next
+            "http://api.willms.com/v1/sale-items?page=5",
+            "https://api.nuwebgroup.com/v1/sale-items?page=5",
+        ),
         (
             "http://api.example.com/v1/entry/tickets?page=2",
             "https://api.nuwebgroup.com/v1/entry/tickets?page=2",
