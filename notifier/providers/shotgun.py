@@ -8,6 +8,11 @@ one opaque cursor. Parsing (``parse_page``, ``wire_page``) is pure and separate 
 I/O. A poll hands the poller its tickets unparsed (``WireTickets``) with a digest of the
 wire fields that decide their tracked state, so a sweep of a million unchanged tickets
 builds no records.
+
+Every page is requested with the adapter's own query; only the cursor (``after``) is
+taken from ``pagination.next``, because the documented example link drops
+``include_cohosted_events``. A cancelled event is found by probing the events read
+(``shotgun_events``): its valid tickets read as canceled.
 """
 
 from __future__ import annotations
