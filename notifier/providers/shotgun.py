@@ -139,7 +139,13 @@ class ShotgunProvider:
             if read.position is not None:
                 positions[key] = read.position
         more = any(read.more for read in reads)
+        complete = cursor is None and not more
         observe(watches, _seen_events(reads), now)
+        if complete:
+            # Every ticket was just read (a baseline, a reconcile sweep): a cancelled event
+            # among them needs no sweep of its own.
+            for watch in watches.values():
+                watch.state = "swept" if watch.state == "sweeping" else watch.state
         for event_id in due_probes(watches, now):
             # One page of the event: every ticket on it carries the event's fields.
             probe = await self._read_stream(event_id, None, max_pages=1)
@@ -165,8 +171,7 @@ class ShotgunProvider:
         return PollResult(
             tickets=tickets,
             cursor=encode_cursor(positions, watches),
-            complete=cursor is None
-            and not any(read.more for read in reads[: len(self._streams())]),
+            complete=complete,
             requests=sum(read.requests for read in reads),
             event_windows=event_windows(ticket for page in pages for ticket in page.events),
             more=more,

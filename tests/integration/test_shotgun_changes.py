@@ -197,6 +197,19 @@ async def test_a_cancelled_event_seen_on_an_updated_ticket_is_swept_at_once(env:
     assert sorted(int(e.subject) for e in events if e.type == "ticket.canceled") == valid
 
 
+async def test_a_full_read_needs_no_extra_sweep_of_a_cancelled_event(env: Env) -> None:
+    """A read from scratch (a baseline, a reconcile sweep) reads every ticket already: a
+    cancelled event among them is marked swept without reading it twice."""
+    issue(env.sim, env.event_id, 7)
+    env.sim.cancel_event(env.event_id)
+    provider = env.provider()
+    result = await provider.poll(None)
+    assert result.complete
+    assert result.requests == 2  # 7 tickets in pages of 5, no sweep
+    assert {t.status.value for t in result.tickets} == {"canceled"}
+    assert decode_state(result.cursor)[1][str(env.event_id)].state == "swept"
+
+
 # -- ticket type changes
 
 
