@@ -65,7 +65,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 DEFAULT_BASE_URL = "https://api.shotgun.live"
-# Undocumented limit; one integrator paces at 100/min (providers-research §1.3).
+# Assumption: the limit is undocumented; one public integration paces itself at 100/min.
 DEFAULT_BUDGET_PER_MINUTE = 100.0
 ALL_EVENTS = "all"
 # Pages one poll reads per stream before committing (100 tickets a page): a backlog is
@@ -225,7 +225,7 @@ class ShotgunProvider:
             pages.append(page)
             more = page.next_link is not None
             if more:
-                # Only the cursor comes from the link: the seed's own example drops
+                # Only the cursor comes from the link: Shotgun Tickets API's example drops
                 # include_cohosted_events from pagination.next, so a link followed as
                 # given loses co-hosted tickets on page 2 and beyond; and the link's
                 # host is never where the token goes.
