@@ -149,6 +149,8 @@ async def test_cohosted_tickets_on_later_pages_are_all_seen(env: Env) -> None:
     assert all(seen.query.get("include_cohosted_events") == "1" for seen in env.sim.seen)
     again = await door.poll()
     assert again == []  # the cursor moved past exactly what was read, skipping nothing
+    sweep = await door.poller.poll_once(full=True)  # a reconcile sweep pages the same way
+    assert (sweep.records, sweep.events) == (24, [])
 
 
 # -- cancelled events
