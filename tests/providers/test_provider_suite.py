@@ -218,6 +218,15 @@ async def test_a_next_link_on_another_origin_is_read_from_the_configured_one(
     assert [_of(events, ticket) for ticket in tickets] == [["ticket.checked_in"]] * 7
 
 
+async def test_every_record_names_its_ticket_type(harness: ProviderHarness) -> None:
+    """The diff tells a ticket type change (``ticket.type_changed``) from the type id and
+    name on each record: every adapter must report them."""
+    result = await harness.adapter().poll(None)
+    assert result.tickets
+    assert all(ticket.ticket_type.id for ticket in result.tickets)
+    assert all(ticket.ticket_type.name for ticket in result.tickets)
+
+
 async def test_a_restarted_adapter_resumes_from_the_stored_cursor(
     harness: ProviderHarness,
 ) -> None:

@@ -41,7 +41,7 @@ SOURCE = "{id: main, provider: shotgun, organizer_id: 1, token: t}"
 EVENT_LIST = (
     "ticket.issued, ticket.checked_in, ticket.check_in_reverted, ticket.checked_out, "
     "ticket.voided, ticket.refunded, ticket.canceled, ticket.resold, ticket.reinstated, "
-    "ticket.status_changed, ticket.holder_changed, ticket_type.sold_changed, "
+    "ticket.status_changed, ticket.holder_changed, ticket.type_changed, ticket_type.sold_changed, "
     "ticket_type.sold_out, ticket_type.back_in_stock, ticket_type.sale_state_changed, "
     "ticket_type.price_changed, ticket_type.removed"
 )
@@ -683,6 +683,8 @@ def test_kafka_topic_default(tmp_path: Path) -> None:
         ("[ticket.*]", "ticket.voided", True),
         ("[ticket.*]", "ticket_type.sold_out", False),
         ("[ticket.voided]", "ticket.refunded", False),
+        ("[ticket.type_changed]", "ticket.type_changed", True),
+        ("[ticket.*]", "ticket.type_changed", True),
     ],
 )
 def test_endpoint_filter(tmp_path: Path, events: str, event_type: str, wanted: bool) -> None:
