@@ -1,7 +1,7 @@
 """One example payload per event type, produced by the real differs from sample records.
 
-Used for the README's catalogue; a test checks the README still matches this output, so
-the documented payloads are what the code emits.
+Used for the catalogue of docs/events.md; a test checks that document still matches this
+output, so the documented payloads are what the code emits.
 """
 
 from __future__ import annotations
@@ -108,6 +108,12 @@ _TICKET_CASES: dict[str, tuple[TicketState | None, TicketRecord]] = {
         TicketState.of(_ticket()),
         _ticket(holder=Holder(first_name="Sam", last_name="Rivera", email="sam@example.com")),
     ),
+    "ticket.type_changed": (
+        TicketState.of(_ticket()),
+        _ticket(
+            ticket_type=TicketType(id="12345680", name="VIP", price_minor=8999, currency="EUR")
+        ),
+    ),
 }
 _TYPE_CASES: dict[str, tuple[TicketTypeState, TicketTypeRecord]] = {
     "ticket_type.sold_changed": (
@@ -158,7 +164,7 @@ def _data_of(events: Any, event_type: str) -> dict[str, Any]:
 
 
 def catalogue_markdown() -> str:
-    """The README's example section: a collapsible JSON payload per type."""
+    """The example section of docs/events.md: a collapsible JSON payload per type."""
     parts = []
     for event_type, data in example_payloads().items():
         body = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()

@@ -27,9 +27,11 @@ from notifier.observability import (
     POLLS,
     RECORDS,
 )
+from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
+from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.schedule import Cadence, poll_wait, reconcile_due
@@ -41,6 +43,7 @@ from notifier.sinks.webhook import WebhookSink
 from notifier.store.base import DeliveryStatus
 from notifier.store.opening import AnyStore, open_store
 from notifier.store.postgres import PostgresStore
+from notifier.store.sealing import STATE_KEY_ENV, Sealer
 
 log = structlog.get_logger(__name__)
 
@@ -195,12 +198,13 @@ def _build_sources(
 ) -> list[ScheduledSource]:
     """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
+    grants = _eventpop_grants(config, store)
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
         settings = config.settings_for(organizer, source)
         key = account_key(source)
         if key not in accounts:
-            accounts[key] = open_account(source)
+            accounts[key] = open_account(source, grants=grants)
         provider = build_provider(source, lookback=settings.lookback, account=accounts[key])
         poller = SourcePoller(
             SourceSettings(
@@ -225,6 +229,23 @@ def _build_sources(
         )
         scheduled.append(ScheduledSource(poller, provider, cadence))
     return scheduled
+
+
+def _eventpop_grants(config: Config, store: AnyStore) -> GrantBook:
+    """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
+    sealer = Sealer.from_environment()
+    refreshable = any(
+        source.provider == "eventpop" and source.refresh_token is not None
+        for _, source in config.sources()
+    )
+    if refreshable and not sealer.encrypts:
+        log.warning(
+            "state_secrets_unencrypted",
+            detail="Eventpop tokens are kept in the state store as they are; set "
+            + STATE_KEY_ENV
+            + " to a Fernet key to encrypt them (docs/deploy.md)",
+        )
+    return GrantBook(store, sealer)
 
 
 async def poll_and_observe(
@@ -258,25 +279,39 @@ async def poll_and_observe(
 
 async def run_once(runtime: Runtime) -> int:
     """Poll every source once and deliver what is due: the exit code of docs/design.md §6a."""
-    failed = False
+    return (await once_summary(runtime)).exit_code
+
+
+async def once_summary(runtime: Runtime) -> OnceSummary:
+    """Poll every source once (to the end of a capped read), deliver what is due, count."""
+    failed = committed = 0
     for scheduled in runtime.sources:
         try:
-            # A capped read continues until the source is read to its end.
-            while (await poll_and_observe(scheduled)).more:
-                pass
+            while True:
+                report = await poll_and_observe(scheduled)
+                committed += len(report.events)
+                if not report.more:
+                    break
         except NotifierError:
-            failed = True
+            failed += 1
     await runtime.dispatcher.drain()
-    outstanding = await _outstanding(runtime)
-    if failed:
-        return 1
-    return 2 if outstanding else 0
+    return await _owed(runtime, committed=committed, failed=failed)
 
 
-async def _outstanding(runtime: Runtime) -> int:
-    pending = await runtime.store.deliveries(status=DeliveryStatus.PENDING)
-    parked = await runtime.store.deliveries(status=DeliveryStatus.PARKED)
-    return len(pending) + len(parked)
+async def _owed(runtime: Runtime, *, committed: int, failed: int) -> OnceSummary:
+    # Every configured sink is listed, owing nothing or not, then any other sink still owed
+    # (an endpoint removed from the config keeps its deliveries in the outbox).
+    names = [sink.name for sink in runtime.sinks]
+    counts: dict[DeliveryStatus, dict[str, int]] = {}
+    for status in (DeliveryStatus.PENDING, DeliveryStatus.PARKED):
+        counts[status] = dict.fromkeys(names, 0)
+        for delivery in await runtime.store.deliveries(status=status):
+            counts[status][delivery.sink] = counts[status].get(delivery.sink, 0) + 1
+    pending, parked = counts[DeliveryStatus.PENDING], counts[DeliveryStatus.PARKED]
+    for sink in [*pending, *parked]:
+        pending.setdefault(sink, 0)
+        parked.setdefault(sink, 0)
+    return OnceSummary(committed=committed, failed_sources=failed, pending=pending, parked=parked)
 
 
 async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -34,6 +34,7 @@ _TABLES: Final = {
     "source_id, data, committed_at",
     "deliveries": "sink, position, status, attempts, next_attempt_at, last_error",
     "disabled_sinks": "sink, reason, disabled_at",
+    "credentials": "key, value, saved_at",  # created by SQLite's first save: may be absent
 }
 
 
@@ -93,6 +94,8 @@ async def copy_state(sqlite_path: Path, url: str) -> CopyReport:
                 raise StoreError(f"{redact(url)} already holds state: copy into an empty one")
             for table, columns in _TABLES.items():
                 rows[table] = 0
+                if not _has_table(source, table):
+                    continue
                 for batch in _read(source, table, columns):
                     await conn.copy_records_to_table(
                         table, records=batch, columns=[c.strip() for c in columns.split(",")]
@@ -110,6 +113,11 @@ async def copy_state(sqlite_path: Path, url: str) -> CopyReport:
         if source is not None:
             source.close()
         await target.close()
+
+
+def _has_table(db: sqlite3.Connection, table: str) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    return found.fetchone() is not None
 
 
 def _read(db: sqlite3.Connection, table: str, columns: str) -> Iterator[list[tuple[Any, ...]]]:

@@ -65,6 +65,16 @@ CREATE INDEX leases_owner ON leases (owner);
 CREATE TABLE replicas (replica TEXT PRIMARY KEY, expires_at TIMESTAMPTZ NOT NULL);
 """,
     ),
+    (
+        2,
+        """
+-- Secrets a provider keeps across restarts (Eventpop's rotated refresh token), sealed by
+-- the caller: opaque text to the store.
+CREATE TABLE credentials (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, saved_at DOUBLE PRECISION NOT NULL
+);
+""",
+    ),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 

@@ -298,6 +298,23 @@ class PostgresStore:
             rows = await conn.fetch("SELECT sink, reason FROM disabled_sinks")
         return {row[0]: row[1] for row in rows}
 
+    # -- CredentialStore ---------------------------------------------------------------------
+    async def load_credentials(self, key: str) -> str | None:
+        async with self.connection() as conn:
+            value = await conn.fetchval("SELECT value FROM credentials WHERE key = $1", key)
+        return None if value is None else str(value)
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        async with self.connection() as conn:
+            await conn.execute(
+                "INSERT INTO credentials (key, value, saved_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "saved_at = excluded.saved_at",
+                key,
+                value,
+                self._clock(),
+            )
+
 
 async def _insert_event(conn: Any, routed: Routed, now: float) -> None:
     """Insert an event and its deliveries; an id already committed is left as it was."""
