@@ -27,6 +27,12 @@ from notifier.config.models import Config
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 BASE = DEPLOY / "base"
 OVERLAYS = sorted(path.name for path in (DEPLOY / "overlays").iterdir() if path.is_dir())
+# State in PostgreSQL: a Deployment of interchangeable replicas; the others are SQLite, one pod.
+POSTGRES_OVERLAYS = ["postgres"]
+SQLITE_OVERLAYS = [overlay for overlay in OVERLAYS if overlay not in POSTGRES_OVERLAYS]
+# What the database's Secret would hold (docs/deploy.md: CloudNativePG's `<cluster>-app`).
+DATABASE_ENV = {"NOTIFIER_DATABASE_URL": "postgresql://app@notifier-db-rw.postgres:5432/app"}
+POSTGRES_PORT = 5432
 SECRET_EXAMPLE = BASE / "secret.example.yaml"
 # The oldest Kubernetes minor we support; its schemas ship with kubernetes-validate.
 KUBERNETES_VERSION = "1.30"
@@ -76,6 +82,13 @@ def rendered(request: pytest.FixtureRequest) -> tuple[Resource, ...]:
     return _render(overlay)
 
 
+@pytest.fixture(params=SQLITE_OVERLAYS)
+def sqlite_rendered(request: pytest.FixtureRequest) -> tuple[Resource, ...]:
+    """Every resource of one overlay whose state is SQLite on a volume."""
+    overlay: str = request.param
+    return _render(overlay)
+
+
 def _only(resources: tuple[Resource, ...], kind: str) -> Resource:
     found = [r for r in resources if r["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
@@ -86,8 +99,15 @@ def _statefulset(resources: tuple[Resource, ...]) -> Resource:
     return _only(resources, "StatefulSet")
 
 
+def _workload(resources: tuple[Resource, ...]) -> Resource:
+    """The one StatefulSet (SQLite) or Deployment (PostgreSQL) that runs the notifier."""
+    found = [r for r in resources if r["kind"] in {"StatefulSet", "Deployment"}]
+    assert len(found) == 1, f"expected one workload, found {[r['kind'] for r in found]}"
+    return found[0]
+
+
 def _pod(resources: tuple[Resource, ...]) -> Resource:
-    spec: Resource = _statefulset(resources)["spec"]["template"]["spec"]
+    spec: Resource = _workload(resources)["spec"]["template"]["spec"]
     return spec
 
 
@@ -111,7 +131,7 @@ def _env(container: Resource) -> dict[str, Resource]:
 def _placeholder_env() -> dict[str, str]:
     secret = yaml.safe_load(SECRET_EXAMPLE.read_text(encoding="utf-8"))
     values: dict[str, str] = secret["stringData"]
-    return values
+    return {**values, **DATABASE_ENV}
 
 
 def _loaded_config(resources: tuple[Resource, ...], tmp_path: Path) -> Config:
@@ -167,22 +187,28 @@ def test_every_resource_validates_against_the_kubernetes_schemas(
 
 
 def test_statefulset_keeps_its_state_on_a_volume_claim_template(
-    rendered: tuple[Resource, ...],
+    sqlite_rendered: tuple[Resource, ...],
 ) -> None:
     """The state DB lives on a per-pod PVC mounted at /var/lib/notifier."""
-    claims = _statefulset(rendered)["spec"]["volumeClaimTemplates"]
-    mounts = {m["name"]: m["mountPath"] for m in _container(rendered)["volumeMounts"]}
+    claims = _statefulset(sqlite_rendered)["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in _container(sqlite_rendered)["volumeMounts"]}
     assert [claim["metadata"]["name"] for claim in claims] == ["state"]
     assert mounts["state"] == "/var/lib/notifier"
 
 
 def test_config_loads_and_keeps_its_state_on_the_volume(
-    rendered: tuple[Resource, ...], tmp_path: Path
+    sqlite_rendered: tuple[Resource, ...], tmp_path: Path
 ) -> None:
     """The ConfigMap's notifier.yaml loads with the example Secret's keys as its environment."""
-    config = _loaded_config(rendered, tmp_path)
+    config = _loaded_config(sqlite_rendered, tmp_path)
+    assert config.state.url is None
     assert config.state.path.parent == Path("/var/lib/notifier")
     assert config.server.port == PORT
+
+
+def test_sqlite_overlays_run_exactly_one_replica(sqlite_rendered: tuple[Resource, ...]) -> None:
+    """SQLite is one process: the StatefulSet has one replica, which owns every organizer."""
+    assert _statefulset(sqlite_rendered)["spec"]["replicas"] == 1
 
 
 def test_config_is_mounted_where_the_image_looks_for_it(rendered: tuple[Resource, ...]) -> None:
@@ -207,7 +233,7 @@ def test_probes_hit_healthz_and_readyz_on_the_server_port(
 
 def test_pods_carry_prometheus_scrape_annotations(rendered: tuple[Resource, ...]) -> None:
     """The pod template says scrape /metrics on 8080."""
-    annotations = _statefulset(rendered)["spec"]["template"]["metadata"]["annotations"]
+    annotations = _workload(rendered)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == str(PORT)
     assert annotations["prometheus.io/path"] == "/metrics"
@@ -244,13 +270,14 @@ def test_container_has_cpu_and_memory_requests_and_limits(
 def test_network_policy_allows_only_dns_kafka_https_out_and_8080_in(
     rendered: tuple[Resource, ...],
 ) -> None:
-    """Egress ports are exactly {53, 9092, 9093, 443}; ingress only 8080."""
+    """Egress ports are exactly {53, 9092, 9093, 443} (+ 5432 with PostgreSQL); ingress 8080."""
     spec = _only(rendered, "NetworkPolicy")["spec"]
     egress = {port["port"] for rule in spec["egress"] for port in rule["ports"]}
     ingress = {port["port"] for rule in spec["ingress"] for port in rule["ports"]}
     assert all(rule.get("ports") for rule in spec["egress"] + spec["ingress"])
     assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
-    assert egress == EGRESS_PORTS
+    postgres = _workload(rendered)["kind"] == "Deployment"
+    assert egress == EGRESS_PORTS | ({POSTGRES_PORT} if postgres else set())
     assert ingress == {PORT}
 
 
@@ -330,7 +357,7 @@ def test_config_only_reaches_ports_the_network_policy_opens(
 def test_pod_disruption_budget_selects_the_pods(rendered: tuple[Resource, ...]) -> None:
     """A PDB covers the StatefulSet's pods and lets at most one go at a time."""
     budget = _only(rendered, "PodDisruptionBudget")["spec"]
-    pod_labels = _statefulset(rendered)["spec"]["template"]["metadata"]["labels"]
+    pod_labels = _workload(rendered)["spec"]["template"]["metadata"]["labels"]
     assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
     assert budget.get("maxUnavailable") == 1 or "minAvailable" in budget
 
@@ -345,12 +372,12 @@ def test_grace_period_outlasts_the_drain(rendered: tuple[Resource, ...], tmp_pat
     assert grace > KAFKA_CLOSE_TIMEOUT_S + max(webhooks, default=0)
 
 
-def test_shard_count_follows_the_replica_count(rendered: tuple[Resource, ...]) -> None:
-    """NOTIFIER_SHARD_COUNT equals spec.replicas and POD_NAME comes from the pod's name."""
-    env = _env(_container(rendered))
-    replicas = _statefulset(rendered)["spec"]["replicas"]
-    assert env["NOTIFIER_SHARD_COUNT"]["value"] == str(replicas)
-    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+def test_no_overlay_shards_by_hand(rendered: tuple[Resource, ...]) -> None:
+    """Rendezvous sharding is gone: no shard count or ordinal anywhere."""
+    names = {key for key, _ in _walk(list(rendered))} | {
+        str(value) for _, value in _walk(list(rendered)) if isinstance(value, str)
+    }
+    assert not [name for name in names if "SHARD" in name.upper()]
 
 
 def test_service_account_token_is_not_mounted(rendered: tuple[Resource, ...]) -> None:
@@ -364,8 +391,9 @@ def test_service_account_token_is_not_mounted(rendered: tuple[Resource, ...]) ->
 def test_services_are_headless_and_metrics(rendered: tuple[Resource, ...]) -> None:
     """A headless governing Service and a metrics Service on 8080."""
     services = {r["metadata"]["name"]: r["spec"] for r in rendered if r["kind"] == "Service"}
-    governing = _statefulset(rendered)["spec"]["serviceName"]
-    assert services[governing]["clusterIP"] == "None"
+    governing = _workload(rendered)["spec"].get("serviceName")  # a StatefulSet's only
+    if governing is not None:
+        assert services[governing]["clusterIP"] == "None"
     metrics = [s for name, s in services.items() if name != governing]
     assert [[p["port"] for p in s["ports"]] for s in metrics] == [[PORT]]
 
@@ -409,8 +437,8 @@ def test_secret_example_is_not_a_kustomize_resource() -> None:
     assert SECRET_EXAMPLE.name not in kustomization["resources"]
 
 
-def test_prod_runs_three_shards_with_a_service_monitor() -> None:
-    """The prod overlay has 3 replicas and a ServiceMonitor on the metrics Service's port."""
+def test_prod_runs_one_replica_with_a_service_monitor() -> None:
+    """The prod overlay has 1 replica and a ServiceMonitor on the metrics Service's port."""
     rendered = _render("prod")
     monitor = _only(rendered, "ServiceMonitor")
     metrics = next(
@@ -419,16 +447,60 @@ def test_prod_runs_three_shards_with_a_service_monitor() -> None:
         if r["kind"] == "Service"
         and monitor["spec"]["selector"]["matchLabels"].items() <= r["metadata"]["labels"].items()
     )
-    assert _statefulset(rendered)["spec"]["replicas"] == 3
+    assert _statefulset(rendered)["spec"]["replicas"] == 1
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == [
         p["name"] for p in metrics["spec"]["ports"]
     ]
 
 
-def test_dev_runs_one_shard() -> None:
-    """The dev overlay has one replica, which owns every organizer."""
-    assert _statefulset(_render("dev"))["spec"]["replicas"] == 1
+# -- the postgres overlay -------------------------------------------------------------------
+
+
+def test_postgres_runs_a_deployment_without_any_volume() -> None:
+    """No StatefulSet, no claim, no state volume: every replica is interchangeable."""
+    rendered = _render("postgres")
+    deployment = _only(rendered, "Deployment")
+    assert not [r for r in rendered if r["kind"] in {"StatefulSet", "PersistentVolumeClaim"}]
+    volumes = _pod(rendered)["volumes"]
+    assert all(set(v) & {"configMap", "emptyDir"} for v in volumes), volumes
+    assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_postgres_scales_on_cpu_with_an_autoscaler() -> None:
+    """An HPA on the Deployment's CPU, at least two replicas; the container requests CPU."""
+    rendered = _render("postgres")
+    hpa = _only(rendered, "HorizontalPodAutoscaler")["spec"]
+    deployment = _only(rendered, "Deployment")
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert hpa["minReplicas"] >= 2
+    assert hpa["maxReplicas"] > hpa["minReplicas"]
+    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
+    assert _container(rendered)["resources"]["requests"]["cpu"]
+
+
+def test_postgres_url_comes_from_the_database_secret(tmp_path: Path) -> None:
+    """state.url is ${NOTIFIER_DATABASE_URL}, set from a Secret's key, never literally."""
+    rendered = _render("postgres")
+    config = _loaded_config(rendered, tmp_path)
+    assert config.state.url == DATABASE_ENV["NOTIFIER_DATABASE_URL"]
+    assert config.state.lease.total_seconds() > 0
+    entry = _env(_container(rendered))["NOTIFIER_DATABASE_URL"]
+    assert set(entry["valueFrom"]["secretKeyRef"]) == {"name", "key"}
+    assert "value" not in entry
+
+
+def test_postgres_egress_goes_only_to_the_database_namespace() -> None:
+    """5432 is open to the `postgres` namespace (CloudNativePG's cluster) and nowhere else."""
+    spec = _only(_render("postgres"), "NetworkPolicy")["spec"]
+    assert _egress_to(spec, POSTGRES_PORT) == [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "postgres"}}}
+    ]
 
 
 def test_dockerfile_builds_a_non_root_read_only_ready_image() -> None:
