@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import delivery, intake, latency, memory, requests_per_poll, scale
+from bench import delivery, intake, latency, memory, replicas, requests_per_poll, scale
 from bench.common import Row, machine, parse_args
 
 SCRIPTS: tuple[Callable[[Sequence[str] | None], list[Row]], ...] = (
@@ -18,6 +18,7 @@ SCRIPTS: tuple[Callable[[Sequence[str] | None], list[Row]], ...] = (
     memory.main,
     delivery.main,
     scale.main,
+    replicas.main,
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from bench import delivery, intake, latency, memory, requests_per_poll, scale
+from bench import delivery, intake, latency, memory, replicas, requests_per_poll, scale
 from bench.common import Row
 
 Main = Callable[[Sequence[str] | None], list[Row]]
@@ -22,11 +22,12 @@ SCRIPTS: list[tuple[str, Main]] = [
     ("Figure 4", memory.main),
     ("Figure 5", delivery.main),
     ("Figure 6", scale.main),
+    ("Figure 7", replicas.main),
 ]
 
 
 # Over ~5 s each on two shared cores: left out of `make test-fast` (pytest -m "not slow").
-SLOW = frozenset({"Figure 1", "Figure 2", "Figure 6"})
+SLOW = frozenset({"Figure 1", "Figure 2", "Figure 6", "Figure 7"})
 
 
 @pytest.mark.parametrize(
