@@ -122,10 +122,12 @@ async def run_leased(
     A poll loop that dies ends this too (the replica is no longer alive, as without leases).
     """
     running: dict[SourceId, _Running] = {}
-    await keeper.start()
+    registered = False
     try:
         while not stop.is_set():
-            held = await keeper.tick()
+            # A database that is not there yet at start-up is waited for, not fatal.
+            registered = registered or await _registered(keeper)
+            held = await keeper.tick() if registered else frozenset()
             for source in sorted(held - running.keys()):
                 if source not in loops:
                     continue
@@ -146,3 +148,12 @@ async def run_leased(
             entry.stop.set()
         await asyncio.gather(*(entry.task for entry in running.values()), return_exceptions=True)
         await keeper.leave()
+
+
+async def _registered(keeper: LeaseKeeper) -> bool:
+    try:
+        await keeper.start()
+    except StoreError as exc:
+        log.warning("lease_registration_failed", error=str(exc))
+        return False
+    return True
