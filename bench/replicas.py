@@ -74,6 +74,12 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=40)
     parser.add_argument("--lease", type=float, default=15)
+    parser.add_argument(
+        "--takeover-sources",
+        type=int,
+        default=1_000,
+        help="sources of the takeover run: few enough for one replica to keep their cadence",
+    )
     parser.add_argument("--commits", type=float, default=10, help="seconds per store")
     parser.add_argument("--replica", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--at", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -271,6 +277,7 @@ async def _all_committed_after(url: str, sources: list[str], moment: float) -> b
 def takeover(admin: str, args: argparse.Namespace) -> tuple[float, int]:
     """Seconds from a SIGKILL until every source of the dead replica committed again."""
     url = asyncio.run(create_database(admin))
+    args = argparse.Namespace(**{**vars(args), "sources": args.takeover_sources})
     warmup = max(args.warmup, 2 * args.lease)
     horizon = warmup + 3 * args.lease + 4 * CADENCE
     survivor = _spawn(url, args, at=time.time() + horizon, seconds=1)
@@ -282,7 +289,7 @@ def takeover(admin: str, args: argparse.Namespace) -> tuple[float, int]:
     victim.communicate()
     while not asyncio.run(_all_committed_after(url, moved, killed_at)):
         if time.time() - killed_at > horizon:
-            raise TimeoutError("the survivor never took every source over")
+            break  # reported as it is: the survivor did not catch up within the horizon
         time.sleep(0.1)
     seconds = time.time() - killed_at
     survivor.send_signal(signal.SIGTERM)
@@ -364,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         return []
     if args.smoke:
         args.sources, args.replicas, args.seconds, args.warmup = 40, [1, 2], 1.5, 3.0
-        args.lease, args.commits = 2.0, 1.0
+        args.lease, args.commits, args.takeover_sources = 2.0, 1.0, 40
     ideal = args.sources / CADENCE
     rows: list[Row] = []
     notes = [
@@ -376,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     with postgres_server() as admin:
         for count in args.replicas:
             figures = scaling(admin, args, count)
+            sys.stderr.write(f"{count} replica(s): {json.dumps(figures)}\n")
             polls = float(sum(f["polls_per_s"] for f in figures))
             cores = float(max(f["cores"] for f in figures))
             rows.append(Row(f"{count} replica(s): polls/s (sum)", polls, ideal, "polls/s"))
@@ -394,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                 f"lag p50 {[round(f['lag_p50_ms'], 1) for f in figures]} ms"
             )
         seconds, moved = takeover(admin, args)
+        sys.stderr.write(f"takeover: {seconds:.2f} s, {moved} sources\n")
         bound = args.lease + args.lease / 5 + CADENCE
         rows.append(
             Row(
@@ -405,8 +414,12 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                 seconds <= bound + 1.0,
             )
         )
-        notes.append(f"takeover: {moved} sources moved from the killed replica to the other")
+        notes.append(
+            f"takeover: {args.takeover_sources:,} sources over 2 replicas, {moved} moved from "
+            "the killed one; measured until each had committed again under the survivor"
+        )
         lite, pg = commit_rates(admin, args.commits)
+        sys.stderr.write(f"commits/s: sqlite {lite:.0f}, postgres {pg:.0f}\n")
         rows.append(Row("commits/s, PostgreSQL (fenced) vs SQLite", pg, lite, "commits/s"))
     print_table(
         f"Figure 7: {args.sources:,} sources over replicas on PostgreSQL", rows, notes=notes

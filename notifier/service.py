@@ -399,7 +399,10 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
 
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        OUTBOX_PENDING.set(await runtime.store.pending_count())
+        try:
+            OUTBOX_PENDING.set(await runtime.store.pending_count())
+        except NotifierError as exc:  # a database blip must not end the replica's life
+            log.warning("outbox_gauge_failed", error=str(exc))
         if await _stopped_within(stop, 5.0):
             return
 
