@@ -82,7 +82,6 @@ def _options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--commits", type=float, default=10, help="seconds per store")
     parser.add_argument("--replica", metavar="URL", help=argparse.SUPPRESS)
-    parser.add_argument("--at", type=float, default=0.0, help=argparse.SUPPRESS)
 
 
 # --------------------------------------------------------------------------- one replica
@@ -158,10 +157,11 @@ def _config(url: str, sources: int, lease: float) -> Config:
 async def _replica(
     url: str, sources: int, rate: float, lease: float, window: tuple[float, float]
 ) -> dict[str, Any]:
-    """Run one replica, measure from wall time ``window[0]`` (the same for every replica, so
-    no replica's start or stop falls inside another's window) for ``window[1]`` seconds."""
+    """Run one replica; measure ``window[1]`` seconds from ``window[0]`` after the time the
+    parent writes on stdin once every replica has started (the same for all, so no
+    replica's start or stop falls inside another's window)."""
     config = _config(url, sources, lease)
-    store = await PostgresStore(url, replica=replica_name(), max_connections=8).open()
+    store = await PostgresStore(url, replica=replica_name()).open()
     scan_probability = rate / 60 * CADENCE / sources
     rng = random.Random(os.getpid())
     scheduled = []
@@ -193,10 +193,12 @@ async def _replica(
     stop, meter = asyncio.Event(), LagMeter()
     service = asyncio.create_task(run_service(runtime, stop))
     ticker = asyncio.create_task(meter.run(stop))
-    at, seconds = window
+    warmup, seconds = window
     print(json.dumps({"started": os.getpid()}), flush=True)
+    # Every replica is started before the warm-up begins: the parent says when.
+    start = float(await asyncio.to_thread(sys.stdin.readline))
     try:
-        await asyncio.sleep(max(0.0, at - time.time()))
+        await asyncio.sleep(max(0.0, start + warmup - time.time()))
         held = len(store.held)
         meter.recording = True
         polls, cpu, wall = _polls_ok(), cpu_seconds(), time.perf_counter()
@@ -217,17 +219,26 @@ async def _replica(
 
 
 def _spawn(
-    url: str, args: argparse.Namespace, *, at: float, seconds: float
+    url: str, args: argparse.Namespace, *, warmup: float, seconds: float
 ) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "bench.replicas", "--replica", url]
     command += ["--sources", str(args.sources), "--rate", str(args.rate)]
-    command += ["--lease", str(args.lease), "--at", str(at), "--seconds", str(seconds)]
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
-        command, stdout=subprocess.PIPE, text=True
+    command += ["--lease", str(args.lease), "--warmup", str(warmup), "--seconds", str(seconds)]
+    return subprocess.Popen(  # noqa: S603 - our own module, fixed argv
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    assert process.stdout is not None
-    assert "started" in json.loads(process.stdout.readline())
-    return process
+
+
+def _go(processes: Sequence[subprocess.Popen[str]]) -> None:
+    """Wait until every replica has started, then start their common warm-up."""
+    for process in processes:
+        assert process.stdout is not None
+        assert "started" in json.loads(process.stdout.readline())
+    now = time.time()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"{now}\n")
+        process.stdin.flush()
 
 
 def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -243,8 +254,8 @@ def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
 def scaling(admin: str, args: argparse.Namespace, count: int) -> list[dict[str, Any]]:
     """``count`` replicas on a fresh database: each one's figures."""
     url = asyncio.run(create_database(admin))
-    at = time.time() + args.warmup
-    processes = [_spawn(url, args, at=at, seconds=args.seconds) for _ in range(count)]
+    processes = [_spawn(url, args, warmup=args.warmup, seconds=args.seconds) for _ in range(count)]
+    _go(processes)
     return [_result(process) for process in processes]
 
 
@@ -280,8 +291,9 @@ def takeover(admin: str, args: argparse.Namespace) -> tuple[float, int]:
     args = argparse.Namespace(**{**vars(args), "sources": args.takeover_sources})
     warmup = max(args.warmup, 2 * args.lease)
     horizon = warmup + 3 * args.lease + 4 * CADENCE
-    survivor = _spawn(url, args, at=time.time() + horizon, seconds=1)
-    victim = _spawn(url, args, at=time.time() + horizon, seconds=1)
+    survivor = _spawn(url, args, warmup=horizon, seconds=1)
+    victim = _spawn(url, args, warmup=horizon, seconds=1)
+    _go([survivor, victim])
     time.sleep(warmup)
     moved = asyncio.run(_sources_of(url, victim.pid))
     killed_at = time.time()
@@ -350,7 +362,7 @@ def commit_rates(admin: str, seconds: float) -> tuple[float, float]:
             finally:
                 await sqlite.close()
         url = await create_database(admin)
-        postgres = await PostgresStore(url, replica="bench", max_connections=8).open()
+        postgres = await PostgresStore(url, replica="bench").open()
         try:
             pg = await _commit_rate(postgres, seconds)
         finally:
@@ -365,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     quiet_logs()
     if args.replica:
         own = asyncio.run(
-            _replica(args.replica, args.sources, args.rate, args.lease, (args.at, args.seconds))
+            _replica(args.replica, args.sources, args.rate, args.lease, (args.warmup, args.seconds))
         )
         print(json.dumps(own), flush=True)
         return []

@@ -15,11 +15,14 @@ from notifier.model import SourceId
 async def fence(conn: Any, source: SourceId, *, owner: str | None, generation: int) -> bool:
     """Inside a commit's transaction: whether ``owner`` still holds this generation, unexpired.
 
-    FOR SHARE keeps the row locked until the commit ends: a claim skips it meanwhile.
+    FOR KEY SHARE keeps the row locked until the commit ends. A claim (FOR UPDATE SKIP
+    LOCKED) conflicts with it and skips the row meanwhile, which is what fencing needs;
+    the owner's own renewals and releases (plain UPDATEs of non-key columns) do not, so a
+    round of lease keeping never waits for commits in flight, nor they for it.
     """
     row = await conn.fetchval(
         "SELECT 1 FROM leases WHERE source = $1 AND owner = $2 AND generation = $3 "
-        "AND expires_at > clock_timestamp() FOR SHARE",
+        "AND expires_at > clock_timestamp() FOR KEY SHARE",
         source,
         owner,
         generation,

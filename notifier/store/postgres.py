@@ -2,8 +2,8 @@
 
 The same contract as ``SqliteStore`` (one transaction per commit: state, events and cursor),
 plus ownership. A store opened with a ``replica`` name is that replica's view: every commit
-is fenced by the source's lease (owner and generation checked, and the lease row share-locked,
-inside the commit's own transaction), and ``due`` lists only the deliveries of sources whose
+is fenced by the source's lease (owner and generation checked, and the lease row key-share
+locked, inside the commit's own transaction), and ``due`` lists only the deliveries of sources whose
 lease it holds, so one ticket's events leave through one replica, in order. Without a replica
 name (the CLI, ``notifier state copy``, the contract suite) it is unfenced, like SQLite.
 """
@@ -53,7 +53,9 @@ class PostgresStore:
         *,
         clock: Callable[[], float] = time.time,
         replica: str | None = None,
-        max_connections: int = 4,
+        # Each poll's commit holds one for a few round trips and an fsync: the pool bounds
+        # how many sources one replica can commit at once (figure 7, docs/benchmarks.md).
+        max_connections: int = 10,
     ) -> None:
         self._url = url
         self._where = redact(url)  # errors and logs name the database, never its password
@@ -192,7 +194,7 @@ class PostgresStore:
             )
 
     async def _fence(self, conn: Any, source: SourceId) -> None:
-        """Hold the source's lease row share-locked until this commit ends, or refuse.
+        """Hold the source's lease row key-share locked until this commit ends, or refuse.
 
         The lock is what makes the check stick: a rival's claim (FOR UPDATE SKIP LOCKED)
         passes over the row until this transaction is over, so the lease cannot change

@@ -158,12 +158,16 @@ async def test_an_expired_lease_refuses_even_when_nobody_took_it(postgres_url: s
 
 
 async def test_a_claim_waits_for_nobody_and_skips_a_committing_owner(postgres_url: str) -> None:
-    """A lease row share-locked by an in-flight commit is skipped, not taken, by a claim."""
+    """A lease row locked by an in-flight commit is skipped, not taken, by a claim; the
+    owner's own renewal does not wait for the commit."""
     a, b = await replica(postgres_url, "a"), await replica(postgres_url, "b")
     try:
         await take(a, SOURCE, ttl=0.3)
         async with a.connection(transaction=True) as conn:
             assert await pg_leases.fence(conn, SOURCE, owner="a", generation=a.held[SOURCE])
+            async with a.connection() as own:  # a renewal in the meantime is not blocked
+                renewed = await asyncio.wait_for(pg_leases.renew(own, "a", 0.3), timeout=5)
+            assert renewed == {SOURCE: 1}
             await asyncio.sleep(0.4)  # the lease expires while the commit is in flight
             async with b.connection() as other:
                 assert await pg_leases.claim(other, "b", [SOURCE], 1, 30.0) == {}
