@@ -47,6 +47,7 @@ class LeaseKeeper:
         self.replica = store.replica
         self._store = store
         self._sources = list(dict.fromkeys(sources))
+        self._known = frozenset(self._sources)  # membership tests: 10,000 sources, every round
         self.ttl = ttl
         self._valid_until = 0.0  # monotonic: past it, held leases may have expired unseen
 
@@ -77,7 +78,7 @@ class LeaseKeeper:
         async with self._store.connection() as conn:
             live = await pg_leases.heartbeat(conn, self.replica, self.ttl)
             held = await pg_leases.renew(conn, self.replica, self.ttl)
-            held = {source: gen for source, gen in held.items() if source in self._sources}
+            held = {source: gen for source, gen in held.items() if source in self._known}
             step = plan(held=held, total=len(self._sources), live=live, me=self.replica)
             if step.release:
                 await pg_leases.release(conn, self.replica, step.release)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,7 +40,8 @@ def postgres_server() -> Iterator[str]:
     try:
         yield str(server.get_uri())
     finally:
-        server.cleanup()
+        server.cleanup()  # stops the server and deletes pgdata
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def database_url(admin_url: str, name: str) -> str:
