@@ -57,7 +57,7 @@ class LeaseKeeper:
         return max(0.1, self.ttl / 5)
 
     async def start(self) -> None:
-        async with self._store.connection() as conn:
+        async with self._store.connection(leases=True) as conn:
             await pg_leases.register(conn, self._sources)
 
     async def tick(self) -> frozenset[SourceId]:
@@ -75,7 +75,7 @@ class LeaseKeeper:
         return frozenset(held)
 
     async def _round(self) -> dict[SourceId, int]:
-        async with self._store.connection() as conn:
+        async with self._store.connection(leases=True) as conn:
             live = await pg_leases.heartbeat(conn, self.replica, self.ttl)
             held = await pg_leases.renew(conn, self.replica, self.ttl)
             held = {source: gen for source, gen in held.items() if source in self._known}
@@ -98,7 +98,7 @@ class LeaseKeeper:
         """Release everything at once (SIGTERM): the others take over within one round."""
         self._store.held = {}
         try:
-            async with self._store.connection() as conn:
+            async with self._store.connection(leases=True) as conn:
                 await pg_leases.leave(conn, self.replica)
         except StoreError as exc:  # the leases will expire instead
             log.warning("lease_release_failed", error=str(exc))

@@ -63,6 +63,9 @@ class PostgresStore:
         self.replica = replica
         self._max = max_connections
         self._pool: Any = None
+        # Lease keeping's own connection: behind thousands of polls queued on the main pool
+        # (a replica behind its cadence) a round would wait until its leases had expired.
+        self._lease_pool: Any = None
         # source -> lease generation this replica holds, kept by the lease keeper.
         self.held: dict[SourceId, int] = {}
 
@@ -73,6 +76,10 @@ class PostgresStore:
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)
+            if self.replica is not None:
+                self._lease_pool = await asyncpg.create_pool(
+                    dsn=self._url, min_size=1, max_size=1, command_timeout=60
+                )
         except NewerSchemaError as exc:
             await self.close()
             raise StoreError(f"state store {self._where}: {exc}") from None
@@ -83,17 +90,25 @@ class PostgresStore:
         return self
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        for name in ("_lease_pool", "_pool"):
+            pool = getattr(self, name)
+            if pool is not None:
+                setattr(self, name, None)
+                await pool.close()
 
     @asynccontextmanager
-    async def connection(self, *, transaction: bool = False) -> AsyncIterator[Any]:
-        """One pooled connection (in a transaction if asked); driver errors become StoreError."""
-        if self._pool is None:
+    async def connection(
+        self, *, transaction: bool = False, leases: bool = False
+    ) -> AsyncIterator[Any]:
+        """One pooled connection (in a transaction if asked); driver errors become StoreError.
+
+        ``leases``: the lease keeper's own connection, never queued behind polls.
+        """
+        pool = self._lease_pool if leases and self._lease_pool is not None else self._pool
+        if pool is None:
             raise StoreError(f"state store {self._where}: store is not open")
         try:
-            async with self._pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 if transaction:
                     async with conn.transaction():
                         yield conn
