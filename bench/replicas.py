@@ -244,6 +244,9 @@ def _go(processes: Sequence[subprocess.Popen[str]]) -> None:
 def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = process.communicate(timeout=600)
     lines = [line for line in out.splitlines() if line.startswith("{")]
+    for line in out.splitlines():  # the replica's warnings (lease rounds failing, say)
+        if not line.startswith("{"):
+            sys.stderr.write(f"[replica {process.pid}] {line}\n")
     figures: dict[str, Any] = json.loads(lines[-1])
     return figures
 

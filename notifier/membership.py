@@ -72,6 +72,9 @@ class LeaseKeeper:
                 self._store.held = {}
             return frozenset(self._store.held)
         self._valid_until = started + self.ttl
+        took = time.monotonic() - started
+        if took > self.interval:  # a lease may lapse before the next round: say so
+            log.warning("lease_round_slow", seconds=round(took, 2), held=len(held))
         return frozenset(held)
 
     async def _round(self) -> dict[SourceId, int]:

@@ -85,7 +85,8 @@ async def claim(
     if limit <= 0 or not candidates:
         return {}
     rows = await conn.fetch(
-        "WITH free AS (SELECT source FROM leases WHERE source = ANY($2::text[]) "
+        "WITH free AS (SELECT source FROM leases "
+        "WHERE source IN (SELECT unnest($2::text[])) "
         "AND (owner IS NULL OR expires_at <= clock_timestamp()) "
         "ORDER BY random() LIMIT $3 FOR UPDATE SKIP LOCKED) "
         "UPDATE leases l SET owner = $1, generation = l.generation + 1, "
@@ -103,7 +104,7 @@ async def release(conn: Any, replica: str, sources: Sequence[SourceId]) -> None:
     """Give leases up now (surplus, or SIGTERM) rather than let them expire."""
     await conn.execute(
         "UPDATE leases SET owner = NULL, expires_at = '-infinity' "
-        "WHERE owner = $1 AND source = ANY($2::text[])",
+        "WHERE owner = $1 AND source IN (SELECT unnest($2::text[]))",
         replica,
         list(sources),
     )
