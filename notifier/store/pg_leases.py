@@ -31,9 +31,16 @@ async def fence(conn: Any, source: SourceId, *, owner: str | None, generation: i
 
 
 async def register(conn: Any, sources: Sequence[SourceId]) -> None:
-    """A lease row for each configured source, unowned until someone claims it."""
+    """A lease row for each configured source, unowned until someone claims it.
+
+    Only the missing ones are inserted: the NOT EXISTS is a plain read, whereas ON CONFLICT
+    alone checks each existing row against the transactions that have it locked (every
+    commit in flight holds its row) and, at 10,000 sources being polled, kept a new
+    replica out of the membership for 40 s (figure 7).
+    """
     await conn.execute(
-        "INSERT INTO leases (source) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO leases (source) SELECT s FROM unnest($1::text[]) AS s "
+        "WHERE NOT EXISTS (SELECT 1 FROM leases WHERE source = s) ON CONFLICT DO NOTHING",
         list(sources),
     )
 
