@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -241,8 +242,18 @@ def _go(processes: Sequence[subprocess.Popen[str]]) -> None:
         process.stdin.flush()
 
 
-def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = process.communicate(timeout=600)
+def _drain(processes: Sequence[subprocess.Popen[str]]) -> list[Future[tuple[str, str]]]:
+    """Read every replica's output as it comes, each in a thread. A pipe nobody reads
+    fills up, and a replica logging into it then blocks its whole event loop on write()
+    (seen here first as lease rounds 49 s apart)."""
+    pool = ThreadPoolExecutor(max_workers=len(processes))
+    drained = [pool.submit(process.communicate, timeout=900) for process in processes]
+    pool.shutdown(wait=False)
+    return drained
+
+
+def _result(process: subprocess.Popen[str], drained: Future[tuple[str, str]]) -> dict[str, Any]:
+    out, _ = drained.result()
     lines = [line for line in out.splitlines() if line.startswith("{")]
     for line in out.splitlines():  # the replica's warnings (lease rounds failing, say)
         if not line.startswith("{"):
@@ -259,7 +270,8 @@ def scaling(admin: str, args: argparse.Namespace, count: int) -> list[dict[str, 
     url = asyncio.run(create_database(admin))
     processes = [_spawn(url, args, warmup=args.warmup, seconds=args.seconds) for _ in range(count)]
     _go(processes)
-    return [_result(process) for process in processes]
+    drained = _drain(processes)
+    return [_result(process, output) for process, output in zip(processes, drained, strict=True)]
 
 
 async def _sources_of(url: str, pid: int) -> list[str]:
@@ -297,18 +309,18 @@ def takeover(admin: str, args: argparse.Namespace) -> tuple[float, int]:
     survivor = _spawn(url, args, warmup=horizon, seconds=1)
     victim = _spawn(url, args, warmup=horizon, seconds=1)
     _go([survivor, victim])
+    survivor_output, _ = _drain([survivor, victim])
     time.sleep(warmup)
     moved = asyncio.run(_sources_of(url, victim.pid))
     killed_at = time.time()
     victim.send_signal(signal.SIGKILL)
-    victim.communicate()
     while not asyncio.run(_all_committed_after(url, moved, killed_at)):
         if time.time() - killed_at > horizon:
             break  # reported as it is: the survivor did not catch up within the horizon
         time.sleep(0.1)
     seconds = time.time() - killed_at
     survivor.send_signal(signal.SIGTERM)
-    survivor.communicate(timeout=120)
+    survivor_output.result()
     return seconds, len(moved)
 
 

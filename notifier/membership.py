@@ -50,6 +50,7 @@ class LeaseKeeper:
         self._known = frozenset(self._sources)  # membership tests: 10,000 sources, every round
         self.ttl = ttl
         self._valid_until = 0.0  # monotonic: past it, held leases may have expired unseen
+        self.rounds = 0  # completed rounds, for tests and benchmarks
 
     @property
     def interval(self) -> float:
@@ -72,6 +73,7 @@ class LeaseKeeper:
                 self._store.held = {}
             return frozenset(self._store.held)
         self._valid_until = started + self.ttl
+        self.rounds += 1
         took = time.monotonic() - started
         if took > self.interval:  # a lease may lapse before the next round: say so
             log.warning("lease_round_slow", seconds=round(took, 2), held=len(held))
