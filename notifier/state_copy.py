@@ -53,7 +53,13 @@ def register(commands: Any) -> None:
     copy = actions.add_parser(
         "copy", help="copy the SQLite state of a config into an empty PostgreSQL database"
     )
-    copy.add_argument("-c", "--config", type=Path, required=True)
+    copy.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        required=True,
+        help="the config whose state.path (SQLite) is copied",
+    )
     copy.add_argument(
         "--to",
         required=True,
