@@ -172,7 +172,7 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app = health_app(alive=runtime.alive, ready=lambda: _ready(runtime))
+    app = health_app(alive=runtime.alive, ready=runtime.readiness)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.server.host, config.server.port).start()
@@ -189,19 +189,6 @@ async def _serve(config: Config) -> int:
         await runtime.close()
         log.info("service_stopped")
     return EXIT_OK
-
-
-async def _ready(runtime: Runtime) -> dict[str, bool]:
-    checks = {"config": True, "store": True}
-    try:
-        await runtime.store.pending_count()
-    except NotifierError:
-        checks["store"] = False
-    for sink in runtime.sinks:
-        ping = getattr(sink, "ping", None)
-        if ping is not None:
-            checks[sink.name] = bool(await ping())
-    return checks
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -14,16 +14,19 @@ import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
-from notifier.errors import NotifierError
+from notifier.errors import FatalProviderError, NotifierError
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
     OUTBOX_PENDING,
+    POLL_ERRORS,
     POLL_FAILURES,
     POLLS,
     RECORDS,
+    SOURCE_REFUSED,
+    Readiness,
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
@@ -44,6 +47,31 @@ from notifier.store.sqlite import SqliteStore
 log = structlog.get_logger(__name__)
 
 KAFKA_SINK = "kafka"
+# Store writes failed in a row before /readyz says so: one failure is a hiccup (a lock held
+# for a moment), three in a row is a condition (disk full, read-only volume).
+STORE_FAILURES_UNREADY = 3
+# Provider answers that mean "this source's credentials are refused": alert, keep polling.
+REFUSED_STATUSES = frozenset({401, 403})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """Why a source's last poll failed, as /readyz shows it (no message: it may name URLs)."""
+
+    error: str
+    status: int | None
+    refused: bool
+    since: datetime
+
+    def detail(self, source: str, organizer: str) -> dict[str, object]:
+        return {
+            "source": source,
+            "organizer": organizer,
+            "error": self.error,
+            "status": self.status,
+            "credentials_refused": self.refused,
+            "since": self.since.isoformat(),
+        }
 
 
 def webhook_sink_name(endpoint: str) -> str:
@@ -61,6 +89,7 @@ class ScheduledSource:
     failures: int = 0
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
+    failing: SourceFailure | None = None
 
     @property
     def sweeps(self) -> bool:
@@ -83,6 +112,35 @@ class Runtime:
     def alive(self) -> bool:
         """False once any poll loop or sink worker has died: the pod should be restarted."""
         return not any(task.done() for task in self.tasks)
+
+    async def readiness(self) -> Readiness:
+        """What /readyz answers. Unready when the store cannot be read, or its writes have
+        failed ``STORE_FAILURES_UNREADY`` times in a row (until one succeeds), or a sink's
+        cluster does not answer. A failing source is listed in the detail but never makes
+        the pod unready: one organizer's revoked token must not take the others offline."""
+        checks = {"config": True, "store": True}
+        try:
+            await self.store.pending_count()
+        except NotifierError:
+            checks["store"] = False
+        if self.store.consecutive_write_failures >= STORE_FAILURES_UNREADY:
+            checks["store"] = False
+        for sink in self.sinks:
+            ping = getattr(sink, "ping", None)
+            if ping is not None:
+                checks[sink.name] = bool(await ping())
+        failing = [
+            scheduled.failing.detail(
+                scheduled.poller.settings.source, scheduled.poller.settings.organizer
+            )
+            for scheduled in self.sources
+            if scheduled.failing is not None
+        ]
+        detail: dict[str, object] = {
+            "store_write_failures": self.store.consecutive_write_failures,
+            "failing_sources": failing,
+        }
+        return Readiness(checks=checks, detail=detail)
 
     async def close(self) -> None:
         for scheduled in self.sources:
@@ -242,12 +300,12 @@ async def poll_and_observe(
     ):
         try:
             report = await scheduled.poller.poll_once(dry_run=dry_run, full=full)
-        except NotifierError as exc:
-            POLLS.labels(settings.source, "error").inc()
-            POLL_FAILURES.labels(settings.source).set(scheduled.failures + 1)
-            log.error("poll_failed", error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:
+            _observe_failure(scheduled, exc)
             raise
     POLL_FAILURES.labels(settings.source).set(0)
+    SOURCE_REFUSED.labels(settings.source).set(0)
+    scheduled.failing = None
     scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
     RECORDS.labels(settings.source).inc(report.records)
@@ -261,6 +319,28 @@ async def poll_and_observe(
     return report
 
 
+def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
+    """Count, record and log (once) a failed poll, whatever raised: only this source fails."""
+    source = scheduled.poller.settings.source
+    kind = type(exc).__name__
+    status = getattr(exc, "status", None)
+    status = status if isinstance(status, int) else None
+    refused = isinstance(exc, FatalProviderError) and status in REFUSED_STATUSES
+    POLLS.labels(source, "error").inc()
+    POLL_ERRORS.labels(source, kind).inc()
+    POLL_FAILURES.labels(source).set(scheduled.failures + 1)
+    SOURCE_REFUSED.labels(source).set(1 if refused else 0)
+    previous = scheduled.failing
+    since = previous.since if previous is not None and previous.error == kind else _utc_now()
+    scheduled.failing = SourceFailure(error=kind, status=status, refused=refused, since=since)
+    if isinstance(exc, NotifierError):
+        log.error("poll_failed", error=str(exc), error_type=kind)
+    else:
+        # Not one of ours: a bug or a library error nobody translated. The traceback says
+        # where; the source backs off and every other source goes on.
+        log.error("poll_crashed", error=str(exc)[:500], error_type=kind, exc_info=exc)
+
+
 async def run_once(runtime: Runtime) -> int:
     """Poll every source once and deliver what is due: the exit code of docs/design.md §6a."""
     failed = False
@@ -269,7 +349,7 @@ async def run_once(runtime: Runtime) -> int:
             # A capped read continues until the source is read to its end.
             while (await poll_and_observe(scheduled)).more:
                 pass
-        except NotifierError:
+        except Exception:  # logged and counted by poll_and_observe; the others still run
             failed = True
     await runtime.dispatcher.drain()
     outstanding = await _outstanding(runtime)
@@ -323,10 +403,16 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
     token = BACKGROUND.set(full)
     try:
-        await scheduled.poller.load()
+        try:
+            await scheduled.poller.load()
+        except Exception as exc:  # before poll_and_observe, which counts its own failures
+            _observe_failure(scheduled, exc)
+            raise
         with _long_read(scheduled, full=full):
             report = await poll_and_observe(scheduled, full=full)
-    except NotifierError:
+    except Exception:
+        # Any failure stays with this source (docs/reliability.md): it waits a capped
+        # exponential back-off (``poll_wait``) and the other sources never notice.
         scheduled.failures += 1
         return False
     finally:
@@ -357,7 +443,10 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
 
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        OUTBOX_PENDING.set(await runtime.store.pending_count())
+        try:
+            OUTBOX_PENDING.set(await runtime.store.pending_count())
+        except NotifierError as exc:  # a busy or failing store: /readyz reports it, go on
+            log.warning("outbox_gauge_failed", error=str(exc))
         if await _stopped_within(stop, 5.0):
             return
 

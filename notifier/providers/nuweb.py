@@ -103,7 +103,13 @@ from notifier.providers.fields import (
     php_next_link,
     php_section,
 )
-from notifier.providers.http import BACKGROUND, ProviderHttpClient, RequestBudget, RetryPolicy
+from notifier.providers.http import (
+    BACKGROUND,
+    ProviderHttpClient,
+    RequestBudget,
+    RetryPolicy,
+    header_wait,
+)
 from notifier.providers.nuweb_orders import (
     ENTRY_ITEM_TYPES,
     OrderItem,
@@ -670,7 +676,7 @@ class RatePacer:
         if remaining is None or remaining > 0:
             return
         seconds = _header_int(headers, "X-Available-In-Seconds")
-        wait = float(seconds) if seconds is not None else self._window
+        wait = (header_wait(float(seconds)) if seconds is not None else None) or self._window
         self._resume_at = self._clock() + timedelta(seconds=wait)
 
     async def wait_turn(self) -> None:

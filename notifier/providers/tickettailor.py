@@ -50,7 +50,7 @@ from notifier.providers.fields import (
     optional_int as _opt_int,
     optional_text as _opt_str,
 )
-from notifier.providers.http import FetchResult, ProviderHttpClient
+from notifier.providers.http import FetchResult, ProviderHttpClient, header_wait
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
@@ -261,7 +261,7 @@ def rate_limit_pause(headers: Mapping[str, str], *, now: datetime) -> float:
         return 0.0
     if reset > 1_000_000_000:  # an absolute unix time
         reset -= now.timestamp()
-    return min(max(reset, 0.0), MAX_RATE_WAIT)
+    return min(header_wait(max(reset, 0.0)) or 0.0, MAX_RATE_WAIT)
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:

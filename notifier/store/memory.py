@@ -28,6 +28,8 @@ class MemoryStore:
         self._deliveries: dict[tuple[str, int], Delivery] = {}
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
+        # Never fails to write; here so readiness reads both stores the same way.
+        self.consecutive_write_failures = 0
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
         tickets = self._tickets.get(source, {})

@@ -23,6 +23,7 @@ from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
 from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.observability import STORE_WRITE_FAILURES
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
 from notifier.store.codec import (
     decode_state,
@@ -84,6 +85,9 @@ class SqliteStore:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        # Writes (commits, delivery outcomes) failed in a row: /readyz turns this into
+        # "not ready" (disk full, read-only volume); the next successful write resets it.
+        self.consecutive_write_failures = 0
 
     async def open(self) -> SqliteStore:
         await self._run(self._open)
@@ -114,7 +118,7 @@ class SqliteStore:
         epoch: str = "",
         settled: bool = True,
     ) -> None:
-        await self._run(
+        await self._write(
             self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
         )
 
@@ -123,7 +127,7 @@ class SqliteStore:
         return await self._run(self._due, sink, now, limit)
 
     async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self._run(self._record, sink, outcomes)
+        await self._write(self._record, sink, outcomes)
 
     async def deliveries(
         self, *, sink: str | None = None, status: DeliveryStatus | None = None
@@ -153,6 +157,19 @@ class SqliteStore:
         return await self._run(self._disabled_sinks)
 
     # -- the worker-thread side ----------------------------------------------------------
+    async def _write(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``_run`` for a write, counting consecutive failures for readiness."""
+        try:
+            result = await self._run(function, *args)
+        except StoreError:
+            self.consecutive_write_failures += 1
+            STORE_WRITE_FAILURES.set(self.consecutive_write_failures)
+            raise
+        if self.consecutive_write_failures:
+            self.consecutive_write_failures = 0
+            STORE_WRITE_FAILURES.set(0)
+        return result
+
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
         try:
