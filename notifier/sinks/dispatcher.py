@@ -28,8 +28,13 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from notifier.envelope import OutboxEvent
-from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
-from notifier.observability import DELIVERIES, DETECTION_LATENCY
+from notifier.errors import (
+    AccessDeniedError,
+    DeliveryError,
+    FatalDeliveryError,
+    RetriableDeliveryError,
+)
+from notifier.observability import DELIVERIES, DETECTION_LATENCY, KAFKA_ACCESS_ERRORS
 from notifier.sinks.base import Sink
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
@@ -44,6 +49,9 @@ GONE = 410
 # this many slices per outbox query and recording them in one write cuts the store round trips
 # that dominated webhook delivery, while each slice still waits for the previous one's answers.
 PACED_SLICES_PER_READ = 8
+# A sink refused access (ACL, SASL) logs at most once per this many seconds, with a count:
+# the refusal repeats on every retry until an operator acts.
+ACCESS_LOG_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,8 @@ def decide(
     if isinstance(error, FatalDeliveryError):
         return Outcome(position=position, status=DeliveryStatus.PARKED, error=str(error))
     retry_after = error.retry_after if isinstance(error, RetriableDeliveryError) else None
-    if schedule is None:
+    if schedule is None or isinstance(error, AccessDeniedError):
+        # Kafka, or any sink refusing access: capped back-off, never parked.
         backoff = min(KAFKA_BACKOFF_CAP, 0.5 * 2 ** min(delivery.attempts, 10))
         delay = max(backoff * (0.8 + 0.4 * rand), retry_after or 0.0)
     else:
@@ -152,6 +161,9 @@ class Dispatcher:
         self._slice_size = max(1, slice_size)
         self._depth = max(1, pipeline_depth)
         self._wake = {name: asyncio.Event() for name in self._sinks}
+        # Per sink: when access refusals were last logged, and how many since.
+        self._access_logged: dict[str, float] = {}
+        self._access_unlogged: Counter[str] = Counter()
 
     def notify(self) -> None:
         """New events were committed: wake every idle worker now rather than after ``idle``."""
@@ -288,12 +300,34 @@ class Dispatcher:
         statuses = Counter(outcome.status for outcome in outcomes)
         _observe(sink, batch, outcomes, statuses, now=now)
         if statuses[DeliveryStatus.DELIVERED] < len(outcomes):
+            denied = [error for error in errors if isinstance(error, AccessDeniedError)]
+            if denied:
+                self._surface_access(sink, denied)
             _log_failures(sink, outcomes, errors)
         return DrainReport(
             delivered=statuses[DeliveryStatus.DELIVERED],
             retrying=statuses[DeliveryStatus.PENDING],
             parked=statuses[DeliveryStatus.PARKED],
             gone=gone,
+        )
+
+    def _surface_access(self, sink: str, denied: Sequence[AccessDeniedError]) -> None:
+        """Count every refusal; log one line per ``ACCESS_LOG_INTERVAL`` with the count."""
+        for error_type, count in Counter(error.error_type for error in denied).items():
+            KAFKA_ACCESS_ERRORS.labels(sink, error_type).inc(count)
+        self._access_unlogged[sink] += len(denied)
+        now = time.monotonic()
+        last = self._access_logged.get(sink)
+        if last is not None and now - last < ACCESS_LOG_INTERVAL:
+            return
+        self._access_logged[sink] = now
+        log.error(
+            "sink_access_denied",
+            sink=sink,
+            error=str(denied[-1]),
+            error_type=denied[-1].error_type,
+            refusals=self._access_unlogged.pop(sink),
+            action="grant the ACL or fix the credentials; deliveries are retried, never parked",
         )
 
     async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> bool:
@@ -348,7 +382,7 @@ def _log_failures(
     sink: str, outcomes: Sequence[Outcome], errors: Sequence[DeliveryError | None]
 ) -> None:
     for outcome, error in zip(outcomes, errors, strict=True):
-        if error is not None:
+        if error is not None and not isinstance(error, AccessDeniedError):  # throttled above
             log.warning(
                 "delivery_failed",
                 sink=sink,
