@@ -25,15 +25,17 @@ from notifier.observability import (
     POLL_FAILURES,
     POLLS,
     RECORDS,
+    RETENTION_DELETED,
     SOURCE_REFUSED,
+    STATE_FILE_BYTES,
     Readiness,
 )
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
-from notifier.providers.http import BACKGROUND
+from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
-from notifier.schedule import Cadence, poll_wait, reconcile_due
+from notifier.schedule import ASSUMED_EVENT_LENGTH, Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
@@ -90,6 +92,7 @@ class ScheduledSource:
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
     failing: SourceFailure | None = None
+    last_retention: datetime | None = None
 
     @property
     def sweeps(self) -> bool:
@@ -170,6 +173,10 @@ async def open_runtime(
     of organizers that moved away, so nothing committed here is stranded. ``store``
     replaces the configured SQLite file (a dry run on a fresh config must not create it).
     """
+    configure_limits(
+        max_header_wait=config.limits.max_provider_wait.total_seconds(),
+        max_body_bytes=config.limits.max_response_bytes,
+    )
     if store is None:
         store = await SqliteStore(config.state.path).open()
     sinks = build_sinks(config)
@@ -372,6 +379,7 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
     ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
     runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
+    runtime.tasks.append(asyncio.create_task(_retention_loop(runtime, stop), name="retention"))
     try:
         await asyncio.gather(*runtime.tasks)
     finally:
@@ -405,6 +413,7 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     try:
         try:
             await scheduled.poller.load()
+            await _retire_ended_events(runtime, scheduled, now)
         except Exception as exc:  # before poll_and_observe, which counts its own failures
             _observe_failure(scheduled, exc)
             raise
@@ -441,10 +450,59 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
     return nullcontext()
 
 
+async def _retire_ended_events(runtime: Runtime, scheduled: ScheduledSource, now: datetime) -> None:
+    """Forget the tickets of this source's events that ended ``retention.ended_events``
+    ago, at most once per ``retention.interval``; run by the source's own loop, between
+    polls. Only events whose window the adapter reports can be found this way."""
+    retention = runtime.config.retention
+    last = scheduled.last_retention
+    if last is not None and now - last < retention.interval:
+        return
+    scheduled.last_retention = now
+    horizon = now - retention.ended_events
+    ended = [
+        event_id
+        for event_id, (start, end) in scheduled.windows.items()
+        if (end if end is not None else start + ASSUMED_EVENT_LENGTH) < horizon
+    ]
+    if not ended:
+        return
+    forgotten = await scheduled.poller.retire(ended)
+    for event_id in ended:
+        scheduled.windows.pop(event_id, None)
+    RETENTION_DELETED.labels("ticket").inc(forgotten)
+
+
+async def prune_once(runtime: Runtime, *, now: float | None = None) -> None:
+    """One retention pass over the outbox (delivered and long-parked events)."""
+    retention = runtime.config.retention
+    moment = time.time() if now is None else now
+    pruned = await runtime.store.prune_outbox(
+        delivered_before=moment - retention.delivered.total_seconds(),
+        parked_before=moment - retention.parked.total_seconds(),
+    )
+    RETENTION_DELETED.labels("event").inc(pruned.events)
+    RETENTION_DELETED.labels("delivery").inc(pruned.deliveries)
+    if pruned.events:
+        log.info("outbox_pruned", events=pruned.events, deliveries=pruned.deliveries)
+
+
+async def _retention_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    interval = runtime.config.retention.interval.total_seconds()
+    while not stop.is_set():
+        try:
+            await prune_once(runtime)
+        except NotifierError as exc:  # a full disk: counted by the store, tried again later
+            log.warning("retention_failed", error=str(exc))
+        if await _stopped_within(stop, interval):
+            return
+
+
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             OUTBOX_PENDING.set(await runtime.store.pending_count())
+            STATE_FILE_BYTES.set(await runtime.store.file_bytes())
         except NotifierError as exc:  # a busy or failing store: /readyz reports it, go on
             log.warning("outbox_gauge_failed", error=str(exc))
         if await _stopped_within(stop, 5.0):

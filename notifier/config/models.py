@@ -37,6 +37,38 @@ class State(Model):
     path: Path = Path("./notifier-state.db")
 
 
+class Retention(Model):
+    """How long the state store keeps what is no longer needed (docs/reliability.md)."""
+
+    # Events delivered to every sink, with their delivery rows, are deleted this long after
+    # their commit.
+    delivered: PositiveDuration = timedelta(days=7)
+    # Events with a parked delivery are kept until replayed, or at most this long.
+    parked: PositiveDuration = timedelta(days=30)
+    # Tickets of an event that ended this long ago leave the store and the poller's memory.
+    ended_events: PositiveDuration = timedelta(days=30)
+    # How often retention runs.
+    interval: PositiveDuration = timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _parked_outlives_delivered(self) -> Retention:
+        if self.parked < self.delivered:
+            raise ConfigProblems(
+                [("parked", "must be at least retention.delivered: parked events wait for replay")]
+            )
+        return self
+
+
+class Limits(Model):
+    """Caps on what a provider's answer may cost us."""
+
+    # A response body larger than this (after decompression) fails the page.
+    max_response_bytes: PositiveInt = 32 * 1024 * 1024
+    # The longest wait a provider header (Retry-After, X-Available-In-Seconds,
+    # X-Rate-Limit-Reset) may impose; larger values are capped, absurd ones ignored.
+    max_provider_wait: PositiveDuration = timedelta(minutes=15)
+
+
 class Server(Model):
     """The health and metrics server of ``notifier run``."""
 
@@ -159,6 +191,8 @@ class Config(Model):
 
     state: State = State()
     server: Server = Server()
+    retention: Retention = Retention()
+    limits: Limits = Limits()
     kafka: Kafka | None = None
     webhooks: tuple[WebhookEndpoint, ...] = ()
     defaults: Defaults = Defaults()

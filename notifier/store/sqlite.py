@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,14 @@ from notifier.errors import StoreError
 from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.observability import STORE_WRITE_FAILURES
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.store.base import (
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    Pruned,
+    Routed,
+    SourceSnapshot,
+)
 from notifier.store.codec import (
     decode_state,
     decode_type_state,
@@ -32,11 +39,22 @@ from notifier.store.codec import (
     encode_type_state,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 -> 2 (retention): each ticket names its event, so the tickets of an event that
+# ended long ago can be removed; run before _SCHEMA, whose indexes need the column.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE tickets ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source, ticket_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tickets_event ON tickets (source, event_id);
+CREATE TABLE IF NOT EXISTS retired_events (
+    source TEXT NOT NULL, event_id TEXT NOT NULL, retired_at REAL NOT NULL,
+    PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ticket_types (
     source TEXT NOT NULL, ticket_type_id TEXT NOT NULL, state BLOB NOT NULL,
@@ -66,7 +84,11 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, position)
 CREATE TABLE IF NOT EXISTS disabled_sinks (
     sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
 );
+-- Retention finds old events by commit time, and each one's deliveries by position.
+CREATE INDEX IF NOT EXISTS outbox_committed ON outbox (committed_at);
+CREATE INDEX IF NOT EXISTS deliveries_position ON deliveries (position);
 """
+
 _DELIVERY_COLUMNS = (
     "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
     "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
@@ -117,10 +139,48 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
         await self._write(
-            self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
+            self._commit,
+            source,
+            tickets,
+            events,
+            cursor,
+            ticket_types or {},
+            epoch,
+            settled,
+            ticket_events or {},
         )
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        return await self._write(self._retire_events, source, list(event_ids))
+
+    # -- Retention -------------------------------------------------------------------------
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        # One transaction per batch, each its own call: commits and deliveries interleave.
+        events = deliveries = 0
+        while True:
+            removed, rows = await self._write(
+                self._prune_batch, delivered_before, parked_before, batch
+            )
+            events += removed
+            deliveries += rows
+            if removed < batch:
+                return Pruned(events=events, deliveries=deliveries)
+
+    async def file_bytes(self) -> int:
+        """The database file and its WAL: what the volume holds for this store."""
+        return await self._run(self._file_bytes)
+
+    def _file_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with suppress(OSError):
+                total += Path(self._path + suffix).stat().st_size
+        return total
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
@@ -183,6 +243,9 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         db.execute("PRAGMA foreign_keys=ON")
+        # After a checkpoint the WAL file shrinks back to this, rather than keeping the
+        # size of the largest transaction ever written.
+        db.execute("PRAGMA journal_size_limit=67108864")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             db.close()
@@ -191,6 +254,8 @@ class SqliteStore:
                 f"({SCHEMA_VERSION}); upgrade checkin-notifier"
             )
         if version < SCHEMA_VERSION:  # only write when needed: a read-only file still opens
+            if version == 1:
+                db.executescript(_MIGRATE_1_TO_2)
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db = db
@@ -240,6 +305,7 @@ class SqliteStore:
             "SELECT ticket_type_id, state FROM ticket_types WHERE source = ?", (source,)
         )
         types = {TicketTypeId(type_id): decode_type_state(blob) for type_id, blob in type_rows}
+        retired = db.execute("SELECT event_id FROM retired_events WHERE source = ?", (source,))
         return SourceSnapshot(
             tickets=tickets,
             cursor=None if row is None else row[0],
@@ -248,6 +314,7 @@ class SqliteStore:
             epoch="" if row is None else row[1],
             settled=row is not None and bool(row[2]),
             fingerprints=fingerprints,
+            retired_events=frozenset(event_id for (event_id,) in retired),
         )
 
     def _ticket_states(
@@ -273,12 +340,20 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState],
         epoch: str,
         settled: bool,
+        ticket_events: Mapping[TicketId, str],
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
+            # A ticket's event, once known, is kept when a commit does not name it.
             db.executemany(
-                "INSERT OR REPLACE INTO tickets (source, ticket_id, state) VALUES (?, ?, ?)",
-                [(source, ticket_id, encode_state(state)) for ticket_id, state in tickets.items()],
+                "INSERT INTO tickets (source, ticket_id, state, event_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, ticket_id) DO UPDATE SET state = excluded.state, "
+                "event_id = CASE WHEN excluded.event_id = '' THEN tickets.event_id "
+                "ELSE excluded.event_id END",
+                [
+                    (source, ticket_id, encode_state(state), ticket_events.get(ticket_id, ""))
+                    for ticket_id, state in tickets.items()
+                ],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO ticket_types (source, ticket_type_id, state) "
@@ -296,6 +371,55 @@ class SqliteStore:
                 "settled = max(sources.settled, excluded.settled)",
                 (source, cursor, now, epoch, int(settled)),
             )
+
+    def _retire_events(self, source: SourceId, event_ids: list[str]) -> list[TicketId]:
+        now = self._clock()
+        removed: list[TicketId] = []
+        with self._transaction() as db:
+            for event_id in event_ids:
+                rows = db.execute(
+                    "DELETE FROM tickets WHERE source = ? AND event_id = ? RETURNING ticket_id",
+                    (source, event_id),
+                ).fetchall()
+                removed.extend(TicketId(ticket) for (ticket,) in rows)
+                db.execute(
+                    "INSERT OR IGNORE INTO retired_events (source, event_id, retired_at) "
+                    "VALUES (?, ?, ?)",
+                    (source, event_id, now),
+                )
+        return removed
+
+    def _prune_batch(
+        self, delivered_before: float, parked_before: float, batch: int
+    ) -> tuple[int, int]:
+        """One batch of retention: (events, deliveries) deleted."""
+        with self._transaction() as db:
+            # Oldest first, by commit time; an event still owed to any sink (pending), or
+            # parked and younger than ``parked_before``, stays.
+            positions = [
+                position
+                for (position,) in db.execute(
+                    "SELECT o.position FROM outbox o INDEXED BY outbox_committed "
+                    "WHERE o.committed_at < ? AND NOT EXISTS ("
+                    "  SELECT 1 FROM deliveries d INDEXED BY deliveries_position "
+                    "  WHERE d.position = o.position AND (d.status = 'pending' "
+                    "    OR (d.status = 'parked' AND o.committed_at >= ?))"
+                    ") ORDER BY o.committed_at LIMIT ?",
+                    (delivered_before, parked_before, batch),
+                )
+            ]
+            if not positions:
+                return 0, 0
+            marks = ",".join("?" * len(positions))
+            deliveries = db.execute(
+                f"DELETE FROM deliveries WHERE position IN ({marks})",  # noqa: S608 -- placeholders only
+                positions,
+            ).rowcount
+            db.execute(
+                f"DELETE FROM outbox WHERE position IN ({marks})",  # noqa: S608 -- placeholders only
+                positions,
+            )
+            return len(positions), deliveries
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
         # INDEXED BY: without statistics the planner walks the primary key, i.e. every
