@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -343,9 +344,12 @@ def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
     if isinstance(exc, NotifierError):
         log.error("poll_failed", error=str(exc), error_type=kind)
     else:
-        # Not one of ours: a bug or a library error nobody translated. The traceback says
-        # where; the source backs off and every other source goes on.
-        log.error("poll_crashed", error=str(exc)[:500], error_type=kind, exc_info=exc)
+        # Not one of ours: a bug or a library error nobody translated. Where it was raised
+        # is logged, not the traceback (a rich one would print local values: credentials);
+        # the source backs off and every other source goes on.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        log.error("poll_crashed", error=str(exc)[:500], error_type=kind, where=where)
 
 
 async def run_once(runtime: Runtime) -> int:

@@ -188,6 +188,8 @@ class Dispatcher:
             asyncio.create_task(self._run_sink(sink, stop, idle), name=f"sink:{name}")
             for name, sink in self._sinks.items()
         ]
+        if not workers:  # no sink configured: idle until stopped, so the service reads alive
+            await stop.wait()
         await asyncio.gather(*workers)
 
     async def _run_sink(self, sink: Sink, stop: asyncio.Event, idle: float) -> None:
