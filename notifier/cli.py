@@ -20,6 +20,7 @@ from notifier.config.models import Config
 from notifier.errors import ConfigError, NotifierError
 from notifier.observability import configure_logging, health_app
 from notifier.service import (
+    KAFKA_SINK,
     Runtime,
     open_runtime,
     poll_and_observe,
@@ -85,10 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     deliveries = command("deliveries", _deliveries, "list pending and parked deliveries")
     deliveries.add_argument("-c", "--config", type=Path, required=True)
     deliveries.add_argument("--failed", action="store_true", help="parked deliveries only")
-    deliveries.add_argument("--endpoint", help="one webhook endpoint")
-    replay = command("replay", _replay, "re-queue parked webhook deliveries (same event ids)")
+    only = deliveries.add_mutually_exclusive_group()
+    only.add_argument("--endpoint", help="one webhook endpoint")
+    only.add_argument("--kafka", action="store_true", help="the Kafka sink")
+    replay = command("replay", _replay, "re-queue parked deliveries (same event ids)")
     replay.add_argument("-c", "--config", type=Path, required=True)
-    replay.add_argument("--endpoint", required=True)
+    target = replay.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint")
+    target.add_argument("--kafka", action="store_true", help="the Kafka sink")
     replay.add_argument("--since", type=datetime.fromisoformat, help="ISO time of commit")
     replay.add_argument("--event-id")
     replay.add_argument("--enable", action="store_true", help="also re-enable the endpoint")
@@ -219,15 +224,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _deliveries(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    return asyncio.run(_list_deliveries(config, failed=args.failed, endpoint=args.endpoint))
+    sink = KAFKA_SINK if args.kafka else webhook_sink_name(args.endpoint) if args.endpoint else None
+    return asyncio.run(_list_deliveries(config, failed=args.failed, sink=sink))
 
 
-async def _list_deliveries(config: Config, *, failed: bool, endpoint: str | None) -> int:
+async def _list_deliveries(config: Config, *, failed: bool, sink: str | None) -> int:
     from notifier.store.sqlite import SqliteStore
 
     store = await SqliteStore(config.state.path).open()
     try:
-        sink = webhook_sink_name(endpoint) if endpoint else None
         statuses = (
             [DeliveryStatus.PARKED] if failed else [DeliveryStatus.PENDING, DeliveryStatus.PARKED]
         )
@@ -249,7 +254,7 @@ async def _list_deliveries(config: Config, *, failed: bool, endpoint: str | None
 def _replay(args: argparse.Namespace) -> int:
     config = _load(args.config)
     names = {endpoint.name for _, endpoint in config.endpoints()}
-    if args.endpoint not in names:
+    if not args.kafka and args.endpoint not in names:
         raise ConfigError(
             f"{args.config}: no webhook endpoint named {args.endpoint!r} "
             f"(known: {', '.join(sorted(names)) or 'none'})"
@@ -261,7 +266,7 @@ async def _requeue(config: Config, args: argparse.Namespace) -> int:
     from notifier.store.sqlite import SqliteStore
 
     store = await SqliteStore(config.state.path).open()
-    sink = webhook_sink_name(args.endpoint)
+    sink = KAFKA_SINK if args.kafka else webhook_sink_name(args.endpoint)
     try:
         since = args.since.timestamp() if args.since else None
         count = await store.requeue(sink, since=since, event_id=args.event_id)
@@ -269,7 +274,7 @@ async def _requeue(config: Config, args: argparse.Namespace) -> int:
             await store.enable_sink(sink)
     finally:
         await store.close()
-    print(f"re-queued {count} deliveries for {args.endpoint}")
+    print(f"re-queued {count} deliveries for {KAFKA_SINK if args.kafka else args.endpoint}")
     return EXIT_OK
 
 
