@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -15,34 +14,34 @@ import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
-from notifier.errors import FatalProviderError, NotifierError
+from notifier.errors import NotifierError
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
     OUTBOX_PENDING,
-    POLL_ERRORS,
-    POLL_FAILURES,
     POLLS,
     RECORDS,
     RETENTION_DELETED,
-    SOURCE_REFUSED,
     STATE_FILE_BYTES,
     Readiness,
 )
+from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
 from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
-from notifier.schedule import ASSUMED_EVENT_LENGTH, Cadence, poll_wait, reconcile_due
+from notifier.retention import ended_events, retention_loop
+from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
+from notifier.source_health import SourceFailure, observe_failure, observe_success, readiness
 from notifier.store.base import DeliveryStatus
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SqliteStore
@@ -50,31 +49,6 @@ from notifier.store.sqlite import SqliteStore
 log = structlog.get_logger(__name__)
 
 KAFKA_SINK = "kafka"
-# Store writes failed in a row before /readyz says so: one failure is a hiccup (a lock held
-# for a moment), three in a row is a condition (disk full, read-only volume).
-STORE_FAILURES_UNREADY = 3
-# Provider answers that mean "this source's credentials are refused": alert, keep polling.
-REFUSED_STATUSES = frozenset({401, 403})
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFailure:
-    """Why a source's last poll failed, as /readyz shows it (no message: it may name URLs)."""
-
-    error: str
-    status: int | None
-    refused: bool
-    since: datetime
-
-    def detail(self, source: str, organizer: str) -> dict[str, object]:
-        return {
-            "source": source,
-            "organizer": organizer,
-            "error": self.error,
-            "status": self.status,
-            "credentials_refused": self.refused,
-            "since": self.since.isoformat(),
-        }
 
 
 def webhook_sink_name(endpoint: str) -> str:
@@ -118,21 +92,7 @@ class Runtime:
         return not any(task.done() for task in self.tasks)
 
     async def readiness(self) -> Readiness:
-        """What /readyz answers. Unready when the store cannot be read, or its writes have
-        failed ``STORE_FAILURES_UNREADY`` times in a row (until one succeeds), or a sink's
-        cluster does not answer. A failing source is listed in the detail but never makes
-        the pod unready: one organizer's revoked token must not take the others offline."""
-        checks = {"config": True, "store": True}
-        try:
-            await self.store.pending_count()
-        except NotifierError:
-            checks["store"] = False
-        if self.store.consecutive_write_failures >= STORE_FAILURES_UNREADY:
-            checks["store"] = False
-        for sink in self.sinks:
-            ping = getattr(sink, "ping", None)
-            if ping is not None:
-                checks[sink.name] = bool(await ping())
+        """What /readyz answers (``notifier.source_health.readiness``)."""
         failing = [
             scheduled.failing.detail(
                 scheduled.poller.settings.source, scheduled.poller.settings.organizer
@@ -140,11 +100,7 @@ class Runtime:
             for scheduled in self.sources
             if scheduled.failing is not None
         ]
-        detail: dict[str, object] = {
-            "store_write_failures": self.store.consecutive_write_failures,
-            "failing_sources": failing,
-        }
-        return Readiness(checks=checks, detail=detail)
+        return await readiness(self.store, self.sinks, failing)
 
     async def close(self) -> None:
         for scheduled in self.sources:
@@ -238,7 +194,7 @@ def _webhook_sink(organizer: str | None, endpoint: WebhookEndpoint) -> WebhookSi
     return WebhookSink(
         webhook_sink_name(endpoint.name),
         endpoint.url,
-        secret=endpoint.secret.get_secret_value(),
+        secret=tuple(secret.get_secret_value() for secret in endpoint.signing_secrets),
         events=endpoint.events,
         organizer=organizer,
         timeout=endpoint.timeout.total_seconds(),
@@ -311,8 +267,7 @@ async def poll_and_observe(
         except Exception as exc:
             _observe_failure(scheduled, exc)
             raise
-    POLL_FAILURES.labels(settings.source).set(0)
-    SOURCE_REFUSED.labels(settings.source).set(0)
+    observe_success(settings.source)
     scheduled.failing = None
     scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
@@ -328,51 +283,50 @@ async def poll_and_observe(
 
 
 def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
-    """Count, record and log (once) a failed poll, whatever raised: only this source fails."""
-    source = scheduled.poller.settings.source
-    kind = type(exc).__name__
-    status = getattr(exc, "status", None)
-    status = status if isinstance(status, int) else None
-    refused = isinstance(exc, FatalProviderError) and status in REFUSED_STATUSES
-    POLLS.labels(source, "error").inc()
-    POLL_ERRORS.labels(source, kind).inc()
-    POLL_FAILURES.labels(source).set(scheduled.failures + 1)
-    SOURCE_REFUSED.labels(source).set(1 if refused else 0)
-    previous = scheduled.failing
-    since = previous.since if previous is not None and previous.error == kind else _utc_now()
-    scheduled.failing = SourceFailure(error=kind, status=status, refused=refused, since=since)
-    if isinstance(exc, NotifierError):
-        log.error("poll_failed", error=str(exc), error_type=kind)
-    else:
-        # Not one of ours: a bug or a library error nobody translated. Where it was raised
-        # is logged, not the traceback (a rich one would print local values: credentials);
-        # the source backs off and every other source goes on.
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        log.error("poll_crashed", error=str(exc)[:500], error_type=kind, where=where)
+    scheduled.failing = observe_failure(
+        exc,
+        source=scheduled.poller.settings.source,
+        failures=scheduled.failures,
+        previous=scheduled.failing,
+        now=_utc_now(),
+    )
 
 
 async def run_once(runtime: Runtime) -> int:
     """Poll every source once and deliver what is due: the exit code of docs/design.md §6a."""
-    failed = False
+    return (await once_summary(runtime)).exit_code
+
+
+async def once_summary(runtime: Runtime) -> OnceSummary:
+    """Poll every source once (to the end of a capped read), deliver what is due, count."""
+    failed = committed = 0
     for scheduled in runtime.sources:
         try:
-            # A capped read continues until the source is read to its end.
-            while (await poll_and_observe(scheduled)).more:
-                pass
+            while True:
+                report = await poll_and_observe(scheduled)
+                committed += len(report.events)
+                if not report.more:
+                    break
         except Exception:  # logged and counted by poll_and_observe; the others still run
-            failed = True
+            failed += 1
     await runtime.dispatcher.drain()
-    outstanding = await _outstanding(runtime)
-    if failed:
-        return 1
-    return 2 if outstanding else 0
+    return await _owed(runtime, committed=committed, failed=failed)
 
 
-async def _outstanding(runtime: Runtime) -> int:
-    pending = await runtime.store.deliveries(status=DeliveryStatus.PENDING)
-    parked = await runtime.store.deliveries(status=DeliveryStatus.PARKED)
-    return len(pending) + len(parked)
+async def _owed(runtime: Runtime, *, committed: int, failed: int) -> OnceSummary:
+    # Every configured sink is listed, owing nothing or not, then any other sink still owed
+    # (an endpoint removed from the config keeps its deliveries in the outbox).
+    names = [sink.name for sink in runtime.sinks]
+    counts: dict[DeliveryStatus, dict[str, int]] = {}
+    for status in (DeliveryStatus.PENDING, DeliveryStatus.PARKED):
+        counts[status] = dict.fromkeys(names, 0)
+        for delivery in await runtime.store.deliveries(status=status):
+            counts[status][delivery.sink] = counts[status].get(delivery.sink, 0) + 1
+    pending, parked = counts[DeliveryStatus.PENDING], counts[DeliveryStatus.PARKED]
+    for sink in [*pending, *parked]:
+        pending.setdefault(sink, 0)
+        parked.setdefault(sink, 0)
+    return OnceSummary(committed=committed, failed_sources=failed, pending=pending, parked=parked)
 
 
 async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -383,7 +337,12 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
     ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
     runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
-    runtime.tasks.append(asyncio.create_task(_retention_loop(runtime, stop), name="retention"))
+    runtime.tasks.append(
+        asyncio.create_task(
+            retention_loop(runtime.store, runtime.config.retention, stop, _stopped_within),
+            name="retention",
+        )
+    )
     try:
         await asyncio.gather(*runtime.tasks)
     finally:
@@ -463,43 +422,13 @@ async def _retire_ended_events(runtime: Runtime, scheduled: ScheduledSource, now
     if last is not None and now - last < retention.interval:
         return
     scheduled.last_retention = now
-    horizon = now - retention.ended_events
-    ended = [
-        event_id
-        for event_id, (start, end) in scheduled.windows.items()
-        if (end if end is not None else start + ASSUMED_EVENT_LENGTH) < horizon
-    ]
+    ended = ended_events(scheduled.windows, horizon=now - retention.ended_events)
     if not ended:
         return
     forgotten = await scheduled.poller.retire(ended)
     for event_id in ended:
         scheduled.windows.pop(event_id, None)
     RETENTION_DELETED.labels("ticket").inc(forgotten)
-
-
-async def prune_once(runtime: Runtime, *, now: float | None = None) -> None:
-    """One retention pass over the outbox (delivered and long-parked events)."""
-    retention = runtime.config.retention
-    moment = time.time() if now is None else now
-    pruned = await runtime.store.prune_outbox(
-        delivered_before=moment - retention.delivered.total_seconds(),
-        parked_before=moment - retention.parked.total_seconds(),
-    )
-    RETENTION_DELETED.labels("event").inc(pruned.events)
-    RETENTION_DELETED.labels("delivery").inc(pruned.deliveries)
-    if pruned.events:
-        log.info("outbox_pruned", events=pruned.events, deliveries=pruned.deliveries)
-
-
-async def _retention_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    interval = runtime.config.retention.interval.total_seconds()
-    while not stop.is_set():
-        try:
-            await prune_once(runtime)
-        except NotifierError as exc:  # a full disk: counted by the store, tried again later
-            log.warning("retention_failed", error=str(exc))
-        if await _stopped_within(stop, interval):
-            return
 
 
 async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -36,6 +36,7 @@ from notifier.errors import (
 )
 from notifier.observability import DELIVERIES, DETECTION_LATENCY, KAFKA_ACCESS_ERRORS
 from notifier.sinks.base import Sink
+from notifier.sinks.failure_log import FailureLog
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
 
@@ -144,8 +145,10 @@ class Dispatcher:
         # of per-key order (as Kafka's own max.in.flight > 1 without idempotence). Two
         # measured 5 % faster on loopback; more pays off on a slow network.
         pipeline_depth: int = 1,
+        failure_log: FailureLog | None = None,
     ) -> None:
         self._outbox = outbox
+        self._failures = failure_log or FailureLog()
         self._sinks = {sink.name: sink for sink in sinks}
         # Checked once: a runtime protocol check walks the class's attributes on every call.
         self._paced = {sink.name: sink for sink in sinks if isinstance(sink, Paced)}
@@ -301,11 +304,25 @@ class Dispatcher:
         gone = await self._disable_if_gone(sink, errors)
         statuses = Counter(outcome.status for outcome in outcomes)
         _observe(sink, batch, outcomes, statuses, now=now)
-        if statuses[DeliveryStatus.DELIVERED] < len(outcomes):
+        failed = len(outcomes) - statuses[DeliveryStatus.DELIVERED]
+        if failed:
             denied = [error for error in errors if isinstance(error, AccessDeniedError)]
-            if denied:
+            if denied:  # counted, and logged on a line of its own that says what to do
                 self._surface_access(sink, denied)
-            _log_failures(sink, outcomes, errors)
+            others = [
+                error
+                for error in errors
+                if error is not None and not isinstance(error, AccessDeniedError)
+            ]
+            if others:
+                self._failures.failed(
+                    sink,
+                    failed=len(others),
+                    parked=statuses[DeliveryStatus.PARKED],
+                    error=str(others[-1]),
+                )
+        elif outcomes:
+            self._failures.succeeded(sink)
         return DrainReport(
             delivered=statuses[DeliveryStatus.DELIVERED],
             retrying=statuses[DeliveryStatus.PENDING],
@@ -378,20 +395,6 @@ def _got_through(errors: Sequence[DeliveryError | None]) -> bool:
 
 def _is_gone(error: DeliveryError | None) -> bool:
     return isinstance(error, FatalDeliveryError) and error.status == GONE
-
-
-def _log_failures(
-    sink: str, outcomes: Sequence[Outcome], errors: Sequence[DeliveryError | None]
-) -> None:
-    for outcome, error in zip(outcomes, errors, strict=True):
-        if error is not None and not isinstance(error, AccessDeniedError):  # throttled above
-            log.warning(
-                "delivery_failed",
-                sink=sink,
-                position=outcome.position,
-                error=str(error),
-                parked=outcome.status is DeliveryStatus.PARKED,
-            )
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, *, seconds: float) -> None:

@@ -2,7 +2,7 @@
 lost WRITE on the topic), every delivery stays pending and is retried with back-off, the
 refusals are counted (``notifier_kafka_access_errors_total``) and logged once per interval;
 once the ACL is granted again everything drains. ``notifier deliveries`` lists the Kafka
-sink's pending rows and ``notifier replay --kafka`` re-queues Kafka deliveries parked by an
+sink's pending rows and ``notifier replay --endpoint kafka`` re-queues Kafka deliveries parked by an
 older version."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ async def test_deliveries_and_replay_cover_the_kafka_sink(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A Kafka delivery parked by an older version (which parked ACL refusals) is listed by
-    ``deliveries --kafka`` and re-queued by ``replay --kafka``."""
+    ``deliveries --endpoint kafka`` and re-queued by ``replay --endpoint kafka``."""
     state = tmp_path / "state.db"
     config = tmp_path / "notifier.yaml"
     config.write_text(CONFIG.format(state=state))
@@ -135,16 +135,16 @@ async def test_deliveries_and_replay_cover_the_kafka_sink(
     )
     await store.close()
 
-    assert await _cli(["deliveries", "-c", str(config), "--kafka"]) == 0
+    assert await _cli(["deliveries", "-c", str(config), "--endpoint", "kafka"]) == 0
     listed = capsys.readouterr().out
     assert first.event.id in listed
     assert second.event.id in listed  # pending ones too
-    assert await _cli(["deliveries", "-c", str(config), "--kafka", "--failed"]) == 0
+    assert await _cli(["deliveries", "-c", str(config), "--endpoint", "kafka", "--failed"]) == 0
     parked_only = capsys.readouterr().out
     assert first.event.id in parked_only
     assert second.event.id not in parked_only
 
-    assert await _cli(["replay", "-c", str(config), "--kafka"]) == 0
+    assert await _cli(["replay", "-c", str(config), "--endpoint", "kafka"]) == 0
     assert "re-queued 1 deliveries for kafka" in capsys.readouterr().out
     store = await SqliteStore(state).open()
     try:

@@ -17,7 +17,8 @@ import pytest
 
 from notifier.config.models import Config
 from notifier.model import SourceId
-from notifier.service import open_runtime, prune_once, run_service
+from notifier.retention import prune_once
+from notifier.service import open_runtime, run_service
 from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.store.base import DeliveryStatus, Outcome, Routed
 from notifier.store.memory import MemoryStore
@@ -204,7 +205,9 @@ async def test_tickets_of_long_ended_events_leave_store_and_memory(tmp_path: Pat
         snapshot = await store.load(SOURCE, as_fingerprints=True)
         assert set(snapshot.fingerprints) == {str(t) for t in live}
         assert snapshot.retired_events == {str(old_event)}
-        await prune_once(runtime)  # the outbox pass runs too; nothing here is 7 days old
+        await prune_once(
+            store, runtime.config.retention
+        )  # the outbox pass runs too; nothing here is 7 days old
         assert _outbox_subjects(tmp_path / "state.db") == {str(live[0])}
     finally:
         stop.set()
