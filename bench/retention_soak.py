@@ -133,7 +133,7 @@ async def soak(
     clock = SimClock()
     rng = random.Random(7)
     store = await SqliteStore(path, clock=clock).open()
-    per_hour = max(2, events // (days * 24))
+    per_hour = max(2, -(-events // (days * 24)))  # rounded up: at least ``events``
     committed = 0
     serial = 0
     rows: list[tuple[int, int, int, int, int, int]] = []
