@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -23,6 +24,9 @@ from notifier.schedule import ASSUMED_EVENT_LENGTH
 from notifier.store.base import Pruned
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from notifier.service import ScheduledSource
 
 log = structlog.get_logger(__name__)
 
@@ -66,3 +70,22 @@ async def retention_loop(
             log.warning("retention_failed", error=str(exc))
         if await stopped_within(stop, interval):
             return
+
+
+async def retire_ended_events(
+    retention: Retention, scheduled: ScheduledSource, now: datetime
+) -> None:
+    """Forget the tickets of a source's events that ended ``retention.ended_events`` ago,
+    at most once per ``retention.interval``; called by the source's own loop, between
+    polls. Only events whose window the adapter reports can be found this way."""
+    last = scheduled.last_retention
+    if last is not None and now - last < retention.interval:
+        return
+    scheduled.last_retention = now
+    ended = ended_events(scheduled.windows, horizon=now - retention.ended_events)
+    if not ended:
+        return
+    forgotten = await scheduled.poller.retire(ended)
+    for event_id in ended:
+        scheduled.windows.pop(event_id, None)
+    RETENTION_DELETED.labels("ticket").inc(forgotten)

@@ -14,17 +14,13 @@ import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
-from notifier.errors import NotifierError
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
-    OUTBOX_PENDING,
     POLLS,
     RECORDS,
-    RETENTION_DELETED,
-    STATE_FILE_BYTES,
     Readiness,
 )
 from notifier.once import OnceSummary
@@ -33,7 +29,7 @@ from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
 from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
-from notifier.retention import ended_events, retention_loop
+from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
@@ -41,7 +37,13 @@ from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
-from notifier.source_health import SourceFailure, observe_failure, observe_success, readiness
+from notifier.source_health import (
+    SourceFailure,
+    observe_failure,
+    observe_success,
+    readiness,
+    watch_store,
+)
 from notifier.store.base import DeliveryStatus
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SqliteStore
@@ -336,7 +338,9 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
         for index, scheduled in enumerate(runtime.sources)
     ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
-    runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
+    runtime.tasks.append(
+        asyncio.create_task(watch_store(runtime.store, stop, _stopped_within), name="store-gauges")
+    )
     runtime.tasks.append(
         asyncio.create_task(
             retention_loop(runtime.store, runtime.config.retention, stop, _stopped_within),
@@ -376,7 +380,7 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     try:
         try:
             await scheduled.poller.load()
-            await _retire_ended_events(runtime, scheduled, now)
+            await retire_ended_events(runtime.config.retention, scheduled, now)
         except Exception as exc:  # before poll_and_observe, which counts its own failures
             _observe_failure(scheduled, exc)
             raise
@@ -411,35 +415,6 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
     if not scheduled.poller.settled:
         return reporting(f"{source}: first read (baseline)")
     return nullcontext()
-
-
-async def _retire_ended_events(runtime: Runtime, scheduled: ScheduledSource, now: datetime) -> None:
-    """Forget the tickets of this source's events that ended ``retention.ended_events``
-    ago, at most once per ``retention.interval``; run by the source's own loop, between
-    polls. Only events whose window the adapter reports can be found this way."""
-    retention = runtime.config.retention
-    last = scheduled.last_retention
-    if last is not None and now - last < retention.interval:
-        return
-    scheduled.last_retention = now
-    ended = ended_events(scheduled.windows, horizon=now - retention.ended_events)
-    if not ended:
-        return
-    forgotten = await scheduled.poller.retire(ended)
-    for event_id in ended:
-        scheduled.windows.pop(event_id, None)
-    RETENTION_DELETED.labels("ticket").inc(forgotten)
-
-
-async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            OUTBOX_PENDING.set(await runtime.store.pending_count())
-            STATE_FILE_BYTES.set(await runtime.store.file_bytes())
-        except NotifierError as exc:  # a busy or failing store: /readyz reports it, go on
-            log.warning("outbox_gauge_failed", error=str(exc))
-        if await _stopped_within(stop, 5.0):
-            return
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:

@@ -8,8 +8,9 @@ the detail, never making the pod unready.
 
 from __future__ import annotations
 
+import asyncio
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,10 +18,12 @@ import structlog
 
 from notifier.errors import FatalProviderError, NotifierError
 from notifier.observability import (
+    OUTBOX_PENDING,
     POLL_ERRORS,
     POLL_FAILURES,
     POLLS,
     SOURCE_REFUSED,
+    STATE_FILE_BYTES,
     Readiness,
 )
 from notifier.sinks.base import Sink
@@ -113,3 +116,19 @@ async def readiness(
         "failing_sources": failing,
     }
     return Readiness(checks=checks, detail=detail)
+
+
+async def watch_store(
+    store: SqliteStore | MemoryStore,
+    stop: asyncio.Event,
+    stopped_within: Callable[[asyncio.Event, float], Awaitable[bool]],
+) -> None:
+    """Every 5 s: the outbox depth and the state file's size, as gauges."""
+    while not stop.is_set():
+        try:
+            OUTBOX_PENDING.set(await store.pending_count())
+            STATE_FILE_BYTES.set(await store.file_bytes())
+        except NotifierError as exc:  # a busy or failing store: /readyz reports it, go on
+            log.warning("store_gauges_failed", error=str(exc))
+        if await stopped_within(stop, 5.0):
+            return
