@@ -19,8 +19,10 @@ from notifier.config import load_config
 from notifier.config.models import Config
 from notifier.errors import ConfigError, NotifierError
 from notifier.observability import configure_logging, health_app
+from notifier.push.server import start_ingest_server
 from notifier.service import (
     Runtime,
+    ingest_routes,
     open_runtime,
     poll_and_observe,
     run_once,
@@ -176,6 +178,13 @@ async def _serve(config: Config) -> int:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.server.host, config.server.port).start()
+    routes = ingest_routes(runtime)
+    server = config.server
+    ingest = (
+        await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
+        if routes
+        else None
+    )
     log.info(
         "service_started",
         sources=len(runtime.sources),
@@ -185,6 +194,8 @@ async def _serve(config: Config) -> int:
     try:
         await run_service(runtime, stop)
     finally:
+        if ingest is not None:
+            await ingest.cleanup()
         await runner.cleanup()
         await runtime.close()
         log.info("service_stopped")
