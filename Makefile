@@ -9,7 +9,7 @@ DEV_LOCK     := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
 UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
-.PHONY: demo test check lint typecheck format bench clean lock contracts
+.PHONY: demo test test-fast check lint typecheck format bench clean lock contracts
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The suite without the tests marked slow (crash loop, outages, demo, bench smoke): about a minute.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check notifier tests bench

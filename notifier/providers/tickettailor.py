@@ -87,7 +87,7 @@ MAX_RATE_WAIT = 1800.0  # the documented window is 30 min; never wait longer
 STATUSES: Mapping[str, TicketStatus] = {
     "valid": TicketStatus.VALID,
     "voided": TicketStatus.VOID,
-    "void": TicketStatus.VOID,  # the seed's older schema spells it this way
+    "void": TicketStatus.VOID,  # Ticket Tailor's older API reference spells it this way
 }
 _status = StatusMap(PROVIDER, STATUSES)
 RAW_FIELDS = (

@@ -176,6 +176,7 @@ async def test_a_receiver_that_was_down_gets_every_event_with_the_same_ids(
     assert await runtime.store.deliveries(status=DeliveryStatus.PENDING) == []
 
 
+@pytest.mark.slow
 async def test_an_exhausted_delivery_is_parked_then_replayed_with_its_id(
     pipeline: Pipeline,
 ) -> None:

@@ -75,7 +75,7 @@ def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> li
 
 
 def test_design_example_loads() -> None:
-    """docs/design.md §7's example loads once its environment variables are set."""
+    """The full example (four providers, organizer overrides) loads once its variables are set."""
     config = load_config(FIXTURES / "design-example.yaml", ENV)
     sources = [source for _, source in config.sources()]
     assert [type(s) for s in sources] == [
@@ -357,7 +357,7 @@ def test_duplicate_organizer_ids_are_refused(tmp_path: Path) -> None:
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> None:
     """An unknown key far from any valid one lists the keys of that section."""
     assert problems(tmp_path, "server: {bind: x}\n" + organizers()) == [
-        "server.bind: unknown key — remove it; valid keys: host, port"
+        "server.bind: unknown key — remove it; valid keys: host, port, ingest_host, ingest_port"
     ]
 
 
