@@ -20,6 +20,7 @@ from notifier.push.server import start_ingest_server
 from notifier.push.signatures import NUWEB_HEADER, nuweb_header
 from notifier.receiver import Receiver
 from notifier.service import Runtime, ingest_routes, open_runtime, run_service
+from notifier.simulators.webhook_sender import WebhookSender
 from notifier.store.memory import MemoryStore
 from tests.integration.pipeline import new_secret
 from tests.providers.harness_nuweb import COMPANY, EVENT, TOKEN, NuwebHarness
@@ -118,3 +119,19 @@ async def test_a_forged_webhook_wakes_nothing(running: Running) -> None:
         await running.receiver.wait_for(1, timeout=2)
     (scheduled,) = running.runtime.sources
     assert scheduled.trigger.received == 0
+
+
+async def test_the_simulators_own_webhooks_drive_detection(running: Running) -> None:
+    """The Nuweb simulator signs and sends its check-in and check-out webhooks itself."""
+    sender = WebhookSender(running.ingest_url, scheme="nuweb", secret=PUSH_SECRET.encode())
+    running.harness.sim.webhooks = sender
+    try:
+        ticket = running.harness.ticket_ids()[2]
+        running.harness.apply("ticket.checked_in", ticket)
+        await running.receiver.wait_for(1, timeout=10)
+        running.harness.apply("ticket.checked_out", ticket)
+        events = await running.receiver.wait_for(2, timeout=10)
+    finally:
+        await sender.close()
+    assert [e["type"] for e in events] == ["ticket.checked_in", "ticket.checked_out"]
+    assert sender.outcomes == [202, 202]
