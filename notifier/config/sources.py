@@ -25,6 +25,9 @@ class SourceBase(Model):
     lookback: Duration | None = None
     initial_sync: InitialSync | None = None
     requests_per_minute: PositiveFloat | None = None
+    # How long an inventory count must hold before sold_out / back_in_stock / sold_changed
+    # report it; None: the provider's default (notifier.inventory_diff.DEFAULT_SETTLE).
+    inventory_settle: Duration | None = None
 
 
 class ShotgunSource(SourceBase):

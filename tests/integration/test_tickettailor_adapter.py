@@ -130,10 +130,17 @@ def later_by(env: Env, delta: timedelta) -> None:
 class Door:
     """The poller over one adapter with an in-memory store, as the service runs a source."""
 
-    def __init__(self, provider: Provider, clock: FakeClock) -> None:
+    def __init__(
+        self, provider: Provider, clock: FakeClock, settle: timedelta = timedelta(0)
+    ) -> None:
         self.store = MemoryStore()
         self.poller = SourcePoller(
-            SourceSettings(organizer="acme", source=SourceId("tt"), provider="tickettailor"),
+            SourceSettings(
+                organizer="acme",
+                source=SourceId("tt"),
+                provider="tickettailor",
+                inventory_settle=settle,
+            ),
             provider=provider,
             store=self.store,
             route=lambda _: ["memory"],
@@ -377,6 +384,37 @@ async def test_inventory_and_computed_sell_out(env: Env, make_provider: MakeProv
     assert record.on_sale is True
     assert record.price_minor == 900
     assert types[hidden].on_sale is False
+
+
+async def test_a_swinging_count_is_reported_once_it_has_settled(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """After a void on a sold-out type the simulator's quantity_issued swings as observed
+    (3 -> 1 -> 0 -> 1 for ten minutes): with a ten-minute settle window one sold_changed
+    and one back_in_stock report the settled count; without one, the stock flaps."""
+    env.sim.swing_after_void = True
+    event = env.sim.add_event(
+        START + timedelta(days=2), ticket_types=[TicketTypeSpec("Door", 900, 3)]
+    )
+    [door_type] = env.sim.ticket_type_ids(event)
+    _, tickets = env.sim.create_order(event, quantity=3, ticket_type_id=door_type)
+    settled = Door(make_provider(), env.clock, settle=timedelta(minutes=10))
+    unsettled = Door(make_provider(), env.clock)
+    await settled.poll()
+    await unsettled.poll()
+    later_by(env, timedelta(minutes=1))
+    env.sim.void(tickets[0])
+    seen: dict[str, list[OutboxEvent]] = {"settled": [], "unsettled": []}
+    for _ in range(25):
+        later_by(env, timedelta(minutes=1))
+        seen["settled"] += [e for e in await settled.poll() if e.subject == door_type]
+        seen["unsettled"] += [e for e in await unsettled.poll() if e.subject == door_type]
+    assert [e.type for e in seen["settled"]] == [
+        "ticket_type.sold_changed",
+        "ticket_type.back_in_stock",
+    ]
+    assert orjson.loads(seen["settled"][0].data)["after"]["sold"] == 2
+    assert [e.type for e in seen["unsettled"]].count("ticket_type.sold_out") >= 2
 
 
 async def test_a_foreign_next_link_is_never_followed(env: Env, make_provider: MakeProvider) -> None:

@@ -25,8 +25,10 @@ from notifier.simulators.tickettailor.wire import Row, unix
 RATE_LIMIT = 5000
 RATE_WINDOW = timedelta(minutes=30)
 # Observed behaviour (docs/providers.md, "quantity_issued swings after a void"): for about
-# ten minutes after a void, quantity_issued read 3 -> 1 -> 0 -> 1 where 2 were left.
+# ten minutes after a void, quantity_issued oscillated 3 -> 1 -> 0 -> 1 where 2 were left.
 SWING_DURATION = timedelta(minutes=10)
+# Assumption: one step of the oscillation a minute (its period was not reported).
+SWING_STEP = timedelta(minutes=1)
 
 Clock = Callable[[], datetime]
 
@@ -321,7 +323,7 @@ class TicketTailorSimulator:
 
     def event_view(self, event: Row) -> Row:
         """An event as read now: a ticket type in its swing after a void shows the
-        observed swinging ``quantity_issued`` (3 -> 1 -> 0 -> 1 where 2 are left)."""
+        observed oscillating ``quantity_issued`` (3 -> 1 -> 0 -> 1 where 2 are left)."""
         now = self._now()
         types = []
         for tt in event["ticket_types"]:
@@ -331,8 +333,8 @@ class TicketTailorSimulator:
                 continue
             true = tt["quantity_issued"]
             shape = (true + 1, true - 1, 0, true - 1)
-            step = int((now - began) / (SWING_DURATION / len(shape)))
-            swung = {**tt, "quantity_issued": max(shape[min(step, len(shape) - 1)], 0)}
+            step = int((now - began) / SWING_STEP)
+            swung = {**tt, "quantity_issued": max(shape[step % len(shape)], 0)}
             wire.recount(swung)
             types.append(swung)
         return {**event, "ticket_types": types}
