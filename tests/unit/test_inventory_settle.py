@@ -47,7 +47,7 @@ def run(
     """Diff the reads in turn (the first is the baseline): (time, type, sold after)."""
     states = {TYPE: TicketTypeState.of(reading(reads[0][1]))}
     now = START
-    out = []
+    out: list[tuple[datetime, str, int | None]] = []
     for gap, sold in reads[1:]:
         now += gap
         context = DiffContext("tickettailor", "acme", SourceId("tt"), now)
@@ -112,10 +112,10 @@ def test_only_counts_that_held_for_the_window_are_reported(
     assert all(a != b for a, b in itertools.pairwise(stock_events))
     final = reads[-1][1]
     held = run([*reads, (settle, final), (timedelta(seconds=1), final)], settle)
-    reported = [sold for _, kind, sold in held if kind == "ticket_type.sold_changed"]
+    changes = [sold for _, kind, sold in held if kind == "ticket_type.sold_changed"]
     if final != reads[0][1]:
-        assert reported
-        assert reported[-1] == final
+        assert changes
+        assert changes[-1] == final
 
 
 def test_a_state_written_before_settling_existed_decodes() -> None:
