@@ -48,8 +48,12 @@ def sweep_latency(
     tickets: int, *, sources: int = 1, poll_interval: timedelta = timedelta(seconds=5)
 ) -> timedelta:
     """Worst detection latency of a change only a sweep sees (a void, refund, undone
-    check-in, transfer), for ``tickets`` tickets in the followed events: a sweep interval,
-    the sweep itself read at the client's pace, and one poll."""
+    check-in, transfer) for ``tickets`` tickets in the followed events, one source of
+    ``sources`` on its key: the wait for the next sweep, that sweep read at the whole
+    budget's pace (its pages also queue behind the account's request budget), and one
+    poll."""
     pages = max(math.ceil(tickets / PAGE_LIMIT), 1)
-    rate = RequestShare().sweep_rate() / sources
-    return sweep_interval(pages, rate) + poll_interval
+    share = RequestShare()
+    rate = share.sweep_rate() / sources
+    reading = timedelta(seconds=pages / (share.requests_per_minute / 60.0))
+    return sweep_interval(pages, rate) + reading + poll_interval
