@@ -10,14 +10,13 @@ from notifier.providers.tickettailor.adapter import (
 )
 from notifier.providers.tickettailor.budget import RequestShare, sweep_interval, sweep_latency
 from notifier.providers.tickettailor.cursor import CursorState, decode_cursor, encode_cursor
+from notifier.providers.tickettailor.events import EventWindow, parse_events
 from notifier.providers.tickettailor.parse import (
     PROVIDER,
     CheckIn,
-    EventWindow,
     OrderState,
     apply_order,
     parse_check_ins,
-    parse_events,
     parse_issued_ticket,
     parse_issued_tickets,
     parse_order,

@@ -39,7 +39,9 @@ from notifier.providers.tickettailor.cursor import (
     decode_cursor,
     encode_cursor,
     forget_events,
+    stable_check_in,
 )
+from notifier.providers.tickettailor.events import EventWindow, parse_events
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +49,8 @@ DEFAULT_BASE_URL = "https://api.tickettailor.com"
 PAGE_LIMIT = 100  # the documented maximum
 MAX_PAGES_PER_STEP = 25
 EVENTS_EVERY = timedelta(minutes=1)
+# A step continuing a capped one within this long does not re-read the feeds.
+FEEDS_FRESH = timedelta(seconds=2)
 ALL = "*"
 
 Clock = Callable[[], datetime]
@@ -110,12 +114,16 @@ class TicketTailorProvider:
         self._limit = min(max(page_limit, 1), PAGE_LIMIT)
         self._max_pages = max(max_pages, 1)
         # In memory only: rebuilt by the first step after a start.
-        self._windows: dict[str, p.EventWindow] = {}
+        self._windows: dict[str, EventWindow] = {}
         self._types: dict[str, TicketType] = {}
         self._events_read_at: datetime | None = None
         # The last record reported per ticket of a followed event, so a check-in from the
         # feed is reported on the ticket as it was last read, without reading it again.
         self._latest: dict[str, TicketRecord] = {}
+        # When the check-in and new-ticket feeds were last read to their end, and whether
+        # the last step stopped at its page cap (the next one continues it at once).
+        self._feeds_read_at: datetime | None = None
+        self._continuing = False
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -138,8 +146,10 @@ class TicketTailorProvider:
         inventory: list[TicketTypeRecord] = []
         if self._events_read_at is None or now - self._events_read_at >= EVENTS_EVERY:
             inventory = await self._read_events(step, now)
-        await self._read_check_ins(step, state)
-        await self._read_new_tickets(step, state)
+        if not self._feeds_fresh(now):
+            await self._read_check_ins(step, state)
+            await self._read_new_tickets(step, state)
+            self._feeds_read_at = None if step.more else now
         await self._sweep(step, state, now)
         tickets = await self._finish(step, state, now)
         log.info(
@@ -159,8 +169,17 @@ class TicketTailorProvider:
             event_windows={
                 e: (w.start, w.end) for e, w in self._windows.items() if w.start is not None
             },
-            more=step.more,
+            more=self._remember_more(step.more),
         )
+
+    def _feeds_fresh(self, now: datetime) -> bool:
+        """A step that continues a capped sweep right away skips the feeds just read."""
+        read_at = self._feeds_read_at
+        return self._continuing and read_at is not None and now - read_at < FEEDS_FRESH
+
+    def _remember_more(self, more: bool) -> bool:
+        self._continuing = more
+        return more
 
     # -- what is followed
 
@@ -170,7 +189,7 @@ class TicketTailorProvider:
         window = self._windows.get(event_id)
         return window is None or not self._closed(window, self._clock())
 
-    def _closed(self, window: p.EventWindow, now: datetime) -> bool:
+    def _closed(self, window: EventWindow, now: datetime) -> bool:
         end = window.end or window.start
         return end is not None and end + self._close_out < now
 
@@ -188,12 +207,12 @@ class TicketTailorProvider:
     # -- reads
 
     async def _read_events(self, step: _Step, now: datetime) -> list[TicketTypeRecord]:
-        windows: dict[str, p.EventWindow] = {}
+        windows: dict[str, EventWindow] = {}
         inventory: list[TicketTypeRecord] = []
         after: str | None = None
         while True:
             payload = await self._page(step, "/v1/events", {}, after=after)
-            page_windows, page_types = p.parse_events(payload, source=self._source)
+            page_windows, page_types = parse_events(payload, source=self._source)
             windows.update((w.event_id, w) for w in page_windows)
             inventory.extend(page_types)
             after = p.last_id(payload)
@@ -214,6 +233,7 @@ class TicketTailorProvider:
         The first read ever only takes its position (the newest record, or "" when there
         is none yet): the check-ins before it are in the issued tickets' ``checked_in``
         flag, which the first sweep reads.
+        Assumption: check-in records are never deleted, so the anchor stays in the list.
         """
         while not step.spent:
             anchor = state.check_in_anchor
@@ -312,7 +332,7 @@ class TicketTailorProvider:
         out = []
         for record in step.tickets.values():
             record = await self._with_void_meaning(step, state, record)
-            record = _stable_check_in(record, state)
+            record = stable_check_in(record, state)
             self._latest[record.ticket_id] = record
             out.append(record)
         dropped = {e for e in self._windows if not self._tracks(e)}
@@ -324,7 +344,11 @@ class TicketTailorProvider:
     async def _with_void_meaning(
         self, step: _Step, state: CursorState, record: TicketRecord
     ) -> TicketRecord:
-        """A voided ticket as its order makes it, the order read once per void."""
+        """A voided ticket as its order makes it, the order read once per void.
+
+        Assumption: a refund is on the order by the time its voided ticket is read (a
+        refund voids the tickets it covers); a void's meaning is not read again.
+        """
         if record.status is not TicketStatus.VOID:
             state.voids.get(record.event_id, {}).pop(record.ticket_id, None)
             return record
@@ -377,20 +401,3 @@ class TicketTailorProvider:
 def _before(anchor: str | None) -> dict[str, str]:
     """Objects newer than ``anchor`` (the ``limit`` just after it), or the newest page."""
     return {"ending_before": anchor} if anchor else {}
-
-
-def _stable_check_in(record: TicketRecord, state: CursorState) -> TicketRecord:
-    """The check-in time first learnt for the ticket, so later edits do not move it.
-
-    The feed's ``check_in_at`` is learnt first as a rule; a ticket checked in before the
-    feed was first read has only ``updated_at`` to stand in, kept from then on.
-    """
-    memory = state.check_ins.setdefault(record.event_id, {})
-    if record.checked_in_at is None:
-        memory.pop(record.ticket_id, None)
-        return record
-    known = memory.get(record.ticket_id)
-    if known is None:
-        memory[record.ticket_id] = int(record.checked_in_at.timestamp())
-        return record
-    return replace(record, checked_in_at=datetime.fromtimestamp(known, UTC))

@@ -10,13 +10,14 @@ version decodes: keys it lacks start empty, keys it no longer uses are ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from notifier.errors import FatalProviderError
-from notifier.model import TicketStatus
+from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.fields import optional_int as _opt_int
 
 
@@ -86,6 +87,23 @@ def forget_events(state: CursorState, dropped: set[str]) -> None:
     for memory in (state.check_ins, state.voids):
         for event_id in [e for e in memory if e in dropped or not memory[e]]:
             del memory[event_id]
+
+
+def stable_check_in(record: TicketRecord, state: CursorState) -> TicketRecord:
+    """The check-in time first learnt for the ticket, so later edits do not move it.
+
+    The feed's ``check_in_at`` is learnt first as a rule; a ticket checked in before the
+    feed was first read has only ``updated_at`` to stand in, kept from then on.
+    """
+    memory = state.check_ins.setdefault(record.event_id, {})
+    if record.checked_in_at is None:
+        memory.pop(record.ticket_id, None)
+        return record
+    known = memory.get(record.ticket_id)
+    if known is None:
+        memory[record.ticket_id] = int(record.checked_in_at.timestamp())
+        return record
+    return replace(record, checked_in_at=datetime.fromtimestamp(known, UTC))
 
 
 def _text(value: object) -> str | None:

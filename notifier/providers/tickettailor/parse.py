@@ -1,6 +1,6 @@
 """Ticket Tailor wire objects -> canonical records (pure; docs/providers.md).
 
-Issued tickets, orders, events (with ticket-type inventory) and check-in records. What a
+Issued tickets, orders and check-in records (events and inventory: ``events``). What a
 void means depends on its order: a voided ticket whose order has ``refund_amount`` > 0 is
 REFUNDED, voided in a ``cancelled`` order without refund it is CANCELED, otherwise VOID;
 a valid ticket stays valid whatever its order's refund amount (a partial or fee-only
@@ -23,8 +23,6 @@ from notifier.model import (
     TicketRecord,
     TicketStatus,
     TicketType,
-    TicketTypeId,
-    TicketTypeRecord,
 )
 from notifier.providers.fields import (
     StatusMap,
@@ -36,6 +34,7 @@ from notifier.providers.fields import (
 )
 from notifier.timeparse import parse_timestamp
 
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 PROVIDER = "tickettailor"
 STATUSES: Mapping[str, TicketStatus] = {
     "valid": TicketStatus.VALID,
@@ -56,17 +55,6 @@ RAW_FIELDS = (
 # spend the last ones and meet a 429 mid-sweep.
 RATE_LOW_WATER = 10
 MAX_RATE_WAIT = 1800.0  # the documented window is 30 min; never wait longer
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
-
-
-@dataclass(frozen=True, slots=True)
-class EventWindow:
-    """When an event runs (unix times from ``start``/``end``)."""
-
-    event_id: str
-    start: datetime | None
-    end: datetime | None
-    currency: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +90,8 @@ def parse_issued_tickets(
     """
     try:
         known = types or {}
-        return [parse_issued_ticket(i, source=source, types=known) for i in _data(payload)]
-    except _MALFORMED as exc:
+        return [parse_issued_ticket(i, source=source, types=known) for i in page_data(payload)]
+    except MALFORMED as exc:
         raise FatalProviderError("malformed Ticket Tailor page: " + _describe(exc)) from exc
 
 
@@ -113,7 +101,7 @@ def parse_one_ticket(
     """``GET /v1/issued_tickets/{id}``: one issued ticket object."""
     try:
         return parse_issued_ticket(payload, source=source, types=types)
-    except _MALFORMED as exc:
+    except MALFORMED as exc:
         raise FatalProviderError("malformed Ticket Tailor ticket: " + _describe(exc)) from exc
 
 
@@ -132,7 +120,7 @@ def parse_issued_ticket(
     raw_status = item["status"]
     if not isinstance(raw_status, str):
         raise TypeError("status is not a string")
-    updated_at = parse_timestamp(_unix(item.get("updated_at")))
+    updated_at = parse_timestamp(unix_seconds(item.get("updated_at")))
     return TicketRecord(
         provider=PROVIDER,
         source=source,
@@ -146,7 +134,7 @@ def parse_issued_ticket(
         updated_at=updated_at,
         raw={name: item[name] for name in RAW_FIELDS if name in item},
         status_raw=raw_status,
-        status_changed_at=parse_timestamp(_unix(item.get("voided_at"))),
+        status_changed_at=parse_timestamp(unix_seconds(item.get("voided_at"))),
     )
 
 
@@ -161,15 +149,15 @@ def parse_order(payload: object) -> OrderState:
             refund_amount=_opt_int(payload.get("refund_amount")) or 0,
             status=status if isinstance(status, str) else None,
         )
-    except _MALFORMED as exc:
+    except MALFORMED as exc:
         raise FatalProviderError("malformed Ticket Tailor order: " + _describe(exc)) from exc
 
 
 def parse_orders(payload: object) -> list[OrderState]:
     """One ``/v1/orders`` page as order states."""
     try:
-        items = _data(payload)
-    except _MALFORMED as exc:
+        items = page_data(payload)
+    except MALFORMED as exc:
         raise FatalProviderError("malformed Ticket Tailor page: " + _describe(exc)) from exc
     return [parse_order(item) for item in items]
 
@@ -177,24 +165,8 @@ def parse_orders(payload: object) -> list[OrderState]:
 def parse_check_ins(payload: object) -> list[CheckIn]:
     """One ``/v1/check_ins`` page, newest first as served."""
     try:
-        return [_check_in(item) for item in _data(payload)]
-    except _MALFORMED as exc:
-        raise FatalProviderError("malformed Ticket Tailor page: " + _describe(exc)) from exc
-
-
-def parse_events(
-    payload: object, *, source: SourceId
-) -> tuple[list[EventWindow], list[TicketTypeRecord]]:
-    """One ``/v1/events`` page: event windows and ticket-type inventory."""
-    try:
-        windows: list[EventWindow] = []
-        records: list[TicketTypeRecord] = []
-        for item in _data(payload):
-            window = _event_window(item)
-            windows.append(window)
-            records.extend(_ticket_types(item, window, source=source))
-        return windows, records
-    except _MALFORMED as exc:
+        return [_check_in(item) for item in page_data(payload)]
+    except MALFORMED as exc:
         raise FatalProviderError("malformed Ticket Tailor page: " + _describe(exc)) from exc
 
 
@@ -265,7 +237,7 @@ def page_size(payload: object) -> int:
 # --------------------------------------------------------------------------- fields
 
 
-def _data(payload: object) -> list[Any]:
+def page_data(payload: object) -> list[Any]:
     if not isinstance(payload, dict):
         raise TypeError("page is not a JSON object")
     data = payload["data"]
@@ -277,7 +249,7 @@ def _data(payload: object) -> list[Any]:
 def _check_in(item: object) -> CheckIn:
     if not isinstance(item, dict):
         raise TypeError("check-in is not a JSON object")
-    at = parse_timestamp(_unix(item["check_in_at"]))
+    at = parse_timestamp(unix_seconds(item["check_in_at"]))
     if at is None:
         raise ValueError("check_in_at is missing")
     quantity = _opt_int(item.get("quantity"))
@@ -302,86 +274,6 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     return number if number == number else None  # NaN is no answer
 
 
-def _event_window(item: object) -> EventWindow:
-    if not isinstance(item, dict):
-        raise TypeError("event is not a JSON object")
-    return EventWindow(
-        event_id=_id(item["id"]),
-        start=_moment(item.get("start")),
-        end=_moment(item.get("end")),
-        currency=_currency(item.get("currency")),
-    )
-
-
-def _moment(value: object) -> datetime | None:
-    # Event times are objects {date, iso, unix, ...}; unix is the unambiguous one.
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError("event time is not an object")
-    return parse_timestamp(_unix(value.get("unix")))
-
-
-def _ticket_types(
-    event: dict[str, Any], window: EventWindow, *, source: SourceId
-) -> list[TicketTypeRecord]:
-    types = event.get("ticket_types") or []
-    if not isinstance(types, list):
-        raise TypeError("ticket_types is not a list")
-    return [_ticket_type_record(item, window, source=source) for item in types]
-
-
-def _ticket_type_record(item: object, window: EventWindow, *, source: SourceId) -> TicketTypeRecord:
-    if not isinstance(item, dict):
-        raise TypeError("ticket type is not a JSON object")
-    total = _opt_int(item.get("quantity_total"))
-    issued = _opt_int(item.get("quantity_issued"))
-    held = _opt_int(item.get("quantity_held"))
-    baskets = _opt_int(item.get("quantity_in_baskets"))
-    quantity = _opt_int(item.get("quantity"))
-    return TicketTypeRecord(
-        provider=PROVIDER,
-        source=source,
-        ticket_type_id=TicketTypeId(_id(item["id"])),
-        event_id=window.event_id,
-        name=_opt_str(item.get("name")),
-        price_minor=_opt_int(item.get("price")),
-        currency=window.currency,
-        total_stock=total,
-        sold=issued,
-        reserved=_sum_known(held, baskets),
-        current_stock=_available(quantity, total, issued, held, baskets),
-        # The status stays "on_sale" when sold out: the stock says that, not this flag.
-        on_sale=item.get("status") == "on_sale",
-        deleted_at=None,
-        updated_at=None,
-        raw={"status": item.get("status"), "quantity": quantity},
-    )
-
-
-def _sum_known(*values: int | None) -> int | None:
-    known = [value for value in values if value is not None]
-    return sum(known) if known else None
-
-
-def _available(
-    quantity: int | None,
-    total: int | None,
-    issued: int | None,
-    held: int | None,
-    baskets: int | None,
-) -> int | None:
-    """Stock left to sell, computed from the counters when they are there.
-
-    ``quantity`` does not subtract holds, so a type whose rest is all held would never
-    read sold out; the counters do. Never below zero (counters lag after voids).
-    """
-    if total is None or issued is None:
-        return quantity
-    computed = max(total - issued - (held or 0) - (baskets or 0), 0)
-    return computed if quantity is None else max(min(quantity, computed), 0)
-
-
 def _ticket_type(item: dict[str, Any], types: Mapping[str, TicketType]) -> TicketType:
     type_id = _opt_id(item.get("ticket_type_id"))
     known = types.get(type_id) if type_id is not None else None
@@ -391,7 +283,7 @@ def _ticket_type(item: dict[str, Any], types: Mapping[str, TicketType]) -> Ticke
         id=type_id or "",
         name=_opt_str(item.get("description")),
         price_minor=_opt_int(item.get("price")),
-        currency=_currency(item.get("currency")),
+        currency=currency_code(item.get("currency")),
     )
 
 
@@ -418,7 +310,7 @@ def _flag(value: object) -> bool:
     raise ValueError("checked_in is not 'true' or 'false'")
 
 
-def _unix(value: object) -> object:
+def unix_seconds(value: object) -> object:
     # Timestamps are unix seconds; anything else (an ISO string) is rejected here so a
     # schema change is noticed instead of being half-read.
     if value is None or (type(value) is int) or (type(value) is float):
@@ -426,7 +318,7 @@ def _unix(value: object) -> object:
     raise TypeError("timestamp is not unix seconds")
 
 
-def _currency(value: object) -> str | None:
+def currency_code(value: object) -> str | None:
     if isinstance(value, dict):  # orders carry {code, base_multiplier}
         value = value.get("code")
     text = _opt_str(value)

@@ -19,10 +19,9 @@ from notifier.simulators.tickettailor.state import (
     RATE_LIMIT,
     RATE_WINDOW,
     SWING_DURATION,
-    SeenRequest,
     TicketTailorSimulator,
-    TicketTypeSpec,
 )
+from notifier.simulators.tickettailor.wire import SeenRequest, TicketTypeSpec
 
 __all__ = [
     "MAX_LIMIT",

@@ -21,8 +21,8 @@ from aiohttp import web
 from yarl import URL
 
 from notifier.simulators.faults import fault_response
-from notifier.simulators.tickettailor.state import SeenRequest, TicketTailorSimulator
-from notifier.simulators.tickettailor.wire import Row
+from notifier.simulators.tickettailor.state import TicketTailorSimulator
+from notifier.simulators.tickettailor.wire import Row, SeenRequest
 
 MAX_LIMIT = 100  # API reference: "limit" maximum 100
 _CREATED_FILTERS = (

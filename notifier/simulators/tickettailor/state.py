@@ -9,7 +9,6 @@ marked ``# Assumption:``.
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,14 @@ from typing import Any
 
 from notifier.simulators.faults import FaultQueue
 from notifier.simulators.tickettailor import wire
-from notifier.simulators.tickettailor.wire import Row, unix
+from notifier.simulators.tickettailor.seeding import seed_box_office
+from notifier.simulators.tickettailor.wire import (
+    DEFAULT_TYPES,
+    Row,
+    SeenRequest,
+    TicketTypeSpec,
+    unix,
+)
 
 # Secondary sources (rate-limit notes of the public API description): 5,000 requests per
 # 30 minutes per box office, X-Rate-Limit-* headers, 429 with Retry-After.
@@ -31,28 +37,6 @@ SWING_DURATION = timedelta(minutes=10)
 SWING_STEP = timedelta(minutes=1)
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class SeenRequest:
-    """What the simulator saw of one request (to assert the key never rides in a URL)."""
-
-    path_qs: str
-    query: dict[str, str]
-    authorization: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TicketTypeSpec:
-    """A ticket type to create with an event."""
-
-    name: str
-    price: int = 1500
-    quantity_total: int = 100
-    status: str = "on_sale"
-
-
-DEFAULT_TYPES = (TicketTypeSpec("General Admission", 1500, 500), TicketTypeSpec("VIP", 4500, 50))
 
 
 @dataclass(slots=True)
@@ -133,7 +117,7 @@ class TicketTailorSimulator:
         for tt in types:
             self._types[tt["id"]] = (event_id, tt)
         self.events[event_id] = wire.event_wire(
-            event_id, name, start, end or start + timedelta(hours=5), currency, self._now(), types
+            event_id, name, start, end or start + timedelta(hours=5), currency, self.now(), types
         )
         self._owner[event_id] = box_office or self._default_box_office()
         return event_id
@@ -179,7 +163,7 @@ class TicketTailorSimulator:
         """A completed order issuing ``quantity`` tickets; returns (order id, ticket ids)."""
         event = self.events[event_id]
         tt = self._ticket_type(ticket_type_id or event["ticket_types"][0]["id"])
-        when = unix(at or self._now())
+        when = unix(at or self.now())
         order_id = self._new_id("or")
         holder = {"first_name": first_name, "last_name": last_name, "email": email}
         ticket_ids = [self._issue(event, tt, order_id, holder, when) for _ in range(quantity)]
@@ -205,7 +189,7 @@ class TicketTailorSimulator:
         """
         # Assumption: a check-in moves the issued ticket's updated_at (unconfirmed).
         self._touch_ticket(ticket_id, checked_in="true")
-        now = unix(self._now())
+        now = unix(self.now())
         record_id = self._new_id("ch")
         ticket = self.tickets[ticket_id]
         self.check_ins[record_id] = wire.check_in_wire(
@@ -230,12 +214,12 @@ class TicketTailorSimulator:
         if ticket["status"] == "voided":
             return
         # Assumption: a void cannot be undone (whether voided -> valid exists is unconfirmed).
-        self._touch_ticket(ticket_id, status="voided", voided_at=unix(self._now()))
+        self._touch_ticket(ticket_id, status="voided", voided_at=unix(self.now()))
         tt = self._ticket_type(ticket["ticket_type_id"])
         tt["quantity_issued"] -= 1
         wire.recount(tt)
         if self.swing_after_void:
-            self._swings[tt["id"]] = self._now()
+            self._swings[tt["id"]] = self.now()
         order = self.orders[ticket["order_id"]]
         order["line_items"].append(
             wire.line_item_wire(self._new_id("li"), "void", ticket["description"], 0)
@@ -291,18 +275,7 @@ class TicketTailorSimulator:
 
     def seed(self, api_key: str, tickets: int, rng_seed: int = 0) -> list[str]:
         """Realistic data: a box office with a live, a future and a past event."""
-        rng = random.Random(rng_seed)
-        self.add_box_office(api_key)
-        now = self._now()
-        events = [
-            self.add_event(now - timedelta(hours=1), name="Tulip Festival (tonight)"),
-            self.add_event(now + timedelta(days=14), name="Spring Social"),
-            self.add_event(now - timedelta(days=10), name="Winter Market"),
-        ]
-        issued: list[str] = []
-        while len(issued) < tickets:
-            issued.extend(_seed_order(self, rng, rng.choice(events), tickets - len(issued)))
-        return issued
+        return seed_box_office(self, api_key, tickets, rng_seed)
 
     def redirect_next_to(self, origin: str) -> None:
         """The next page served gets an absolute ``links.next`` on ``origin`` (once)."""
@@ -324,7 +297,7 @@ class TicketTailorSimulator:
     def event_view(self, event: Row) -> Row:
         """An event as read now: a ticket type in its swing after a void shows the
         observed oscillating ``quantity_issued`` (3 -> 1 -> 0 -> 1 where 2 are left)."""
-        now = self._now()
+        now = self.now()
         types = []
         for tt in event["ticket_types"]:
             began = self._swings.get(tt["id"])
@@ -342,7 +315,7 @@ class TicketTailorSimulator:
     def count_request(self, api_key: str) -> tuple[int, int]:
         """Count one request in the key's window: (remaining, seconds to reset); -1 if over."""
         window = self._windows.setdefault(self._keys.get(api_key, api_key), _Window())
-        now = self._now()
+        now = self.now()
         if window.started is None or now - window.started >= self.rate_window:
             window.started, window.used = now, 0
         # Assumption: X-Rate-Limit-Reset is the seconds until the window resets (a live
@@ -369,7 +342,8 @@ class TicketTailorSimulator:
 
     # -- internals
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The simulator's clock."""
         return self._clock()
 
     def _new_id(self, prefix: str) -> str:
@@ -399,7 +373,7 @@ class TicketTailorSimulator:
         # API reference, "Issued tickets": updated_at is when the ticket was last updated.
         ticket = self.tickets[ticket_id]
         ticket.update(fields)
-        ticket["updated_at"] = unix(self._now())
+        ticket["updated_at"] = unix(self.now())
 
     def _refresh_event(self, event_id: str) -> None:
         event = self.events[event_id]
@@ -413,31 +387,3 @@ class TicketTailorSimulator:
         event["total_holds"] = sum(tt["quantity_held"] for tt in types)
         left = any(wire.available(tt) > 0 and tt["status"] == "on_sale" for tt in types)
         event["tickets_available"] = "true" if left else "false"
-
-
-_FIRST = ("Olivia", "Amelia", "Isla", "Noah", "Oliver", "George", "Leo", "Freya", "Arthur")
-_LAST = ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Davies")
-
-
-def _seed_order(
-    sim: TicketTailorSimulator, rng: random.Random, event_id: str, left: int
-) -> list[str]:
-    first, last = rng.choice(_FIRST), rng.choice(_LAST)
-    order_id, ticket_ids = sim.create_order(
-        event_id,
-        quantity=min(rng.choice((1, 1, 2, 3)), left),
-        ticket_type_id=rng.choice(sim.ticket_type_ids(event_id)),
-        first_name=first,
-        last_name=last,
-        email=(first + "." + last + "@example.com").lower(),
-    )
-    roll = rng.random()
-    if roll < 0.3:
-        sim.check_in(ticket_ids[0])
-    elif roll < 0.33:
-        sim.void(ticket_ids[0])
-    elif roll < 0.35:
-        sim.cancel_order(order_id, "Customer request")
-    elif roll < 0.37:
-        sim.refund_order(order_id)
-    return ticket_ids

@@ -7,10 +7,33 @@ objects; the seed documentation the project implements) unless a comment says ot
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRequest:
+    """What the simulator saw of one request (to assert the key never rides in a URL)."""
+
+    path_qs: str
+    query: dict[str, str]
+    authorization: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTypeSpec:
+    """A ticket type to create with an event."""
+
+    name: str
+    price: int = 1500
+    quantity_total: int = 100
+    status: str = "on_sale"
+
+
+DEFAULT_TYPES = (TicketTypeSpec("General Admission", 1500, 500), TicketTypeSpec("VIP", 4500, 50))
 
 
 def unix(moment: datetime) -> int:
@@ -217,5 +240,5 @@ def check_in_wire(check_in_id: str, ticket: Row, at: int, created: int) -> Row:
         "issued_ticket_id": ticket["id"],
         "check_in_at": at,
         "created_at": created,
-        "quantity": 1,
+        "quantity": 1,  # Assumption: one scan admits one (the schema has the field only)
     }
