@@ -349,6 +349,8 @@ class TicketTailorProvider:
         Assumption: a refund is on the order by the time its voided ticket is read (a
         refund voids the tickets it covers); a void's meaning is not read again.
         """
+        if record.status in (TicketStatus.REFUNDED, TicketStatus.CANCELED):
+            return record  # already given its meaning (a record kept from an earlier read)
         if record.status is not TicketStatus.VOID:
             state.voids.get(record.event_id, {}).pop(record.ticket_id, None)
             return record
