@@ -131,7 +131,7 @@ async def naive_webhooks(store: SqliteStore, urls: Sequence[str], secret: str) -
         with timed() as watch:
             for delivery in due:
                 body = structured_body(delivery.event)
-                headers = signed_headers(signer, delivery.event, body, at=datetime.now(UTC))
+                headers = signed_headers((signer,), delivery.event, body, at=datetime.now(UTC))
                 url = urls[names.index(delivery.sink)]
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()

@@ -264,3 +264,10 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
     process.wait()
+
+
+if __name__ == "__main__":
+    # ``python -m notifier.broker`` is ``notifier dev broker``, with the same options.
+    from notifier.cli import main
+
+    sys.exit(main(["dev", "broker", *sys.argv[1:]]))

@@ -1,40 +1,44 @@
-"""The ``notifier`` command (docs/design.md §8)."""
+"""The notifier command: run the service, check a config, inspect and replay deliveries,
+and try everything locally (provider simulators, a Kafka broker, a webhook receiver, a demo).
+Run "notifier COMMAND --help" for each command's options; docs/development.md shows the
+local tools at work."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import orjson
 import structlog
 
+from notifier.cli_dev import add_dev_commands
+from notifier.cli_outbox import add_outbox_commands
 from notifier.config import load_config
 from notifier.config.models import Config
+from notifier.config.problems import Problem
 from notifier.errors import ConfigError, NotifierError
 from notifier.observability import configure_logging, health_app
 from notifier.service import (
     Runtime,
+    once_summary,
     open_runtime,
     poll_and_observe,
-    run_once,
     run_service,
-    webhook_sink_name,
 )
 from notifier.sharding import shard_from_env
-from notifier.store.base import DeliveryStatus
+from notifier.store.location import state_path_problem
 
 log = structlog.get_logger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
-# Each provider simulator module offers run_<name>_simulator(port, tickets=...).
-SIMULATORS = ("eventpop", "nuweb", "shotgun", "tickettailor")
+CONFIG_HELP = (
+    "the YAML config file (relative paths in it, such as state.path, are read from its folder)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(str(exc), file=sys.stderr)  # it names the file, the key and the fix
+        return EXIT_FAILED
+    except NotifierError as exc:
+        # Never a traceback: these are the failures the package raises on purpose (a state
+        # store that cannot open, a broker that cannot start), each saying what went wrong.
+        print(f"notifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
@@ -51,47 +60,65 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="notifier", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="notifier",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--log-json",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="JSON log lines (default: JSON unless stderr is a terminal)",
+        help="log as JSON lines (--no-log-json: readable lines); default: JSON unless "
+        "stderr is a terminal",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
         return sub
 
-    command("run", _run, "run the service").add_argument("-c", "--config", type=Path, required=True)
-    once = command("once", _once, "poll every source once, deliver what is due, exit")
-    once.add_argument("-c", "--config", type=Path, required=True)
-    once.add_argument("--dry-run", action="store_true", help="print events, write nothing")
-    validate = command("validate", _validate, "check a config file")
-    validate.add_argument("-c", "--config", type=Path, required=True)
-    schema = command("schema", _schema, "print the event JSON Schemas")
+    def config_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-c", "--config", type=Path, required=True, help=CONFIG_HELP)
+
+    run = command(
+        "run",
+        _run,
+        "run the service: poll every source on its schedule, deliver, serve /healthz, "
+        "/readyz and /metrics; stops cleanly on SIGTERM or Ctrl-C",
+    )
+    config_option(run)
+    once = command(
+        "once",
+        _once,
+        "poll every source once, deliver what is due, print a summary line and exit: "
+        "0 all delivered, 1 a source or the config failed, 2 deliveries still pending or parked",
+    )
+    config_option(once)
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the events a poll would commit as JSON lines, write nothing "
+        "(no state, no deliveries)",
+    )
+    validate = command(
+        "validate",
+        _validate,
+        "check a config file: every field, the environment variables it uses, and that "
+        "the state file can be created and written; exit 1 listing every problem",
+    )
+    config_option(validate)
+    schema = command("schema", _schema, "print the JSON Schemas of the events (default)")
     kind = schema.add_mutually_exclusive_group()
-    kind.add_argument("--asyncapi", action="store_true", help="an AsyncAPI 3 document")
-    kind.add_argument("--config", action="store_true", help="the config file's JSON Schema")
-    simulate = command("simulate", _simulate, "serve one provider simulator")
-    simulate.add_argument("provider", choices=sorted(SIMULATORS))
-    simulate.add_argument("--port", type=int, default=8765)
-    simulate.add_argument("--tickets", type=int, default=200)
-    demo = command("demo", _demo, "simulators + broker + webhook receiver + notifier, live")
-    demo.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    demo.add_argument("--tickets", type=int, default=200)
-    deliveries = command("deliveries", _deliveries, "list pending and parked deliveries")
-    deliveries.add_argument("-c", "--config", type=Path, required=True)
-    deliveries.add_argument("--failed", action="store_true", help="parked deliveries only")
-    deliveries.add_argument("--endpoint", help="one webhook endpoint")
-    replay = command("replay", _replay, "re-queue parked webhook deliveries (same event ids)")
-    replay.add_argument("-c", "--config", type=Path, required=True)
-    replay.add_argument("--endpoint", required=True)
-    replay.add_argument("--since", type=datetime.fromisoformat, help="ISO time of commit")
-    replay.add_argument("--event-id")
-    replay.add_argument("--enable", action="store_true", help="also re-enable the endpoint")
+    kind.add_argument(
+        "--asyncapi", action="store_true", help="print an AsyncAPI 3 document instead"
+    )
+    kind.add_argument(
+        "--config", action="store_true", help="print the config file's JSON Schema instead"
+    )
+    add_outbox_commands(command, config_option)
+    add_dev_commands(command)
     return parser
 
 
@@ -99,8 +126,17 @@ def _load(path: Path) -> Config:
     return load_config(path, os.environ)
 
 
+def _load_writable(path: Path) -> Config:
+    """The config, refused like any invalid one if its state file cannot be used."""
+    config = _load(path)
+    problem = state_path_problem(config.state.path)
+    if problem is not None:
+        raise ConfigError(f"{path}: {Problem('state.path', problem)}")
+    return config
+
+
 def _validate(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load_writable(args.config)
     sources = sum(1 for _ in config.sources())
     endpoints = sum(1 for _ in config.endpoints())
     print(f"{args.config}: ok ({sources} sources, {endpoints} webhook endpoints)")
@@ -108,10 +144,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _once(args: argparse.Namespace) -> int:
-    config = _load(args.config)
     if args.dry_run:
-        return asyncio.run(_dry_run(config))
-    return asyncio.run(_with_runtime(config, run_once))
+        return asyncio.run(_dry_run(_load(args.config)))
+    return asyncio.run(_with_runtime(_load_writable(args.config), _once_and_summarize))
+
+
+async def _once_and_summarize(runtime: Runtime) -> int:
+    summary = await once_summary(runtime)
+    print(summary.line(), flush=True)
+    return summary.exit_code
 
 
 async def _with_runtime(config: Config, body: Callable[[Runtime], Awaitable[int]]) -> int:
@@ -128,18 +169,26 @@ async def _dry_run(config: Config) -> int:
 
     fresh = not config.state.path.exists()  # then there is no state to read, nor to create
     runtime = await open_runtime(config, store=MemoryStore() if fresh else None)
-    failed = False
+    failed = events = 0
     try:
         for scheduled in runtime.sources:
             try:
                 report = await poll_and_observe(scheduled, dry_run=True)
             except NotifierError:
-                failed = True
+                failed += 1
                 continue
             for event in report.events:
+                events += 1
                 sys.stdout.buffer.write(_event_line(event.attributes(), event.data))
     finally:
         await runtime.close()
+    sys.stdout.flush()
+    # On stderr: stdout stays pure JSON lines, for a pipe into jq.
+    failures = f", {failed} sources failed" if failed else ""
+    print(
+        f"once --dry-run: {events} events would be committed{failures}; nothing written",
+        file=sys.stderr,
+    )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -151,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
     # Until the event loop takes SIGTERM over, it stops start-up the way Ctrl-C does (exit 0):
     # nothing is in flight yet, and Kubernetes may well stop a pod that has barely started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    config = _load(args.config)
+    config = _load_writable(args.config)
     _shard()  # a misconfigured shard is a configuration error, before anything starts
     return asyncio.run(_serve(config))
 
@@ -175,7 +224,15 @@ async def _serve(config: Config) -> int:
     app = health_app(alive=runtime.alive, ready=lambda: _ready(runtime))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.server.host, config.server.port).start()
+    try:
+        await web.TCPSite(runner, config.server.host, config.server.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        await runtime.close()
+        raise ConfigError(
+            f"server: cannot listen on {config.server.host}:{config.server.port}: "
+            f"{exc.strerror or exc}"
+        ) from None
     log.info(
         "service_started",
         sources=len(runtime.sources),
@@ -214,75 +271,6 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         document = event_schemas()
     sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    return EXIT_OK
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"notifier.simulators.{args.provider}")
-    runner = getattr(module, f"run_{args.provider}_simulator")
-    asyncio.run(runner(args.port, tickets=args.tickets))
-    return EXIT_OK
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from notifier.demo import run_demo
-
-    return asyncio.run(run_demo(duration=args.duration, tickets=args.tickets))
-
-
-def _deliveries(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    return asyncio.run(_list_deliveries(config, failed=args.failed, endpoint=args.endpoint))
-
-
-async def _list_deliveries(config: Config, *, failed: bool, endpoint: str | None) -> int:
-    from notifier.store.sqlite import SqliteStore
-
-    store = await SqliteStore(config.state.path).open()
-    try:
-        sink = webhook_sink_name(endpoint) if endpoint else None
-        statuses = (
-            [DeliveryStatus.PARKED] if failed else [DeliveryStatus.PENDING, DeliveryStatus.PARKED]
-        )
-        rows = [d for s in statuses for d in await store.deliveries(sink=sink, status=s)]
-        disabled = await store.disabled_sinks()
-    finally:
-        await store.close()
-    print(f"{'STATUS':8} {'SINK':24} {'ATTEMPTS':>8} {'TYPE':28} {'EVENT ID':32} LAST ERROR")
-    for d in sorted(rows, key=lambda row: row.position):
-        print(
-            f"{d.status.value:8} {d.sink:24} {d.attempts:>8} {d.event.type:28} "
-            f"{d.event.id:32} {d.last_error or ''}"
-        )
-    for name, reason in disabled.items():
-        print(f"disabled: {name}: {reason}")
-    return EXIT_OK
-
-
-def _replay(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    names = {endpoint.name for _, endpoint in config.endpoints()}
-    if args.endpoint not in names:
-        raise ConfigError(
-            f"{args.config}: no webhook endpoint named {args.endpoint!r} "
-            f"(known: {', '.join(sorted(names)) or 'none'})"
-        )
-    return asyncio.run(_requeue(config, args))
-
-
-async def _requeue(config: Config, args: argparse.Namespace) -> int:
-    from notifier.store.sqlite import SqliteStore
-
-    store = await SqliteStore(config.state.path).open()
-    sink = webhook_sink_name(args.endpoint)
-    try:
-        since = args.since.timestamp() if args.since else None
-        count = await store.requeue(sink, since=since, event_id=args.event_id)
-        if args.enable:
-            await store.enable_sink(sink)
-    finally:
-        await store.close()
-    print(f"re-queued {count} deliveries for {args.endpoint}")
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ from notifier.demo_feeds import Feed, all_feeds
 from notifier.observability import configure_logging
 from notifier.receiver import Receiver
 from notifier.service import open_runtime, run_service
+from notifier.traffic import play
 
 TOPIC = "ticket-events"
 PARTITIONS = 4
@@ -206,17 +207,19 @@ async def _tail_kafka(config: Config, tally: Tally, stop: asyncio.Event) -> None
 
 async def _drive(feeds: list[Feed], stop: asyncio.Event) -> None:
     """Door traffic on a random provider every ~0.5-1.5 s, after the baselines."""
-    rng = random.Random(42)  # noqa: S311 -- simulated traffic
-    await _sleep_or_stop(stop, 4.0)
-    while not stop.is_set():
-        feed = rng.choice(feeds)
-        actions = feed.actions()
-        action = rng.choices([a for _, a in actions], [w for w, _ in actions])[0]
-        note = action(rng)
-        if note:
-            print(f"{'  > ' + feed.provider:13} {note}")
-            sys.stdout.flush()
-        await _sleep_or_stop(stop, rng.uniform(0.5, 1.5))
+
+    def announce(feed: Feed, note: str) -> None:
+        print(f"{'  > ' + feed.provider:13} {note}")
+        sys.stdout.flush()
+
+    await play(
+        feeds,
+        stop,
+        rng=random.Random(42),  # noqa: S311 -- simulated traffic
+        pace=lambda rng: rng.uniform(0.5, 1.5),
+        report=announce,
+        start_after=4.0,
+    )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float | None) -> None:
@@ -224,3 +227,10 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float | None) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         return
+
+
+if __name__ == "__main__":
+    # ``python -m notifier.demo`` is ``notifier demo``, with the same options.
+    from notifier.cli import main
+
+    sys.exit(main(["demo", *sys.argv[1:]]))

@@ -20,8 +20,12 @@ class Feed(Protocol):
 
     provider: str
     organizer: str
+    token: str  # the credential the source config must carry (Ticket Tailor: its API key)
+    base_url: str
 
-    async def start(self) -> None: ...
+    async def start(self, port: int = 0) -> None:
+        """Serve the simulator on ``127.0.0.1:port`` (0: a free port); sets ``base_url``."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -45,6 +49,10 @@ class _Served:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def _new_token() -> str:
+    return "demo." + secrets.token_urlsafe(16)
 
 
 def _pick(rng: random.Random, ids: list[Any], test: Callable[[Any], bool]) -> Any | None:
@@ -72,14 +80,14 @@ def _act(
 class ShotgunFeed(_Served):
     provider, organizer = "shotgun", "fabric"
 
-    def __init__(self, tickets: int) -> None:
+    def __init__(self, tickets: int, token: str | None = None) -> None:
         super().__init__()
         self.sim = shotgun.ShotgunSimulator()
-        self.token = "demo." + secrets.token_urlsafe(16)
+        self.token = token or _new_token()
         self.ids = self.sim.seed(173027, self.token, tickets, rng_seed=7)
 
-    async def start(self) -> None:
-        await self._serve(await shotgun.serve(self.sim))
+    async def start(self, port: int = 0) -> None:
+        await self._serve(await shotgun.serve(self.sim, port=port))
 
     def source(self) -> dict[str, Any]:
         return {
@@ -132,16 +140,16 @@ class EventpopFeed(_Served):
     provider, organizer = "eventpop", "siam-live"
     ORG, EVENT = 4242, 71001
 
-    def __init__(self, tickets: int) -> None:
+    def __init__(self, tickets: int, token: str | None = None) -> None:
         super().__init__()
         self.sim = eventpop.EventpopSimulator()
-        self.token = "demo." + secrets.token_urlsafe(16)
+        self.token = token or _new_token()
         self.sim.add_organizer(self.ORG, self.token)
         self.sim.add_event(self.ORG, self.EVENT)
         self.ids = self.sim.seed(self.EVENT, tickets, rng_seed=4242)
 
-    async def start(self) -> None:
-        await self._serve(await eventpop.serve(self.sim), eventpop.API_PREFIX)
+    async def start(self, port: int = 0) -> None:
+        await self._serve(await eventpop.serve(self.sim, port=port), eventpop.API_PREFIX)
 
     def source(self) -> dict[str, Any]:
         return {
@@ -156,6 +164,13 @@ class EventpopFeed(_Served):
     def _status(self, status: str) -> Callable[[int], bool]:
         return lambda t: bool(self.sim.ticket(t)["status"] == status)
 
+    def _sell(self, _: random.Random) -> str:
+        ticket = self.sim.create_ticket(
+            self.EVENT, firstname="Ploy", lastname="Chaiyaporn", email="ploy@example.co.th"
+        )
+        self.ids.append(ticket)
+        return f"sells ticket {ticket} to Ploy Chaiyaporn"
+
     def actions(self) -> list[tuple[float, Action]]:
         sim = self.sim
 
@@ -163,7 +178,8 @@ class EventpopFeed(_Served):
             return _act(self.ids, test, do, what)
 
         return [
-            (0.6, act(self._status("active"), sim.use, "checks in ticket {ticket}")),
+            (0.5, act(self._status("active"), sim.use, "checks in ticket {ticket}")),
+            (0.1, self._sell),
             (0.1, act(self._status("used"), sim.unuse, "reverts the check-in of {ticket}")),
             (
                 0.15,
@@ -188,10 +204,10 @@ class NuwebFeed(_Served):
     provider, organizer = "nuweb", "harbour-club"
     COMPANY, EVENT = 12, 5
 
-    def __init__(self, tickets: int) -> None:
+    def __init__(self, tickets: int, token: str | None = None) -> None:
         super().__init__()
         self.sim = nuweb.NuwebSimulator()
-        self.token = "demo." + secrets.token_urlsafe(16)
+        self.token = token or _new_token()
         self.sim.add_company(self.COMPANY, self.token)
         self.sim.add_event(self.COMPANY, self.EVENT)
         self.types = [
@@ -204,8 +220,8 @@ class NuwebFeed(_Served):
         ]
         self.sold_out = False
 
-    async def start(self) -> None:
-        await self._serve(await nuweb.serve(self.sim))
+    async def start(self, port: int = 0) -> None:
+        await self._serve(await nuweb.serve(self.sim, port=port))
 
     def source(self) -> dict[str, Any]:
         return {
@@ -228,6 +244,14 @@ class NuwebFeed(_Served):
         self.sim.sell_out(self.types[1])
         return "VIP sells out (shows within a minute: inventory is read once a minute)"
 
+    def _sell(self, _: random.Random) -> str:
+        # The simulator sells past the stock as a box office may; the door traffic does not.
+        if self.sim.ticket_type(self.types[0])["currentStock"] <= 0:
+            return ""
+        ticket = self.sim.sell(self.types[0], "Leo Park", "leo@example.com")
+        self.ids.append(ticket)
+        return f"sells ticket {ticket} (Early Bird) to Leo Park"
+
     def actions(self) -> list[tuple[float, Action]]:
         sim = self.sim
 
@@ -238,8 +262,9 @@ class NuwebFeed(_Served):
             return not sim.entry_ticket(t)["variable"] or self._status("sold")(t)
 
         return [
-            (0.45, act(sold, sim.scan_in, "admits ticket {ticket} (zone in)")),
-            (0.2, act(self._status("scanned"), sim.scan_out, "ticket {ticket} leaves (zone out)")),
+            (0.4, act(sold, sim.scan_in, "admits ticket {ticket} (zone in)")),
+            (0.15, act(self._status("scanned"), sim.scan_out, "ticket {ticket} leaves (zone out)")),
+            (0.1, self._sell),
             (0.15, act(sold, sim.refund, "refunds ticket {ticket}")),
             (
                 0.1,
@@ -265,15 +290,15 @@ class NuwebFeed(_Served):
 class TicketTailorFeed(_Served):
     provider, organizer = "tickettailor", "tulip-fest"
 
-    def __init__(self, tickets: int) -> None:
+    def __init__(self, tickets: int, token: str | None = None) -> None:
         super().__init__()
         self.sim = tickettailor.TicketTailorSimulator()
-        self.api_key = "sk_demo_" + secrets.token_hex(12)
+        self.token = self.api_key = token or "sk_demo_" + secrets.token_hex(12)
         self.ids = self.sim.seed(self.api_key, tickets, rng_seed=5000)
         self.sold_out = False
 
-    async def start(self) -> None:
-        await self._serve(await tickettailor.serve(self.sim))
+    async def start(self, port: int = 0) -> None:
+        await self._serve(await tickettailor.serve(self.sim, port=port))
 
     def source(self) -> dict[str, Any]:
         return {
@@ -300,6 +325,22 @@ class TicketTailorFeed(_Served):
         self.sim.sell_out(ticket_type["id"])
         return f"{ticket_type.get('name', 'a ticket type')} sells out"
 
+    def _sell(self, _: random.Random) -> str:
+        event_id, event = next(iter(self.sim.events.items()))
+        for ticket_type in event["ticket_types"]:
+            issued, held = ticket_type["quantity_issued"], ticket_type["quantity_held"]
+            if ticket_type["quantity_total"] - issued - held > 0:
+                order, tickets = self.sim.create_order(
+                    event_id,
+                    ticket_type_id=ticket_type["id"],
+                    first_name="Ola",
+                    last_name="Berg",
+                    email="ola@example.com",
+                )
+                self.ids.extend(tickets)
+                return f"sells ticket {tickets[0]} (order {order}) to Ola Berg"
+        return ""
+
     def actions(self) -> list[tuple[float, Action]]:
         sim = self.sim
 
@@ -310,7 +351,8 @@ class TicketTailorFeed(_Served):
             return str(sim.tickets[t]["order_id"])
 
         return [
-            (0.45, act(self._valid, sim.check_in, "checks in ticket {ticket}")),
+            (0.4, act(self._valid, sim.check_in, "checks in ticket {ticket}")),
+            (0.1, self._sell),
             (
                 0.1,
                 act(
@@ -338,14 +380,22 @@ class TicketTailorFeed(_Served):
                     "transfers ticket {ticket} to Nina Roy",
                 ),
             ),
-            (0.1, self._sell_out),
+            (0.05, self._sell_out),
         ]
 
 
+FEEDS: dict[str, Callable[[int, str | None], Feed]] = {
+    "shotgun": ShotgunFeed,
+    "eventpop": EventpopFeed,
+    "nuweb": NuwebFeed,
+    "tickettailor": TicketTailorFeed,
+}
+
+
+def feed_for(provider: str, tickets: int, token: str | None = None) -> Feed:
+    """One provider's feed, holding ``token`` (a new one if None): ``notifier simulate``."""
+    return FEEDS[provider](tickets, token)
+
+
 def all_feeds(tickets: int) -> list[Feed]:
-    return [
-        ShotgunFeed(tickets),
-        EventpopFeed(tickets),
-        NuwebFeed(tickets),
-        TicketTailorFeed(tickets),
-    ]
+    return [feed_for(provider, tickets) for provider in FEEDS]

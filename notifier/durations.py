@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 __all__ = ["Duration", "PositiveDuration", "format_duration", "parse_duration"]
 
@@ -24,6 +24,19 @@ _MICROSECONDS: Final[dict[str, int]] = {
 }
 _DURATION = re.compile(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*")
 _HOW_TO_WRITE: Final = "write a number with a unit: 500ms, 5s, 2m or 1h (a bare number is seconds)"
+# What a config file may hold, for editors that check YAML against `notifier schema --config`:
+# the notation parse_duration reads, not JSON Schema's ISO 8601 "duration" format (PT15S),
+# which it rejects. Serialization keeps the string that format_duration writes.
+_INPUT_SCHEMA: Final = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+            {"type": "number", "minimum": 0},
+        ],
+        "examples": ["500ms", "15s", "2m", "1h"],
+    },
+    mode="validation",
+)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -81,6 +94,7 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
+    _INPUT_SCHEMA,
 ]
 """A non-negative duration; zero is allowed (an immediate retry, no lookback)."""
 
@@ -89,5 +103,6 @@ PositiveDuration = Annotated[
     BeforeValidator(parse_duration),
     AfterValidator(_positive),
     PlainSerializer(format_duration, return_type=str),
+    _INPUT_SCHEMA,
 ]
 """A duration that must be longer than zero (intervals and timeouts: zero would spin)."""

@@ -1,7 +1,7 @@
 """One example payload per event type, produced by the real differs from sample records.
 
-Used for the README's catalogue; a test checks the README still matches this output, so
-the documented payloads are what the code emits.
+Used for the catalogue of docs/events.md; a test checks that document still matches this
+output, so the documented payloads are what the code emits.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _data_of(events: Any, event_type: str) -> dict[str, Any]:
 
 
 def catalogue_markdown() -> str:
-    """The README's example section: a collapsible JSON payload per type."""
+    """The example section of docs/events.md: a collapsible JSON payload per type."""
     parts = []
     for event_type, data in example_payloads().items():
         body = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()

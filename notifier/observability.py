@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -17,12 +17,15 @@ _SECRET_KEYS = re.compile(
     re.IGNORECASE,
 )
 _CREDENTIAL_QUERY = re.compile(
-    r"(?i)([?&](?:token|key|api_key|apikey|access_token|refresh_token|client_secret|secret"
+    r"(?i)(\b(?:token|key|api_key|apikey|access_token|refresh_token|client_secret|secret"
     r"|password)=)[^&#\s\"']*"
 )
 _BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]+")
 REDACTED = "***"
+_MAX_REDACT_DEPTH = 16
+# Libraries that log through the standard library; their lines join the same JSON stream.
+LIBRARY_LOGGERS = ("aiokafka", "aiohttp", "asyncio")
 
 POLLS = Counter("notifier_polls_total", "Polls by source and outcome", ["source", "outcome"])
 EVENTS = Counter("notifier_events_total", "Events committed by type", ["type"])
@@ -63,15 +66,38 @@ def redact_text(text: str) -> str:
     return _WHSEC.sub("whsec_" + REDACTED, text)
 
 
+def redact_value(value: object, *, depth: int = 0) -> object:
+    """``value`` with credentials removed at any depth: in dicts, lists, tuples and text.
+
+    Secret-named keys lose their value wherever they are nested (a request's headers, a
+    provider's error body); beyond a sane depth the rest is dropped, not walked.
+    """
+    if isinstance(value, str):
+        return redact_text(value)
+    if depth >= _MAX_REDACT_DEPTH:
+        return REDACTED if isinstance(value, Mapping | list | tuple) else value
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SECRET_KEYS.search(key)
+            else redact_value(item, depth=depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_value(item, depth=depth + 1) for item in value]
+    return value
+
+
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: secret-named keys lose their value, text values lose credentials."""
+    """structlog processor: secret-named keys lose their value, text values lose credentials,
+    at every depth of nested values."""
     for key, value in list(event_dict.items()):
         if _SECRET_KEYS.search(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, str):
-            event_dict[key] = redact_text(value)
+        else:
+            event_dict[key] = redact_value(value)
     return event_dict
 
 
@@ -86,21 +112,59 @@ def configure_logging(
         if as_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    _route_library_logs(shared, renderer, stream=stream, level=level)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_processor,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=(
             structlog.PrintLoggerFactory(file=stream) if stream is not None else _StderrLogger
         ),
         cache_logger_on_first_use=False,
     )
+
+
+def _route_library_logs(
+    shared: list[Any], renderer: Callable[..., Any], *, stream: TextIO | None, level: int
+) -> None:
+    """Send the standard library's records (aiokafka, aiohttp) through structlog's
+    processors: one format, redacted, instead of plain text lines in the JSON stream."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    # Libraries speak at WARNING and above unless debugging: aiokafka's INFO lines narrate
+    # every reconnect of an outage.
+    root.setLevel(min(level, logging.WARNING))
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+_OURS = "_notifier_handler"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler bound to whatever ``sys.stderr`` is when a record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 class _StderrLogger:

@@ -59,9 +59,13 @@ class Receiver:
         secret: str,
         *,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_refusal: Callable[[int, str | None], None] | None = None,
     ) -> None:
+        """``on_event`` sees each accepted event; ``on_refusal`` the status and webhook-id
+        of each request refused for its signature (401) or its body (400)."""
         self._verifier = Webhook(secret)
         self._on_event = on_event
+        self._on_refusal = on_refusal
         self.events: list[dict[str, Any]] = []
         self.requests: list[Received] = []
         self.responses: deque[Scripted] = deque()
@@ -176,6 +180,8 @@ class Receiver:
                 self.events.append(event)
                 if self._on_event is not None:
                     self._on_event(event)
+            elif event is None and self._on_refusal is not None:
+                self._on_refusal(response.status, headers.get("webhook-id"))
             self._changed.notify_all()
         log.debug("receiver_request", status=response.status, webhook_id=headers.get("webhook-id"))
         return response
@@ -198,3 +204,12 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+if __name__ == "__main__":
+    # ``python -m notifier.receiver`` is ``notifier dev receiver``, with the same options.
+    import sys
+
+    from notifier.cli import main
+
+    sys.exit(main(["dev", "receiver", *sys.argv[1:]]))

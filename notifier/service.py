@@ -25,6 +25,7 @@ from notifier.observability import (
     POLLS,
     RECORDS,
 )
+from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
@@ -172,7 +173,7 @@ def _webhook_sink(organizer: str | None, endpoint: WebhookEndpoint) -> WebhookSi
     return WebhookSink(
         webhook_sink_name(endpoint.name),
         endpoint.url,
-        secret=endpoint.secret.get_secret_value(),
+        secret=tuple(secret.get_secret_value() for secret in endpoint.signing_secrets),
         events=endpoint.events,
         organizer=organizer,
         timeout=endpoint.timeout.total_seconds(),
@@ -264,25 +265,39 @@ async def poll_and_observe(
 
 async def run_once(runtime: Runtime) -> int:
     """Poll every source once and deliver what is due: the exit code of docs/design.md §6a."""
-    failed = False
+    return (await once_summary(runtime)).exit_code
+
+
+async def once_summary(runtime: Runtime) -> OnceSummary:
+    """Poll every source once (to the end of a capped read), deliver what is due, count."""
+    failed = committed = 0
     for scheduled in runtime.sources:
         try:
-            # A capped read continues until the source is read to its end.
-            while (await poll_and_observe(scheduled)).more:
-                pass
+            while True:
+                report = await poll_and_observe(scheduled)
+                committed += len(report.events)
+                if not report.more:
+                    break
         except NotifierError:
-            failed = True
+            failed += 1
     await runtime.dispatcher.drain()
-    outstanding = await _outstanding(runtime)
-    if failed:
-        return 1
-    return 2 if outstanding else 0
+    return await _owed(runtime, committed=committed, failed=failed)
 
 
-async def _outstanding(runtime: Runtime) -> int:
-    pending = await runtime.store.deliveries(status=DeliveryStatus.PENDING)
-    parked = await runtime.store.deliveries(status=DeliveryStatus.PARKED)
-    return len(pending) + len(parked)
+async def _owed(runtime: Runtime, *, committed: int, failed: int) -> OnceSummary:
+    # Every configured sink is listed, owing nothing or not, then any other sink still owed
+    # (an endpoint removed from the config keeps its deliveries in the outbox).
+    names = [sink.name for sink in runtime.sinks]
+    counts: dict[DeliveryStatus, dict[str, int]] = {}
+    for status in (DeliveryStatus.PENDING, DeliveryStatus.PARKED):
+        counts[status] = dict.fromkeys(names, 0)
+        for delivery in await runtime.store.deliveries(status=status):
+            counts[status][delivery.sink] = counts[status].get(delivery.sink, 0) + 1
+    pending, parked = counts[DeliveryStatus.PENDING], counts[DeliveryStatus.PARKED]
+    for sink in [*pending, *parked]:
+        pending.setdefault(sink, 0)
+        parked.setdefault(sink, 0)
+    return OnceSummary(committed=committed, failed_sources=failed, pending=pending, parked=parked)
 
 
 async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -31,7 +31,11 @@ class Model(BaseModel):
     """Base of every config model: immutable, no unknown keys, no inputs echoed in errors."""
 
     # hide_input_in_errors: a ValidationError printed by accident must not show a token.
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # use_attribute_docstrings: the docstring under each field is its description in
+    # `notifier schema --config`, which editors show while a user writes the YAML.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, use_attribute_docstrings=True
+    )
 
 
 class ConfigProblems(ValueError):

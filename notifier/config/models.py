@@ -36,34 +36,50 @@ class State(Model):
     """Where the SQLite state lives; load_config makes a relative path absolute."""
 
     path: Path = Path("./notifier-state.db")
+    """SQLite file of cursors, ticket state and the outbox; relative to the config file."""
 
 
 class Server(Model):
     """The health and metrics server of ``notifier run``."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a container must be reachable by its probes
+    """Address to listen on for /healthz, /readyz and /metrics."""
     port: int = Field(default=8080, ge=1, le=65535)
+    """TCP port of the health and metrics server."""
 
 
 class Kafka(Model):
     """The Kafka sink; without this section there is none."""
 
     bootstrap_servers: tuple[str, ...] = Field(min_length=1)
+    """Brokers to connect to first, as host:port, e.g. [kafka-0.kafka:9092]."""
     topic: TopicName = DEFAULT_TOPIC
+    """Topic of every event unless an override below or in an organizer says otherwise."""
     topics: dict[EventType, TopicName] = Field(default_factory=dict)
+    """Topic per event type, e.g. {ticket.checked_in: door-scans}; wins over `topic`."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How to reach the brokers; the SASL_ ones need sasl_mechanism, username and password."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism; required with a SASL_ security_protocol."""
     sasl_username: str | None = None
+    """SASL user name; required with a SASL_ security_protocol."""
     sasl_password: SecretStr | None = None
+    """SASL password, e.g. ${KAFKA_PASSWORD}; required with a SASL_ security_protocol."""
     ssl_cafile: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates; none: the system's CAs."""
     ssl_certfile: Path | None = None
+    """PEM client certificate, for brokers that require mutual TLS."""
     ssl_keyfile: Path | None = None
+    """PEM private key of ssl_certfile."""
     # Off by default: the embedded Tansu broker of `notifier demo` does not support aiokafka's
     # idempotent producer. Turn it on against a real Kafka cluster.
     enable_idempotence: bool = False
+    """Idempotent producer (no duplicates from producer retries); turn on for a real cluster."""
     # The sink packs and sends each dispatched batch at once, so a linger rarely delays.
     linger_ms: int = Field(default=0, ge=0)
+    """Milliseconds the producer may wait to fill a batch."""
     client_id: str = "checkin-notifier"
+    """Client id the brokers see in their logs and quotas."""
 
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Kafka:
@@ -89,21 +105,57 @@ class OrganizerKafka(Model):
     """Per-organizer topic overrides."""
 
     topic: TopicName | None = None
+    """Topic of this organizer's events; wins over kafka.topic and kafka.topics."""
     topics: dict[EventType, TopicName] = Field(default_factory=dict)
+    """Topic per event type for this organizer; wins over every other topic setting."""
 
 
 class WebhookEndpoint(Model):
     """One signed webhook receiver (Standard Webhooks)."""
 
     name: Slug
+    """Unique name of the endpoint, used by `deliveries --endpoint` and `replay`."""
     url: HttpUrl
-    secret: WebhookSecret
+    """Where events are POSTed, an http:// or https:// URL."""
+    secret: WebhookSecret | None = None
+    """Signing secret, 'whsec_' + base64, e.g. ${WEBHOOK_SECRET}; the receiver checks with it.
+    Give this or `secrets`."""
+    # Instead of `secret` while one is rotated: every delivery carries one signature per
+    # secret, so receivers can switch from the old key to the new one without a gap.
+    secrets: tuple[WebhookSecret, ...] = ()
+    """Instead of `secret` while rotating: the old and the new key; each delivery carries one
+    signature per key, so the receiver can switch keys without a gap."""
     # Empty: every event (docs/design.md §6a).
     events: tuple[EventPattern, ...] = ()
+    """Event types to send: names, 'ticket.*', 'ticket_type.*' or '*'; empty: every event."""
     timeout: PositiveDuration = timedelta(seconds=15)
+    """How long one delivery attempt may take before it counts as failed."""
     retry_schedule: tuple[Duration, ...] = Field(default=DEFAULT_RETRY_SCHEDULE, min_length=1)
+    """Wait before each attempt: the first entry before the first attempt, the n-th after n-1
+    failures; after the last, the delivery is parked for `replay`."""
     max_retry_after: Duration = timedelta(hours=1)
+    """Longest wait honoured from the endpoint's Retry-After header."""
     concurrency: PositiveInt = 8
+    """Deliveries in flight to this endpoint at once."""
+
+    @model_validator(mode="after")
+    def _one_way_to_give_secrets(self) -> WebhookEndpoint:
+        if (self.secret is None) == (not self.secrets):
+            raise ConfigProblems(
+                [
+                    (
+                        "secret",
+                        "set either secret (one whsec_ key) or secrets (a list, while "
+                        "rotating: the old key and the new one), not both and not neither",
+                    )
+                ]
+            )
+        return self
+
+    @property
+    def signing_secrets(self) -> tuple[SecretStr, ...]:
+        """Every secret this endpoint's deliveries are signed with."""
+        return (self.secret,) if self.secret is not None else self.secrets
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint's filter lets an event of this type through."""
@@ -117,28 +169,45 @@ class Defaults(Model):
     """Settings each organizer and source inherits unless it overrides them."""
 
     poll_interval: PositiveDuration = timedelta(seconds=60)
+    """Time between polls of a source while none of its events is live."""
     live_poll_interval: PositiveDuration = timedelta(seconds=5)
+    """Time between polls while an event is live (see live_margin_before and _after)."""
     initial_sync: InitialSync = "baseline"
+    """First poll of a new source: 'baseline' records what exists without events,
+    'emit_existing' sends an event for every existing ticket."""
     pii: Pii = "include"
+    """Holder names, emails and phones in events: 'include', 'hash' (keyed HMAC) or 'omit'."""
     pii_hash_key: SecretStr | None = None
+    """Key of pii 'hash', e.g. ${PII_HASH_KEY}; required when any pii is 'hash'."""
     reconcile_interval: PositiveDuration = timedelta(hours=6)
+    """Time between full reads that catch what an incremental feed missed."""
     # The live window of an event (live_poll_interval applies) opens this long before its
     # start (doors) and closes this long after its end (late scans, exits).
     live_margin_before: Duration = timedelta(hours=2)
+    """How long before an event's start its live window opens (doors)."""
     live_margin_after: Duration = timedelta(hours=1)
+    """How long after an event's end its live window stays open (late scans, exits)."""
     # None: each provider's own default (docs/design.md §6a: 0 Shotgun, 2 min Eventpop, Nuweb).
     lookback: Duration | None = None
+    """How far back each incremental read overlaps the previous one, to catch late writes;
+    unset: the provider's default (0s Shotgun, 2m Eventpop, Nuweb and Ticket Tailor)."""
 
 
 class Organizer(Model):
     """One organizer: its sources, its own webhooks and optional overrides."""
 
     id: Slug
+    """Unique id, in every event's `organizer` and CloudEvents source: lower-case, no spaces."""
     name: str
+    """Display name."""
     kafka: OrganizerKafka | None = None
+    """Topic overrides for this organizer's events; needs the top-level kafka section."""
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    """Webhook endpoints that receive only this organizer's events."""
     pii: Pii | None = None
+    """PII policy of this organizer's events; unset: defaults.pii."""
     sources: tuple[Source, ...] = Field(min_length=1)
+    """The provider accounts to poll; `provider` selects the kind."""
 
 
 class SourceSettings(Model):
@@ -160,11 +229,17 @@ class Config(Model):
     """The whole configuration file."""
 
     state: State = State()
+    """Where the state database lives."""
     server: Server = Server()
+    """The health and metrics server of `notifier run`."""
     kafka: Kafka | None = None
+    """The Kafka sink; leave it out to publish to webhooks only."""
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    """Webhook endpoints that receive the events of every organizer."""
     defaults: Defaults = Defaults()
+    """Poll, PII and live-window settings every organizer and source inherits."""
     organizers: tuple[Organizer, ...] = Field(min_length=1)
+    """The organizers to watch, each with its sources."""
 
     def sources(self) -> Iterator[tuple[Organizer, Source]]:
         """Every (organizer, source) pair, in file order."""

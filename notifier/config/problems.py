@@ -244,8 +244,15 @@ def _secret_fields() -> frozenset[str]:
         name
         for model in _all_models(Model)
         for name, info in model.model_fields.items()
-        if SecretStr in (info.annotation, *get_args(info.annotation))
+        if _holds_a_secret(info.annotation)
     )
+
+
+def _holds_a_secret(annotation: object) -> bool:
+    """SecretStr anywhere in a type: bare, Optional, in a tuple, behind Annotated."""
+    if annotation is SecretStr:
+        return True
+    return any(_holds_a_secret(arg) for arg in get_args(annotation))
 
 
 def _all_models(root: type[BaseModel]) -> Iterable[type[BaseModel]]:

@@ -20,49 +20,76 @@ class SourceBase(Model):
     """Settings every provider shares."""
 
     id: Slug
+    """Unique id across the file: it names the source's state, cursors and event sources."""
     poll_interval: PositiveDuration | None = None
+    """Overrides defaults.poll_interval for this source."""
     live_poll_interval: PositiveDuration | None = None
+    """Overrides defaults.live_poll_interval for this source."""
     lookback: Duration | None = None
+    """Overrides defaults.lookback for this source."""
     initial_sync: InitialSync | None = None
+    """Overrides defaults.initial_sync for this source."""
     requests_per_minute: PositiveFloat | None = None
-    # How long an inventory count must hold before sold_out / back_in_stock / sold_changed
-    # report it; None: the provider's default (notifier.inventory_diff.DEFAULT_SETTLE).
+    """Request budget of the provider account; unset: the provider's own (Shotgun 100,
+    Eventpop 60, Nuweb 60, Ticket Tailor 166.7). Sources of one account share it."""
     inventory_settle: Duration | None = None
+    """How long an inventory count must hold before sold_changed / sold_out /
+    back_in_stock report it; unset: the provider's own (Ticket Tailor 10m, Nuweb 60s,
+    others 0)."""
 
 
 class ShotgunSource(SourceBase):
     """A Shotgun organizer account (organizer token, Bearer header)."""
 
     provider: Literal["shotgun"]
+    """Selects a Shotgun source."""
     organizer_id: int
+    """Shotgun organizer id."""
     token: SecretStr
+    """Organizer API token, e.g. ${SHOTGUN_TOKEN}."""
     # Empty: one unfiltered stream of every event of the organizer (docs/design.md §6a).
     event_ids: tuple[int, ...] = ()
+    """Shotgun event ids to watch; empty: every event of the organizer."""
     include_cohosted_events: bool = False
+    """Also watch events the organizer co-hosts."""
     base_url: BaseUrl = "https://api.shotgun.live"
+    """API root; point it at `notifier simulate shotgun` to try without an account."""
 
 
 class TicketTailorSource(SourceBase):
     """A Ticket Tailor box office (API key as the Basic-auth user)."""
 
     provider: Literal["tickettailor"]
+    """Selects a Ticket Tailor source."""
     api_key: SecretStr
+    """Box office API key, e.g. ${TICKETTAILOR_API_KEY}."""
     # None: every event of the box office.
     event_ids: tuple[str, ...] | None = None
+    """Ticket Tailor event ids (ev_...) to watch; unset: every event of the box office."""
     base_url: BaseUrl = "https://api.tickettailor.com"
+    """API root; point it at `notifier simulate tickettailor` to try without an account."""
 
 
 class EventpopSource(SourceBase):
     """An Eventpop organizer (OAuth2 bearer token, refreshed when a refresh grant is set)."""
 
     provider: Literal["eventpop"]
+    """Selects an Eventpop source."""
     organizer_id: int
+    """Eventpop organizer id."""
     event_ids: tuple[int, ...] = Field(min_length=1)
+    """Eventpop event ids to watch (at least one)."""
     access_token: SecretStr
+    """OAuth2 access token, e.g. ${EVENTPOP_ACCESS_TOKEN}."""
     client_id: SecretStr | None = None
+    """OAuth2 client id of the refresh grant; set all three of client_id, client_secret and
+    refresh_token, or none."""
     client_secret: SecretStr | None = None
+    """OAuth2 client secret of the refresh grant."""
     refresh_token: SecretStr | None = None
+    """OAuth2 refresh token: renews access_token when it expires."""
     base_url: BaseUrl = "https://www.eventpop.me/api/public"
+    """API root; point it at `notifier simulate eventpop` to try without an account."""
 
     @model_validator(mode="after")
     def _refresh_grant_is_complete(self) -> EventpopSource:
@@ -92,10 +119,15 @@ class NuwebSource(SourceBase):
     """A Nuweb company (Bearer token plus the X-NU-COMPANY-ID header)."""
 
     provider: Literal["nuweb"]
+    """Selects a Nuweb source."""
     token: SecretStr
+    """Admin API bearer token, e.g. ${NUWEB_TOKEN}."""
     company_id: int
+    """Nuweb company id, sent as the X-NU-COMPANY-ID header."""
     event_ids: tuple[int, ...] = Field(min_length=1)
+    """Nuweb event ids to watch (at least one)."""
     base_url: BaseUrl = "https://api.nuwebgroup.com"
+    """API root; point it at `notifier simulate nuweb` to try without an account."""
 
 
 Source = Annotated[

@@ -1,8 +1,8 @@
 """Eventpop adapter: the organizer endpoint read incrementally by ``updated_at`` keyset.
 
-Endpoints (docs/design.md §5, providers-research §0.1). The default ``scope="organizer"`` reads
+Endpoints (docs/design.md §5, docs/providers.md "Eventpop"). The default ``scope="organizer"`` reads
 ``GET /organizers/{org}/events/{event}/tickets`` (``organizer`` scope), one stream per
-configured event, with ``updated_after`` and ``order_by=updated_at&order=asc``. The seed
+configured event, with ``updated_after`` and ``order_by=updated_at&order=asc``. The user
 endpoint ``GET /organizers/{org}/tickets`` only lists the token user's *own* tickets; it
 is supported as ``scope="user"``: it has no time filter, so it is read newest first
 (``order=desc``) and the read stops at the first ticket older than the watermark.
@@ -94,7 +94,7 @@ log = structlog.get_logger(__name__)
 PROVIDER = "eventpop"
 DEFAULT_BASE_URL = "https://www.eventpop.me/api/public"
 DEFAULT_PER_PAGE = 100
-# No documented limit (providers-research §1.1); docs/design.md §5 budgets 60/min.
+# No documented limit (Eventpop's public API documents none); docs/design.md §5 budgets 60/min.
 DEFAULT_BUDGET_PER_MINUTE = 60.0
 CURRENCY = "THB"  # Eventpop prices are satangs (1/100 baht); no currency field exists
 TOKEN_LIFETIME = timedelta(seconds=7200)  # documented expires_in of an access token
@@ -163,8 +163,8 @@ def parse_ticket(
     if not isinstance(raw_status, str):
         raise TypeError("status is not a string")
     # Times: "ISO 8601" per the spec; no example shows an offset and none is documented
-    # (providers-research §1.1, UNCONFIRMED). Found no evidence for Asia/Bangkok, so an
-    # offset-less time is read as UTC like every other provider (parse_timestamp).
+    # (Assumption, unconfirmed). Found no evidence for Asia/Bangkok, so an offset-less time
+    # is read as UTC like every other provider (parse_timestamp).
     updated_at = parse_timestamp(item.get("updated_at"))
     return TicketRecord(
         provider=PROVIDER,

@@ -19,7 +19,8 @@ Reads (docs/design.md §5):
   ``lookback - DEEP_INTERVAL``. A cursor without deep state (a first read, or one written
   by an older version) makes the next read deep from its ``listEndTime`` minus the
   lookback, as every read used to be.
-- **Inventory** (ticket types): the seed's deprecated ``/v1/event-tickets`` or its
+- **Inventory** (ticket types): the deprecated ``/v1/event-tickets`` (Nuweb API reference,
+  "Retrieve Event Tickets") or its
   replacement ``/v1/sale-items`` with ``lastUpdated`` (newest ``updatedAt`` seen minus a
   small overlap) and ``withTrashed=true`` so removed types are seen. Nuweb caches identical
   GETs for 60 s, so inventory is read at most once a minute; the last read time lives in
@@ -152,7 +153,7 @@ ENTRY_PATH = "/v1/entry/tickets"
 ORDER_ITEMS_PATH = "/v1/order-items"
 InventoryEndpoint = Literal["event-tickets", "sale-items"]
 INVENTORY_PATHS: Mapping[str, str] = {
-    "event-tickets": "/v1/event-tickets",  # the seed; deprecated alias of /sale-items
+    "event-tickets": "/v1/event-tickets",  # documented first; deprecated alias of /sale-items
     "sale-items": "/v1/sale-items",
 }
 ENTRY_LIMIT = 100  # the documented maximum (and default)
@@ -989,7 +990,7 @@ class NuwebProvider:
     ) -> tuple[list[TicketTypeRecord], int]:
         # No page/offset on the first request: Nuweb then pages by offset from 0. Later
         # pages follow links.next with our filters re-applied, since a link may carry
-        # only ``?page=N`` (as the seed's example does).
+        # only ``?page=N`` (as the "Retrieve Event Tickets" example does).
         params = self._inventory_params(event_id, watermark)
         url: str | None = self._base + self._inventory_path
         records: list[TicketTypeRecord] = []

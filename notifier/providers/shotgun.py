@@ -53,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 PROVIDER = "shotgun"
 DEFAULT_BASE_URL = "https://api.shotgun.live"
-# Undocumented limit; one integrator paces at 100/min (providers-research §1.3).
+# Assumption: the limit is undocumented; one public integration paces itself at 100/min.
 DEFAULT_BUDGET_PER_MINUTE = 100.0
 ALL_EVENTS = "all"
 

@@ -34,7 +34,7 @@ import orjson
 from aiohttp import web
 
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
-from notifier.simulators.serving import serve_forever, start_app
+from notifier.simulators.serving import start_app
 
 __all__ = [
     "EventpopSimulator",
@@ -44,7 +44,6 @@ __all__ = [
     "SeenRequest",
     "TicketQuery",
     "build_app",
-    "run_eventpop_simulator",
     "serve",
 ]
 
@@ -551,25 +550,6 @@ def build_app(sim: EventpopSimulator) -> web.Application:
 async def serve(sim: EventpopSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
     return await start_app(build_app(sim), host, port)
-
-
-async def run_eventpop_simulator(
-    port: int, tickets: int = 200, *, host: str = "127.0.0.1", token: str | None = None
-) -> None:
-    """Seed organizer 4242 / event 71001 with ``tickets`` tickets, print access, serve forever."""
-    sim = EventpopSimulator()
-    token = token or "sim." + secrets.token_urlsafe(24)
-    sim.add_organizer(4242, token)
-    event_id = sim.add_event(4242, 71001)
-    sim.seed(event_id, tickets, rng_seed=4242)
-    runner = await serve(sim, host, port)
-    await serve_forever(
-        runner,
-        [
-            "eventpop simulator on http://" + host + ":" + str(port) + API_PREFIX,
-            "organizer_id=4242 event_id=" + str(event_id) + " access_token=" + token,
-        ],
-    )
 
 
 async def _event_tickets(request: web.Request) -> web.StreamResponse:

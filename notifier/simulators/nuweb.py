@@ -41,7 +41,6 @@ Faithful quirks:
 from __future__ import annotations
 
 import math
-import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -54,7 +53,7 @@ from aiohttp import web
 
 from notifier.providers.nuweb import format_nuweb_time
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
-from notifier.simulators.serving import serve_forever, start_app
+from notifier.simulators.serving import start_app
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
     "NuwebSimulator",
     "SeenRequest",
     "build_app",
-    "run_nuweb_simulator",
     "serve",
 ]
 
@@ -685,23 +683,6 @@ def build_app(sim: NuwebSimulator) -> web.Application:
 async def serve(sim: NuwebSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
     return await start_app(build_app(sim), host, port)
-
-
-async def run_nuweb_simulator(
-    port: int, tickets: int = 200, *, host: str = "127.0.0.1", token: str | None = None
-) -> None:
-    """Seed company 12 / event 5 with ``tickets`` tickets, print them, serve until cancelled."""
-    sim = NuwebSimulator()
-    token = token or "sim." + secrets.token_urlsafe(24)
-    sim.seed(12, token, tickets, event_id=5)
-    runner = await serve(sim, host, port)
-    await serve_forever(
-        runner,
-        [
-            "nuweb simulator on http://" + host + ":" + str(port),
-            "company_id=12 event_id=5 token=" + token,
-        ],
-    )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-
 from aiohttp import web
 
 
@@ -14,13 +11,3 @@ async def start_app(app: web.Application, host: str = "127.0.0.1", port: int = 0
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
-
-
-async def serve_forever(runner: web.AppRunner, banner: Sequence[str]) -> None:
-    """Print how to reach the simulator, then serve until cancelled (Ctrl-C)."""
-    for line in banner:
-        print(line, flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

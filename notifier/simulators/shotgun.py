@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import random
-import secrets
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +24,7 @@ from aiohttp import web
 from yarl import URL
 
 from notifier.simulators.faults import Fault, FaultQueue, fault_response
-from notifier.simulators.serving import serve_forever, start_app
+from notifier.simulators.serving import start_app
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "SeenRequest",
     "ShotgunSimulator",
     "build_app",
-    "run_shotgun_simulator",
     "serve",
 ]
 
@@ -485,23 +483,6 @@ def build_app(sim: ShotgunSimulator) -> web.Application:
 async def serve(sim: ShotgunSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
     return await start_app(build_app(sim), host, port)
-
-
-async def run_shotgun_simulator(
-    port: int, tickets: int = 200, *, host: str = "127.0.0.1", token: str | None = None
-) -> None:
-    """Seed organizer 173027 with ``tickets`` tickets, print its token, serve until cancelled."""
-    sim = ShotgunSimulator()
-    token = token or "sim." + secrets.token_urlsafe(24)
-    sim.seed(173027, token, tickets, rng_seed=173027)
-    runner = await serve(sim, host, port)
-    await serve_forever(
-        runner,
-        [
-            "shotgun simulator on http://" + host + ":" + str(port),
-            "organizer_id=173027 token=" + token,
-        ],
-    )
 
 
 async def _tickets_handler(request: web.Request) -> web.StreamResponse:

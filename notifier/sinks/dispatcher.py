@@ -31,6 +31,7 @@ from notifier.envelope import OutboxEvent
 from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
 from notifier.observability import DELIVERIES, DETECTION_LATENCY
 from notifier.sinks.base import Sink
+from notifier.sinks.failure_log import FailureLog
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
 
@@ -135,8 +136,10 @@ class Dispatcher:
         # of per-key order (as Kafka's own max.in.flight > 1 without idempotence). Two
         # measured 5 % faster on loopback; more pays off on a slow network.
         pipeline_depth: int = 1,
+        failure_log: FailureLog | None = None,
     ) -> None:
         self._outbox = outbox
+        self._failures = failure_log or FailureLog()
         self._sinks = {sink.name: sink for sink in sinks}
         # Checked once: a runtime protocol check walks the class's attributes on every call.
         self._paced = {sink.name: sink for sink in sinks if isinstance(sink, Paced)}
@@ -287,8 +290,14 @@ class Dispatcher:
         gone = await self._disable_if_gone(sink, errors)
         statuses = Counter(outcome.status for outcome in outcomes)
         _observe(sink, batch, outcomes, statuses, now=now)
-        if statuses[DeliveryStatus.DELIVERED] < len(outcomes):
-            _log_failures(sink, outcomes, errors)
+        failed = len(outcomes) - statuses[DeliveryStatus.DELIVERED]
+        if failed:
+            last_error = next(str(error) for error in reversed(errors) if error is not None)
+            self._failures.failed(
+                sink, failed=failed, parked=statuses[DeliveryStatus.PARKED], error=last_error
+            )
+        elif outcomes:
+            self._failures.succeeded(sink)
         return DrainReport(
             delivered=statuses[DeliveryStatus.DELIVERED],
             retrying=statuses[DeliveryStatus.PENDING],
@@ -342,20 +351,6 @@ def _got_through(errors: Sequence[DeliveryError | None]) -> bool:
 
 def _is_gone(error: DeliveryError | None) -> bool:
     return isinstance(error, FatalDeliveryError) and error.status == GONE
-
-
-def _log_failures(
-    sink: str, outcomes: Sequence[Outcome], errors: Sequence[DeliveryError | None]
-) -> None:
-    for outcome, error in zip(outcomes, errors, strict=True):
-        if error is not None:
-            log.warning(
-                "delivery_failed",
-                sink=sink,
-                position=outcome.position,
-                error=str(error),
-                parked=outcome.status is DeliveryStatus.PARKED,
-            )
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, *, seconds: float) -> None:

@@ -68,18 +68,23 @@ def structured_body(event: OutboxEvent) -> bytes:
 
 
 def signed_headers(
-    signer: Webhook, event: OutboxEvent, body: bytes, *, at: datetime
+    signers: Sequence[Webhook], event: OutboxEvent, body: bytes, *, at: datetime
 ) -> dict[str, str]:
-    """Standard Webhooks headers for ``body``, signed as of ``at`` (whole seconds, UTC)."""
+    """Standard Webhooks headers for ``body``, signed as of ``at`` (whole seconds, UTC).
+
+    One signature per secret, space-separated, as the specification allows: while a secret
+    is rotated, a receiver that knows either the old or the new one accepts the delivery.
+    """
     seconds = int(at.timestamp())
     # sign() reads the datetime's fields as UTC, so hand it an explicitly UTC moment
     moment = datetime.fromtimestamp(seconds, UTC)
+    payload = body.decode()
     return {
         "content-type": CONTENT_TYPE,
         "user-agent": USER_AGENT,
         "webhook-id": event.id,
         "webhook-timestamp": str(seconds),
-        "webhook-signature": signer.sign(event.id, moment, body.decode()),
+        "webhook-signature": " ".join(signer.sign(event.id, moment, payload) for signer in signers),
     }
 
 
@@ -111,7 +116,7 @@ class WebhookSink:
         name: str,
         url: str,
         *,
-        secret: str,
+        secret: str | tuple[str, ...],
         events: Sequence[str] = (),
         organizer: str | None = None,
         timeout: float = 15.0,
@@ -125,7 +130,11 @@ class WebhookSink:
             raise ConfigError(f"webhook {name}: concurrency must be >= 1 and timeout > 0")
         self._name = name
         self._url = url
-        self._signer = _make_signer(name, secret)
+        # A tuple while a secret is rotated: every delivery is signed with each of them.
+        secrets = (secret,) if isinstance(secret, str) else secret
+        if not secrets:
+            raise ConfigError(f"webhook {name}: at least one secret is needed")
+        self._signers = tuple(_make_signer(name, each) for each in secrets)
         self._patterns = tuple(events)
         self._organizer = organizer
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -187,7 +196,7 @@ class WebhookSink:
     ) -> DeliveryError | None:
         async with self._limit:
             body = structured_body(event)
-            headers = signed_headers(self._signer, event, body, at=self._clock())
+            headers = signed_headers(self._signers, event, body, at=self._clock())
             try:
                 status, retry_after, excerpt = await self._post(session, body, headers)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -215,7 +224,8 @@ class WebhookSink:
         if outcome is None:
             log.debug("webhook_delivered", sink=self._name, event_id=event.id, status=status)
         else:
-            log.warning(
+            # Per event, so debug: the dispatcher reports failures once per sink per interval.
+            log.debug(
                 "webhook_rejected",
                 sink=self._name,
                 event_id=event.id,
@@ -229,7 +239,7 @@ class WebhookSink:
     def _unreachable(self, event: OutboxEvent, exc: BaseException) -> DeliveryError:
         self._update_throttle(None, None)
         kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        log.warning(
+        log.debug(
             "webhook_unreachable",
             sink=self._name,
             event_id=event.id,

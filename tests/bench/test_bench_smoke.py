@@ -25,7 +25,17 @@ SCRIPTS: list[tuple[str, Main]] = [
 ]
 
 
-@pytest.mark.parametrize(("title", "main"), SCRIPTS, ids=[title for title, _ in SCRIPTS])
+# Over ~5 s each on two shared cores: left out of `make test-fast` (pytest -m "not slow").
+SLOW = frozenset({"Figure 1", "Figure 2", "Figure 6"})
+
+
+@pytest.mark.parametrize(
+    ("title", "main"),
+    [
+        pytest.param(title, main, id=title, marks=[pytest.mark.slow] if title in SLOW else [])
+        for title, main in SCRIPTS
+    ],
+)
 def test_smoke_run_prints_its_table(
     title: str, main: Main, capsys: pytest.CaptureFixture[str]
 ) -> None:

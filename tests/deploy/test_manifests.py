@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ CUSTOM_RESOURCES = {"monitoring.coreos.com/v1"}
 PORT = 8080
 TMP = "/tmp"  # noqa: S108 - the container's mount path we check, no file is made here
 EGRESS_PORTS = {53, 9092, 9093, 443}
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 KAFKA_CLOSE_TIMEOUT_S = 10
 PLACEHOLDER = re.compile(r"^(REPLACE_ME|whsec_UkVQTEFDRV9NRQ==)$")  # base64("REPLACE_ME")
 
@@ -252,6 +254,68 @@ def test_network_policy_allows_only_dns_kafka_https_out_and_8080_in(
     assert ingress == {PORT}
 
 
+def _egress_to(spec: Resource, port: int) -> list[Resource]:
+    return [peer for rule in spec["egress"] if _opens(rule, port) for peer in rule["to"]]
+
+
+def _opens(rule: Resource, port: int) -> bool:
+    return any(entry["port"] == port for entry in rule["ports"])
+
+
+def test_every_network_policy_rule_names_its_peers(rendered: tuple[Resource, ...]) -> None:
+    """No rule is open to every destination or source: each one has a `to` / `from`."""
+    spec = _only(rendered, "NetworkPolicy")["spec"]
+    assert all(rule.get("to") for rule in spec["egress"])
+    assert all(rule.get("from") for rule in spec["ingress"])
+
+
+def test_dns_goes_only_to_the_cluster_dns(rendered: tuple[Resource, ...]) -> None:
+    spec = _only(rendered, "NetworkPolicy")["spec"]
+    assert _egress_to(spec, 53) == [
+        {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+
+
+def test_kafka_goes_only_to_the_namespace_of_the_configured_brokers(
+    rendered: tuple[Resource, ...], tmp_path: Path
+) -> None:
+    """The bootstrap servers' `<svc>.<namespace>.svc` is the one namespace Kafka may reach."""
+    config = _loaded_config(rendered, tmp_path)
+    assert config.kafka is not None
+    namespaces = {server.split(".")[1] for server in config.kafka.bootstrap_servers}
+    spec = _only(rendered, "NetworkPolicy")["spec"]
+    for port in (9092, 9093):
+        peers = _egress_to(spec, port)
+        assert {peer["namespaceSelector"]["matchLabels"][NAMESPACE_LABEL] for peer in peers} == (
+            namespaces
+        )
+
+
+def test_https_reaches_the_internet_but_no_internal_range(rendered: tuple[Resource, ...]) -> None:
+    """A webhook URL or next link pointing inside the cluster (or at cloud metadata) is cut."""
+    spec = _only(rendered, "NetworkPolicy")["spec"]
+    blocks = {
+        peer["ipBlock"]["cidr"]: set(peer["ipBlock"]["except"]) for peer in _egress_to(spec, 443)
+    }
+    assert set(blocks) == {"0.0.0.0/0", "::/0"}
+    internal = ipaddress.ip_network
+    for address in ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1"):
+        assert any(ipaddress.ip_address(address) in internal(net) for net in blocks["0.0.0.0/0"])
+    for address in ("fd00::1", "fe80::1"):
+        assert any(ipaddress.ip_address(address) in internal(net) for net in blocks["::/0"])
+
+
+def test_only_the_monitoring_namespace_reaches_the_server_port(
+    rendered: tuple[Resource, ...],
+) -> None:
+    spec = _only(rendered, "NetworkPolicy")["spec"]
+    peers = [peer for rule in spec["ingress"] for peer in rule["from"]]
+    assert peers == [{"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "monitoring"}}}]
+
+
 def test_config_only_reaches_ports_the_network_policy_opens(
     rendered: tuple[Resource, ...], tmp_path: Path
 ) -> None:
@@ -379,3 +443,28 @@ def test_dockerfile_builds_a_non_root_read_only_ready_image() -> None:
     assert by_name["CMD"] == ['["run", "-c", "/etc/notifier/notifier.yaml"]']
     assert by_name["EXPOSE"] == [str(PORT)]
     assert "HEALTHCHECK" not in by_name
+
+
+def test_dockerfile_installs_the_hashed_lock_on_a_pinned_base() -> None:
+    """Base by digest; dependencies from the runtime lock with hashes; no installer left."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    by_name = _dockerfile_instructions(text)
+    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11-slim[\w.-]*@sha256:[0-9a-f]{64}\n", text)
+    assert all(source.startswith("${PYTHON_IMAGE}") for source in by_name["FROM"])
+    assert "--require-hashes" in text
+    assert "requirements/runtime.lock" in text
+    assert (DEPLOY.parent / "requirements" / "runtime.lock").is_file()
+    assert "venv --without-pip" in text
+    assert "pip uninstall --yes pip setuptools" in text
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    assert "!requirements/runtime.lock" in ignored
+
+
+def test_the_runtime_lock_pins_every_dependency_with_hashes() -> None:
+    """Each requirement of the runtime lock is `name==version` followed by its hashes."""
+    lock = (DEPLOY.parent / "requirements" / "runtime.lock").read_text(encoding="utf-8")
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", lock, flags=re.MULTILINE)
+    names = {name.lower() for name, _ in pins}
+    assert {"aiohttp", "aiokafka", "pydantic", "orjson", "structlog"} <= names
+    entries = re.split(r"\n(?=[A-Za-z])", lock.split("\n", 2)[2])
+    assert all("--hash=sha256:" in entry for entry in entries if "==" in entry)

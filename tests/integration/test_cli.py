@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -272,8 +274,8 @@ def test_schema_prints_every_event_type(capsys: pytest.CaptureFixture[str]) -> N
     """`notifier schema` covers the whole catalogue; --asyncapi is an AsyncAPI 3 document."""
     assert main(["schema"]) == 0
     schemas = orjson.loads(capsys.readouterr().out)
-    assert "ticket.checked_in" in schemas["events"]
-    assert "ticket_type.sold_out" in schemas["events"]
+    assert "ticket.checked_in" in schemas["discriminator"]["mapping"]
+    assert "ticket_type.sold_out" in schemas["discriminator"]["mapping"]
     assert main(["schema", "--asyncapi"]) == 0
     assert orjson.loads(capsys.readouterr().out)["asyncapi"].startswith("3.")
 
@@ -307,3 +309,192 @@ async def test_a_dry_run_on_a_fresh_config_creates_no_state_file(setup: Setup) -
     command = ["once", "-c", str(setup.config), "--dry-run"]
     assert await asyncio.to_thread(main, command) == 0
     assert not state.exists()
+
+
+async def _park_one(setup: Setup) -> str:
+    """A baseline, then one scan whose delivery the receiver refuses: parked (schedule [0s])."""
+    config = str(setup.config)
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    setup.receiver.responses.append(Scripted(status=500))
+    setup.sim.scan(_first_valid(setup))
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 2
+    return config
+
+
+async def test_once_ends_with_a_summary_line_whatever_its_exit_code(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last line says what was committed and what each sink still owes."""
+    config = str(setup.config)
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "once: 0 events committed; kafka: 0 pending, 0 parked; "
+        "webhook:doors: 0 pending, 0 parked (exit 0)"
+    )
+    setup.receiver.responses.append(Scripted(status=500))
+    setup.sim.scan(_first_valid(setup))
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 2
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "once: 1 events committed; kafka: 0 pending, 0 parked; "
+        "webhook:doors: 0 pending, 1 parked (exit 2)"
+    )
+
+
+async def test_once_summary_counts_a_failed_source(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source that cannot be read is exit 1, and the summary line still comes."""
+    monkeypatch.setenv("SHOTGUN_TOKEN", "not-the-token")
+    assert await asyncio.to_thread(main, ["once", "-c", str(setup.config)]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("once: 0 events committed, 1 sources failed; ")
+    assert last.endswith("(exit 1)")
+
+
+@pytest.mark.parametrize("name", ["doors", "webhook:doors"])
+async def test_deliveries_and_replay_take_both_names_of_an_endpoint(
+    setup: Setup, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config's name and the SINK column's name select the same sink, in both commands."""
+    config = await _park_one(setup)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["deliveries", "-c", config, "--endpoint", name]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "parked" in line]
+    assert "webhook:doors" in row
+    assert await asyncio.to_thread(main, ["replay", "-c", config, "--endpoint", name]) == 0
+    assert "re-queued 1 deliveries for webhook:doors" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    assert [e["type"] for e in setup.receiver.events] == ["ticket.checked_in"]
+
+
+@pytest.mark.parametrize("command", ["deliveries", "replay"])
+async def test_an_unknown_sink_name_is_refused_with_the_known_ones(
+    setup: Setup, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo is exit 1 naming every accepted name, never an empty table."""
+    argv = [command, "-c", str(setup.config), "--endpoint", "dors"]
+    assert await asyncio.to_thread(main, argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no sink named 'dors' (known: doors, kafka, webhook:doors)" in captured.err
+
+
+async def test_deliveries_shows_when_a_pending_delivery_is_next_tried(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A delivery waiting on its retry schedule shows its next attempt time (UTC)."""
+    config = str(setup.config)
+    setup.config.write_text(
+        setup.config.read_text().replace("retry_schedule: [0s]", "retry_schedule: [0s, 1h]")
+    )
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 0
+    setup.receiver.responses.append(Scripted(status=500))
+    setup.sim.scan(_first_valid(setup))
+    before = time.time()
+    assert await asyncio.to_thread(main, ["once", "-c", config]) == 2
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["deliveries", "-c", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "NEXT ATTEMPT" in lines[0]
+    (row,) = [line for line in lines if line.startswith("pending")]
+    found = re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row)
+    assert found is not None, row
+    moment = datetime.strptime(found.group(0), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    # 1 h with the schedule's ±20 % jitter, printed to the second
+    assert before + 0.8 * 3600 - 1 <= moment.timestamp() <= time.time() + 1.2 * 3600
+
+
+def _with_state(setup: Setup, state: str) -> None:
+    setup.config.write_text(setup.config.read_text().replace("path: state.db", f"path: {state}"))
+
+
+UNUSABLE_STATES = {
+    "under /proc": ("/proc/x/state.db", "/proc does not accept new files"),
+    "under a file": ("{tmp}/file/state.db", "{tmp}/file is not a directory"),
+    "a directory": ("{tmp}", "{tmp} is a directory"),
+}
+
+
+@pytest.fixture(params=sorted(UNUSABLE_STATES))
+def unusable_state(request: pytest.FixtureRequest, setup: Setup) -> str:
+    """The config now points state.path somewhere unusable; returns the expected reason."""
+    tmp = setup.config.parent
+    (tmp / "file").write_text("a file, not a directory")
+    path, reason = UNUSABLE_STATES[request.param]
+    _with_state(setup, path.format(tmp=tmp))
+    return reason.format(tmp=tmp)
+
+
+def test_validate_refuses_an_unusable_state_path(
+    setup: Setup, unusable_state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """exit 1, with the config file, the key and the reason on one line."""
+    assert main(["validate", "-c", str(setup.config)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"{setup.config}: state.path: ")
+    assert unusable_state in line
+
+
+async def test_once_refuses_an_unusable_state_path_in_one_line(
+    setup: Setup, unusable_state: str
+) -> None:
+    """A real `notifier once`: exit 1, one line on stderr, no traceback, nothing polled."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "notifier", "once", "-c", str(setup.config)],
+        env={**os.environ, **setup.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 1
+    assert out == b""
+    (line,) = err.decode().splitlines()
+    assert unusable_state in line
+    assert "state.path" in line
+    assert setup.sim.requests_served == 0
+
+
+async def test_run_refuses_an_unusable_state_path_in_one_line(
+    setup: Setup, unusable_state: str
+) -> None:
+    """A real `notifier run` refuses before it starts: exit 1, one line, no traceback."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "notifier", "run", "-c", str(setup.config)],
+        env={**os.environ, **setup.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 1
+    assert out == b""
+    (line,) = err.decode().splitlines()
+    assert unusable_state in line
+    assert f"{setup.config}: state.path: " in line
+
+
+async def test_a_state_store_failure_at_start_is_one_line(setup: Setup) -> None:
+    """A state file that passes the checks but is not a database: one line, exit 1."""
+    (setup.config.parent / "state.db").write_bytes(b"not a sqlite database" * 100)
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "notifier", "once", "-c", str(setup.config)],
+        env={**os.environ, **setup.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 1
+    (line,) = err.decode().splitlines()
+    assert line.startswith("notifier once: state store ")
+    assert "Traceback" not in line
+
+
+@pytest.mark.parametrize("command", [["deliveries"], ["replay", "--endpoint", "doors"]])
+def test_reading_the_outbox_before_any_state_creates_none(
+    setup: Setup, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the first commit there is nothing owed, and looking creates no database."""
+    assert main([command[0], "-c", str(setup.config), *command[1:]]) == 0
+    assert f"no state at {setup.config.parent / 'state.db'} yet" in capsys.readouterr().out
+    assert not (setup.config.parent / "state.db").exists()

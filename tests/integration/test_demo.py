@@ -6,7 +6,10 @@ import asyncio
 import re
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 async def test_the_demo_shows_events_on_both_channels() -> None:
     """A short demo verifies events on the webhook and finds every one of them on Kafka."""
     process = await asyncio.create_subprocess_exec(

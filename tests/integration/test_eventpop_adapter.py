@@ -351,7 +351,7 @@ async def test_failure_on_page_two_fails_the_whole_poll(
 async def test_user_scope_reads_own_tickets_newest_first(
     env: Env, make_provider: MakeProvider
 ) -> None:
-    """scope=user reads the seed endpoint newest first and stops past the watermark."""
+    """scope=user reads the user endpoint newest first and stops past the watermark."""
     user = env.sim.add_organizer(ORGANIZER, "buyer-token", scopes=("public",))
     mine = issue(env, 12, user_id=user)
     issue(env, 3)  # other people's tickets are not on the user endpoint
@@ -371,7 +371,6 @@ async def test_user_scope_reads_own_tickets_newest_first(
 
 
 def _validator(definition: str) -> OAS30Validator:
-    assert SWAGGER.exists(), f"the providers' specs belong in ../shared beside the repo: {SWAGGER}"
     spec = json.loads(SWAGGER.read_text(encoding="utf-8"))
     definitions = spec["definitions"]
     ticket = definitions["PublicAPI_Entities_Ticket"]["properties"]
@@ -408,7 +407,7 @@ async def test_event_tickets_response_validates_against_the_swagger(env: Env) ->
 
 
 async def test_user_tickets_response_validates_against_the_swagger(env: Env) -> None:
-    """The seed endpoint's body validates as the list envelope (the spec's 200 says one Ticket)."""
+    """The user endpoint's body validates as the list envelope (the spec's 200 says one Ticket)."""
     user = env.sim.add_organizer(ORGANIZER, "buyer-token", scopes=("public",))
     issue(env, 2, user_id=user)
     body = await _fetch(env, "/organizers/4242/tickets", token="buyer-token")

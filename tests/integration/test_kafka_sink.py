@@ -116,7 +116,7 @@ class Record:
 def read_back(bootstrap: str, topic: str, expected: int) -> list[Record]:
     """Read ``expected`` records from every partition of ``topic``, bounded by READ_TIMEOUT.
 
-    Partitions are assigned directly: no group join, so no rebalance delay (TESTING.md §6).
+    Partitions are assigned directly: no group join, so no rebalance delay.
     """
     consumer = Consumer(
         {

@@ -588,7 +588,7 @@ def parse_time(text: str) -> datetime:
 
 
 def spec_path() -> Path:
-    """The official spec, in ../shared beside the repository."""
+    """The official spec's excerpt kept in tests/fixtures/specs/."""
     return NUWEB_OPENAPI
 
 

@@ -313,7 +313,8 @@ async def test_simulator_requires_organizer_id(env: Env) -> None:
 
 
 async def test_simulator_query_token_is_carried_in_next_link(env: Env) -> None:
-    """A query token (the seed's example) is carried in the next link along with the filters."""
+    """A query token (as in Shotgun's /tickets documentation) is carried in the next link
+    along with the filters."""
     issue(env, 5)
     params = {"token": TOKEN, "organizer_id": str(ORGANIZER), "event_id": str(env.event_id)}
     status, body = await _get(env.base_url + "/tickets", params=params)

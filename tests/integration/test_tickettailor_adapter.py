@@ -488,7 +488,8 @@ async def _get(
 
 
 async def test_simulator_error_body_and_limit_bound(env: Env) -> None:
-    """A bad key and a limit above 100 answer with the seed's error body shape."""
+    """A bad key and a limit above 100 answer with the error body of Ticket Tailor's API
+    reference."""
     status, body, _ = await _get(env, "/v1/issued_tickets", {}, key="nope")
     assert status == 401
     assert set(body) == {"status", "error_code", "message"}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import structlog
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -345,12 +348,23 @@ def test_organizer_restriction(make_sink: SinkFactory) -> None:
 # --- secrets ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _debug_logs() -> Iterator[None]:
+    """Let debug lines through (per-event delivery lines are debug) for the block only."""
+    before = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        yield
+    finally:
+        structlog.configure(wrapper_class=before)
+
+
 async def test_secret_never_leaks(make_sink: SinkFactory, receiver: Receiver) -> None:
     """Neither repr, error messages nor logs contain the secret or URL credentials."""
     receiver.responses.extend([Scripted(500), Scripted(410)])
     url = receiver.url.replace("http://", "http://user:hunter2@") + "?token=tok3n-XYZ"
     sink = make_sink(url)
-    with capture_logs() as logs:
+    with _debug_logs(), capture_logs() as logs:
         outcomes = await sink.deliver([make_event(1)])
         outcomes += await sink.deliver([make_event(2)])
     key = SECRET.removeprefix("whsec_")

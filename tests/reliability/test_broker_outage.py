@@ -14,6 +14,7 @@ from tests.reliability.outage import broker_outage
 CI_OUTAGE = 10.0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 async def test_broker_outage_queues_then_drains_everything(
     tmp_path: Path, record_property: Callable[[str, object], None]

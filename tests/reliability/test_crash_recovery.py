@@ -16,6 +16,7 @@ from tests.reliability.crash import crash_campaign
 CI_KILLS = 50
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigkill_at_random_points_loses_nothing(
     kafka_broker: EmbeddedBroker,

@@ -12,6 +12,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifier.envelope import OutboxEvent
+from notifier.errors import DeliveryError
+from notifier.receiver import Receiver
 from notifier.sinks.webhook import WebhookSink, signed_headers, structured_body
 from tests.reliability.harness import new_secret
 
@@ -31,7 +33,7 @@ EVENT = OutboxEvent(
 def _signed(secret: str, at: datetime) -> tuple[bytes, dict[str, str]]:
     sink = WebhookSink("doors", "http://127.0.0.1:9/hook", secret=secret)
     body = structured_body(EVENT)
-    return body, signed_headers(sink._signer, EVENT, body, at=at)
+    return body, signed_headers(sink._signers, EVENT, body, at=at)
 
 
 def test_a_signature_verifies_with_the_reference_library() -> None:
@@ -66,3 +68,42 @@ def test_the_sink_never_shows_its_secret() -> None:
     assert secret not in text
     assert secret[len("whsec_") :] not in text
     assert "pw" not in text
+
+
+# --- secret rotation -------------------------------------------------------------------------
+
+
+def test_every_secret_signs_and_either_verifies() -> None:
+    """Rotation: two secrets give two signatures; the reference library accepts the delivery
+    with the old key alone and with the new key alone, and refuses an unrelated key."""
+    old, new, unrelated = new_secret(), new_secret(), new_secret()
+    sink = WebhookSink("doors", "http://127.0.0.1:9/hook", secret=(old, new))
+    body = structured_body(EVENT)
+    headers = signed_headers(sink._signers, EVENT, body, at=datetime.now(UTC))
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(body, headers)
+    Webhook(new).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(unrelated).verify(body, headers)
+
+
+async def test_a_rotating_endpoint_is_accepted_by_receivers_of_either_key() -> None:
+    """Over real HTTP: receivers that verify with only the old or only the new key (the
+    standardwebhooks library) both answer 2xx to the same sink; one with another key, 401."""
+    old, new, unrelated = new_secret(), new_secret(), new_secret()
+    statuses: list[DeliveryError | None] = []
+    for key in (old, new, unrelated):
+        receiver = Receiver(key)
+        await receiver.start()
+        try:
+            sink = WebhookSink("doors", receiver.url, secret=(old, new))
+            try:
+                (outcome,) = await sink.deliver([EVENT])
+            finally:
+                await sink.close()
+            statuses.append(outcome)
+            assert len(receiver.events) == (1 if key != unrelated else 0)
+        finally:
+            await receiver.stop()
+    assert statuses[:2] == [None, None]
+    assert statuses[2] is not None

@@ -79,6 +79,7 @@ def _sink_parked(state: Path, sink: str) -> int:
         db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_misbehaving_endpoints_lose_nothing_and_never_hold_up_the_others(
     stack: Stack, capfd: pytest.CaptureFixture[str]

@@ -75,7 +75,7 @@ def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> li
 
 
 def test_design_example_loads() -> None:
-    """docs/design.md §7's example loads once its environment variables are set."""
+    """The full example (four providers, organizer overrides) loads once its variables are set."""
     config = load_config(FIXTURES / "design-example.yaml", ENV)
     sources = [source for _, source in config.sources()]
     assert [type(s) for s in sources] == [
@@ -421,6 +421,33 @@ def test_webhook_secret_format(tmp_path: Path, secret: str, problem: str) -> Non
     text = f"webhooks: [{{name: a, url: 'https://a.example', secret: '{secret}'}}]\n"
     (line,) = problems(tmp_path, text + organizers())
     assert line.startswith(f"webhooks[0].secret: {problem} — generate one with: python -c")
+
+
+def test_a_rotating_endpoint_lists_its_secrets(tmp_path: Path) -> None:
+    """`secrets:` holds the old and the new key while rotating; each is checked like `secret`."""
+    other = "whsec_b3RoZXIta2V5LWZvci10ZXN0cw=="
+    text = (
+        f"webhooks: [{{name: a, url: 'https://a.example', secrets: [{WEBHOOK_SECRET}, {other}]}}]\n"
+    )
+    path = tmp_path / "notifier.yaml"
+    path.write_text(text + organizers())
+    (endpoint,) = load_config(path, env=ENV).webhooks
+    assert [s.get_secret_value() for s in endpoint.signing_secrets] == [WEBHOOK_SECRET, other]
+    bad = text.replace(other, "not-a-key")
+    assert problems(tmp_path, bad + organizers())[0].startswith(
+        "webhooks[0].secrets[1]: must start with 'whsec_'"
+    )
+
+
+@pytest.mark.parametrize(
+    "keys", ["", f"secret: {WEBHOOK_SECRET}, secrets: [{WEBHOOK_SECRET}]"], ids=["none", "both"]
+)
+def test_an_endpoint_has_secret_or_secrets(tmp_path: Path, keys: str) -> None:
+    text = f"webhooks: [{{name: a, url: 'https://a.example', {keys}}}]\n".replace(", }", "}")
+    assert problems(tmp_path, text + organizers()) == [
+        "webhooks[0].secret: set either secret (one whsec_ key) or secrets (a list, while "
+        "rotating: the old key and the new one), not both and not neither"
+    ]
 
 
 def test_ids_must_be_slugs(tmp_path: Path) -> None:

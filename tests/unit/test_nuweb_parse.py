@@ -49,7 +49,8 @@ from tests.reference_specs import NUWEB_OPENAPI
 SOURCE = SourceId("nuweb-main")
 T0 = datetime(2021, 11, 22, 11, 59, tzinfo=UTC)
 
-# The seed document's example answer of GET /v1/event-tickets, verbatim.
+# The example answer of GET /v1/event-tickets in Nuweb's API reference ("Retrieve Event
+# Tickets"), verbatim.
 SEED_EVENT_TICKETS: dict[str, Any] = {
     "tickets": [
         {
@@ -110,7 +111,7 @@ SEED_EVENT_TICKETS: dict[str, Any] = {
 
 
 def spec_path() -> Path:
-    """The official spec, in ../shared beside the repository."""
+    """The official spec's excerpt kept in tests/fixtures/specs/."""
     return NUWEB_OPENAPI
 
 
@@ -155,7 +156,7 @@ def one(item: dict[str, Any]) -> Any:
 
 
 def test_seed_event_tickets_example_normalizes() -> None:
-    """The seed's example: one ticket type with every inventory field, its timeslot, links."""
+    """The reference's example: one ticket type with every inventory field, its timeslot, links."""
     page = parse_inventory_page(SEED_EVENT_TICKETS, source=SOURCE, event_id="5")
     ticket_type, timeslot = page.ticket_types
     assert (ticket_type.ticket_type_id, ticket_type.event_id, ticket_type.name) == (
@@ -175,7 +176,7 @@ def test_seed_event_tickets_example_normalizes() -> None:
 
 
 def test_spec_sale_items_example_normalizes() -> None:
-    """The spec's /sale-items example (``saleItems`` key) parses like the seed's."""
+    """The spec's /sale-items example (``saleItems`` key) parses like /event-tickets'."""
     page = parse_inventory_page(spec_example("/sale-items"), source=SOURCE, event_id="5")
     assert [t.ticket_type_id for t in page.ticket_types] == ["1", "timeslot:1"]
     assert page.ticket_types[0].current_stock == 100

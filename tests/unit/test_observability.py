@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import orjson
 import pytest
@@ -60,3 +61,45 @@ def test_redaction_keeps_the_rest_of_a_url() -> None:
         redact_text(f"https://h/tickets?organizer_id=1&token={TOKEN}&after=2025")
         == "https://h/tickets?organizer_id=1&token=***&after=2025"
     )
+
+
+def test_nested_values_are_redacted_at_any_depth(log_stream: io.StringIO) -> None:
+    """A secret-named key inside a dict inside a list, and a token inside nested text."""
+    structlog.get_logger().warning(
+        "provider_error",
+        request={"headers": [{"Authorization": f"Bearer {TOKEN}"}], "note": f"token={TOKEN}"},
+        attempts=[{"url": f"https://h/v1?access_token={TOKEN}", "status": 500}],
+    )
+    (line,) = _lines(log_stream)
+    assert TOKEN not in log_stream.getvalue()
+    assert line["request"] == {"headers": [{"Authorization": "***"}], "note": "token=***"}
+    assert line["attempts"] == [{"url": "https://h/v1?access_token=***", "status": 500}]
+
+
+def test_library_log_records_join_the_json_stream_redacted(log_stream: io.StringIO) -> None:
+    """aiokafka's and aiohttp's own warnings become JSON lines, with credentials cut."""
+    logging.getLogger("aiokafka.conn").warning("connect failed: %s", f"sasl token={TOKEN}")
+    logging.getLogger("aiohttp.client").error("GET https://h/v1?key=%s failed", TOKEN)
+    lines = _lines(log_stream)
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        ("aiokafka.conn", "warning"),
+        ("aiohttp.client", "error"),
+    ]
+    assert TOKEN not in log_stream.getvalue()
+    assert lines[0]["event"] == "connect failed: sasl token=***"
+
+
+def test_library_info_lines_stay_out_unless_debugging(log_stream: io.StringIO) -> None:
+    """aiokafka narrates every reconnect at INFO: below WARNING, libraries are quiet."""
+    logging.getLogger("aiokafka.conn").info("reconnecting")
+    assert log_stream.getvalue() == ""
+
+
+def test_configuring_twice_keeps_one_handler() -> None:
+    """Reconfiguring (tests, `notifier demo` then `run`) does not duplicate library lines."""
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging(json=True, stream=first)
+    configure_logging(json=True, stream=second)
+    logging.getLogger("aiokafka").warning("once")
+    assert first.getvalue() == ""
+    assert len(second.getvalue().splitlines()) == 1

@@ -38,7 +38,7 @@ NOW = datetime(2020, 5, 1, 18, 0, tzinfo=UTC)
 
 
 def seed_ticket(**overrides: Any) -> dict[str, Any]:
-    """The seed's first issued ticket (it_50198), every field as documented."""
+    """The API reference's first issued ticket (it_50198), every field as documented."""
     ticket: dict[str, Any] = {
         "object": "issued_ticket",
         "id": "it_50198",
@@ -63,7 +63,7 @@ def seed_ticket(**overrides: Any) -> dict[str, Any]:
 
 
 def seed_order(**overrides: Any) -> dict[str, Any]:
-    """The seed's order or_737352, with its two issued tickets."""
+    """The API reference's order or_737352, with its two issued tickets."""
     date = {"date": "2020-05-01", "timezone": "+01:00", "time": "22:30", "unix": 1588368600}
     order: dict[str, Any] = {
         "object": "order",
@@ -94,7 +94,7 @@ def seed_order(**overrides: Any) -> dict[str, Any]:
 
 
 def seed_ticket_type(**overrides: Any) -> dict[str, Any]:
-    """The seed's ticket type tt_230626 plus the observed inventory counters."""
+    """The API reference's ticket type tt_230626 plus the observed inventory counters."""
     ticket_type: dict[str, Any] = {
         "object": "ticket_type",
         "id": "tt_230626",
@@ -116,7 +116,7 @@ def seed_ticket_type(**overrides: Any) -> dict[str, Any]:
 
 
 def seed_event(*types: dict[str, Any]) -> dict[str, Any]:
-    """The seed's event ev_1 (Tulip Festival, 18:00-22:30 +01:00) with ``types``."""
+    """The API reference's event ev_1 (Tulip Festival, 18:00-22:30 +01:00) with ``types``."""
     return {
         "object": "event",
         "id": "ev_1",
@@ -138,7 +138,7 @@ def page(*items: dict[str, Any], next_link: str | None = None) -> dict[str, Any]
 
 
 def test_seed_issued_ticket_normalizes_every_field() -> None:
-    """The seed's issued ticket maps onto the TicketRecord fields."""
+    """The API reference's issued ticket maps onto the TicketRecord fields."""
     [record] = parse_issued_tickets(page(seed_ticket()), source=SOURCE)
     assert (record.provider, record.source) == ("tickettailor", SOURCE)
     assert (record.ticket_id, record.event_id, record.order_id) == (
@@ -158,20 +158,20 @@ def test_seed_issued_ticket_normalizes_every_field() -> None:
 
 
 def test_seed_order_page_parses() -> None:
-    """The seed's order page parses into its refund amount and status."""
+    """The API reference's order page parses into its refund amount and status."""
     payload = page(seed_order(), next_link="/v1/orders?starting_after=or_120")
     assert parse_orders(payload) == [OrderState("or_737352", 0, "completed")]
     assert parse_order(seed_order()) == OrderState("or_737352", 0, "completed")
 
 
 def test_seed_orders_embedded_tickets_parse() -> None:
-    """The issued tickets embedded in the seed's order parse like the list's."""
+    """The issued tickets embedded in the API reference's order parse like the list's."""
     records = parse_issued_tickets(page(*seed_order()["issued_tickets"]), source=SOURCE)
     assert [r.ticket_id for r in records] == ["it_50198", "it_50199"]
 
 
 def test_seed_event_gives_window_and_inventory() -> None:
-    """The seed's event: start/end from their unix fields, ticket types as inventory."""
+    """The API reference's event: start/end from their unix fields, ticket types as inventory."""
     hidden = seed_ticket_type(id="tt_230625", status="hidden", price=800)
     [window], types = parse_events(page(seed_event(hidden, seed_ticket_type())), source=SOURCE)
     assert window == EventWindow(
@@ -209,7 +209,7 @@ def test_inventory_counters_map_and_sell_out_is_computed() -> None:
     [("valid", TicketStatus.VALID), ("voided", TicketStatus.VOID), ("void", TicketStatus.VOID)],
 )
 def test_both_void_spellings_map(raw: str, status: TicketStatus) -> None:
-    """``voided`` (current) and ``void`` (the seed's older schema) both mean VOID."""
+    """``voided`` (current) and ``void`` (the API reference's older schema) both mean VOID."""
     [record] = parse_issued_tickets(page(seed_ticket(status=raw)), source=SOURCE)
     assert record.status is status
 

@@ -39,7 +39,7 @@ PROVIDER = "tickettailor"
 STATUSES: Mapping[str, TicketStatus] = {
     "valid": TicketStatus.VALID,
     "voided": TicketStatus.VOID,
-    "void": TicketStatus.VOID,  # the seed's older schema spells it this way
+    "void": TicketStatus.VOID,  # Ticket Tailor's older API reference spells it this way
 }
 _status = StatusMap(PROVIDER, STATUSES)
 RAW_FIELDS = (

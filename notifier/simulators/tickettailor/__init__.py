@@ -8,12 +8,10 @@ objects as the API does.
 
 from __future__ import annotations
 
-import secrets
-
 from aiohttp import web
 
 from notifier.simulators.faults import Fault, FaultQueue
-from notifier.simulators.serving import serve_forever, start_app
+from notifier.simulators.serving import start_app
 from notifier.simulators.tickettailor.http import MAX_LIMIT, build_app
 from notifier.simulators.tickettailor.state import (
     RATE_LIMIT,
@@ -34,7 +32,6 @@ __all__ = [
     "TicketTailorSimulator",
     "TicketTypeSpec",
     "build_app",
-    "run_tickettailor_simulator",
     "serve",
 ]
 
@@ -44,15 +41,3 @@ async def serve(
 ) -> web.AppRunner:
     """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
     return await start_app(build_app(sim), host, port)
-
-
-async def run_tickettailor_simulator(
-    port: int, tickets: int = 200, *, host: str = "127.0.0.1", api_key: str | None = None
-) -> None:
-    """Seed one box office with ``tickets`` tickets, print its API key, serve until cancelled."""
-    sim = TicketTailorSimulator()
-    api_key = api_key or "sk_sim_" + secrets.token_hex(16)
-    sim.seed(api_key, tickets, rng_seed=5000)
-    runner = await serve(sim, host, port)
-    banner = ["tickettailor simulator on http://" + host + ":" + str(port), "api_key=" + api_key]
-    await serve_forever(runner, banner)

@@ -1,6 +1,6 @@
 """The simulator's ``/v1`` endpoints, in the real API's shapes.
 
-Ticket Tailor API reference (the seed documentation): Basic auth with the key as user,
+Ticket Tailor API reference: Basic auth with the key as user,
 ``{data, links}`` envelopes, newest-first cursor paging by object id
 (``starting_after``/``ending_before``, the latter winning when both are given), ``limit``
 up to 100, relative ``links``, ``created_at`` filters in unix seconds, and the

@@ -1,7 +1,7 @@
 """The in-memory Ticket Tailor box offices the simulator serves, driven from Python.
 
 Every behaviour the adapter depends on names its source: the Ticket Tailor API reference
-(the seed documentation: "Issued tickets", "Orders", "Events"), secondary sources on
+("Issued tickets", "Orders", "Events" objects), secondary sources on
 ``/v1/check_ins`` (the Fivetran connector schema, the check-ins tool description), or an
 observation recorded in docs/providers.md. Where the sources are silent the choice is
 marked ``# Assumption:``.

@@ -1,7 +1,7 @@
 """The Ticket Tailor objects the simulator serves, as the API spells them.
 
 Shapes follow the Ticket Tailor API reference ("Issued tickets", "Orders", "Events"
-objects; the seed documentation the project implements) unless a comment says otherwise.
+objects) unless a comment says otherwise.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def ticket_type_wire(
 
 
 def ticket_wire(ticket_id: str, event_id: str, tt: Row, order_id: str, when: int) -> Row:
-    """Ticket Tailor API reference, "Issued tickets" object (seed example it_50198)."""
+    """Ticket Tailor API reference, "Issued tickets" object (its example it_50198)."""
     number = ticket_id.removeprefix("it_")
     token = secrets.token_hex(10)
     return {

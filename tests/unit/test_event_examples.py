@@ -1,4 +1,4 @@
-"""The README's example payloads are what the code emits, and valid against the schema."""
+"""docs/events.md's example payloads are what the code emits, and valid against the schema."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import orjson
 from notifier.events import CHANGE_EVENT_ADAPTER, EVENT_TYPES
 from notifier.examples import catalogue_markdown, example_payloads
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
 
 def _examples_section() -> str:
-    text = README.read_text()
+    text = EVENTS_DOC.read_text()
     match = re.search(r"<!-- examples:start -->\n(.*)<!-- examples:end -->", text, re.DOTALL)
-    assert match is not None, "README lost its examples markers"
+    assert match is not None, "docs/events.md lost its examples markers"
     return match.group(1)
 
 
-def test_readme_examples_match_the_generator() -> None:
-    """Regenerate with `python -m notifier.examples` when this fails."""
+def test_documented_examples_match_the_generator() -> None:
+    """If this fails, regenerate docs/events.md's section: `python -m notifier.examples`."""
     assert _examples_section().strip() == catalogue_markdown().strip()
 
 
