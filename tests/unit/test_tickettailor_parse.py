@@ -32,6 +32,7 @@ from notifier.providers.tickettailor import (
     sweep_latency,
     void_status,
 )
+from notifier.providers.tickettailor.wirecache import WireCache
 
 SOURCE = SourceId("tt")
 NOW = datetime(2020, 5, 1, 18, 0, tzinfo=UTC)
@@ -453,3 +454,20 @@ def test_arbitrary_cursor_text_never_raises_outside_the_error_tree(cursor: str) 
     """Whatever text comes back as a cursor, decoding returns or raises a NotifierError."""
     with contextlib.suppress(NotifierError):
         decode_cursor(cursor)
+
+
+def test_the_wire_cache_keeps_what_a_record_is_parsed_from() -> None:
+    """A cached ticket parses into the same record; an event's tickets drop together."""
+    cache = WireCache()
+    ticket = seed_ticket(event_id="ev_1", first_name="Ada", checked_in="true")
+    cache.keep([ticket])
+    cached = cache.get("it_50198")
+    assert cached is not None
+    assert "barcode_url" not in cached
+    assert parse_issued_tickets(page(cached), source=SOURCE) == parse_issued_tickets(
+        page(ticket), source=SOURCE
+    )
+    assert cache.get("it_50198", "ev_2") is None
+    cache.drop(["ev_1"])
+    assert cache.get("it_50198") is None
+    assert len(cache) == 0

@@ -25,6 +25,7 @@ import base64
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -42,6 +43,7 @@ from notifier.providers.tickettailor.cursor import (
     stable_check_in,
 )
 from notifier.providers.tickettailor.events import EventWindow, parse_events
+from notifier.providers.tickettailor.wirecache import WireCache
 
 log = structlog.get_logger(__name__)
 
@@ -117,9 +119,9 @@ class TicketTailorProvider:
         self._windows: dict[str, EventWindow] = {}
         self._types: dict[str, TicketType] = {}
         self._events_read_at: datetime | None = None
-        # The last record reported per ticket of a followed event, so a check-in from the
-        # feed is reported on the ticket as it was last read, without reading it again.
-        self._latest: dict[str, TicketRecord] = {}
+        # The last read of each ticket of a followed event, so a check-in from the feed is
+        # reported on the ticket as it was last read, without reading it again.
+        self._wire = WireCache()
         # When the check-in and new-ticket feeds were last read to their end, and whether
         # the last step stopped at its page cap (the next one continues it at once).
         self._feeds_read_at: datetime | None = None
@@ -259,11 +261,18 @@ class TicketTailorProvider:
             return True
         if check_in.event_id is not None and not self._tracks(check_in.event_id):
             return True
-        record = step.tickets.get(check_in.ticket_id) or self._latest.get(check_in.ticket_id)
+        record = step.tickets.get(check_in.ticket_id)
         if record is None:
-            if step.spent:
-                return False
-            record = await self._read_ticket(step, check_in.ticket_id)
+            item = self._wire.get(check_in.ticket_id, check_in.event_id)
+            if item is None:
+                if step.spent:
+                    return False
+                item = await self._read_ticket(step, check_in.ticket_id)
+            # The flag as the check-in makes it (details of the event), the time the feed's.
+            item = {**item, "checked_in": "true"}
+            record = p.parse_one_ticket(item, source=self._source, types=self._types)
+        else:
+            record = replace(record, raw={**record.raw, "checked_in": "true"})
         if not self._tracks(record.event_id):
             return True
         memory = state.check_ins.setdefault(record.event_id, {})
@@ -271,9 +280,14 @@ class TicketTailorProvider:
         step.tickets[record.ticket_id] = replace(record, checked_in_at=check_in.at)
         return True
 
-    async def _read_ticket(self, step: _Step, ticket_id: str) -> TicketRecord:
+    async def _read_ticket(self, step: _Step, ticket_id: str) -> dict[str, Any]:
+        """``GET /v1/issued_tickets/{id}``: the wire item, once it parses."""
         result = await self._get(step, "/v1/issued_tickets/" + ticket_id, {})
-        return p.parse_one_ticket(result.payload, source=self._source, types=self._types)
+        record = p.parse_one_ticket(result.payload, source=self._source, types=self._types)
+        assert isinstance(result.payload, dict)  # parse_one_ticket refused anything else
+        if self._tracks(record.event_id):
+            self._wire.keep([result.payload])
+        return result.payload
 
     async def _read_new_tickets(self, step: _Step, state: CursorState) -> None:
         """Tickets issued since the newest one read, forward a page at a time."""
@@ -324,7 +338,10 @@ class TicketTailorProvider:
 
     def _keep(self, step: _Step, payload: object) -> None:
         records = p.parse_issued_tickets(payload, source=self._source, types=self._types)
-        step.tickets.update((r.ticket_id, r) for r in records if self._tracks(r.event_id))
+        items = p.page_data(payload)  # the page parsed, so it is a list of ticket objects
+        kept = [(r, i) for r, i in zip(records, items, strict=True) if self._tracks(r.event_id)]
+        step.tickets.update((r.ticket_id, r) for r, _ in kept)
+        self._wire.keep(i for _, i in kept)
 
     # -- assembling
 
@@ -333,12 +350,10 @@ class TicketTailorProvider:
         for record in step.tickets.values():
             record = await self._with_void_meaning(step, state, record)
             record = stable_check_in(record, state)
-            self._latest[record.ticket_id] = record
             out.append(record)
         dropped = {e for e in self._windows if not self._tracks(e)}
         forget_events(state, dropped)
-        for ticket_id in [t for t, r in self._latest.items() if r.event_id in dropped]:
-            del self._latest[ticket_id]
+        self._wire.drop(dropped)
         return out
 
     async def _with_void_meaning(
