@@ -467,12 +467,13 @@ async def test_bad_key_is_fatal_and_not_echoed(env: Env, make_provider: MakeProv
 
 
 async def test_configured_events_limit_every_read(env: Env, make_provider: MakeProvider) -> None:
-    """With event_ids, tickets and inventory of other events are not reported."""
+    """With event_ids, tickets, inventory and windows of other events are not reported."""
     orders(env, env.live, 2)
     [(_, wanted)] = orders(env, env.later, 1)
     result = await make_provider(event_ids=[env.later]).poll(None)
     assert [t.ticket_id for t in result.tickets] == [wanted]
     assert {t.event_id for t in result.ticket_types} == {env.later}
+    assert set(result.event_windows) == {env.later}
 
 
 async def _get(

@@ -169,7 +169,9 @@ class TicketTailorProvider:
             ticket_types=inventory,
             requests=self.requests - before,
             event_windows={
-                e: (w.start, w.end) for e, w in self._windows.items() if w.start is not None
+                e: (w.start, w.end)
+                for e, w in self._windows.items()
+                if w.start is not None and self._tracks(e)
             },
             more=self._remember_more(step.more),
         )
