@@ -284,6 +284,24 @@ async def test_a_quiet_poll_between_sweeps_costs_two_requests(
     assert by_id(result.tickets)[ticket].checked_in_at == env.clock.now.replace(microsecond=0)
 
 
+async def test_a_ticket_sold_and_scanned_between_polls_needs_no_read_of_its_own(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """Sold at the door and scanned at once: issued then checked in, from the two feeds."""
+    orders(env, env.live, 1)
+    door = Door(make_provider(share=RequestShare()), env.clock)
+    await door.poll()
+    later_by(env, timedelta(seconds=1))
+    [(_, ticket)] = orders(env, env.live, 1)
+    env.sim.check_in(ticket)
+    env.sim.seen.clear()
+    assert of(await door.poll(), ticket) == ["ticket.issued", "ticket.checked_in"]
+    assert [s.path_qs.split("?")[0] for s in env.sim.seen] == [
+        "/v1/issued_tickets",
+        "/v1/check_ins",
+    ]
+
+
 async def test_sweeps_come_due_as_the_budget_allows(env: Env, make_provider: MakeProvider) -> None:
     """A void shows only in a sweep, which comes due pages / (half the budget / sources)
     after the last one: here 4 pages (3 of the live event, 1 of the empty later one) at

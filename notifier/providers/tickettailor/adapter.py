@@ -149,8 +149,10 @@ class TicketTailorProvider:
         if self._events_read_at is None or now - self._events_read_at >= EVENTS_EVERY:
             inventory = await self._read_events(step, now)
         if not self._feeds_fresh(now):
-            await self._read_check_ins(step, state)
+            # New tickets first: a ticket sold at the door and scanned at once is then
+            # known to the check-in feed without a read of its own.
             await self._read_new_tickets(step, state)
+            await self._read_check_ins(step, state)
             self._feeds_read_at = None if step.more else now
         await self._sweep(step, state, now)
         tickets = await self._finish(step, state, now)
