@@ -305,6 +305,8 @@ class TicketTailorSimulator:
                 types.append(tt)
                 continue
             true = tt["quantity_issued"]
+            # Assumption: the observed readings relative to the count left (3, 1, 0, 1
+            # around 2) hold for any count.
             shape = (true + 1, true - 1, 0, true - 1)
             step = int((now - began) / SWING_STEP)
             swung = {**tt, "quantity_issued": max(shape[step % len(shape)], 0)}
