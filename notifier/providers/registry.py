@@ -49,6 +49,9 @@ class Account:
 
     http: ProviderHttpClient
     nuweb_pacer: nuweb.RatePacer | None = None
+    # Eventpop's OAuth sessions, one per grant across every account of the runtime, and
+    # the store their rotating tokens are kept in.
+    eventpop_grants: eventpop.GrantBook | None = None
     # Ticket Tailor: the budget the sources of one API key split between their sweeps.
     tickettailor_share: tickettailor.RequestShare | None = None
 
@@ -72,8 +75,8 @@ def account_key(source: Source) -> str:
             return f"tickettailor:{source.base_url}:{hashlib.sha256(key).hexdigest()[:16]}"
 
 
-def open_account(source: Source) -> Account:
-    """The shared client (and pacing) of a source's account."""
+def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) -> Account:
+    """The shared client (and pacing) of a source's account; ``grants``: Eventpop's sessions."""
     per_minute = source.requests_per_minute or BUDGET_PER_MINUTE[source.provider]
     http = ProviderHttpClient(
         source.base_url,
@@ -86,7 +89,7 @@ def open_account(source: Source) -> Account:
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
     share = tickettailor.RequestShare(per_minute) if source.provider == "tickettailor" else None
-    return Account(http=http, nuweb_pacer=pacer, tickettailor_share=share)
+    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants, tickettailor_share=share)
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
@@ -140,6 +143,7 @@ def _eventpop(source: Source, lookback: timedelta | None, account: Account) -> P
         refresh_token=_reveal(source.refresh_token),
         lookback=lookback if lookback is not None else timedelta(minutes=2),
         http=account.http,
+        grants=account.eventpop_grants,
     )
 
 
