@@ -223,6 +223,7 @@ def _build_sources(
                 emit_existing=settings.initial_sync == "emit_existing",
                 pii=settings.pii,
                 pii_key=pii_key.get_secret_value().encode() if pii_key else b"",
+                inventory_settle=settings.inventory_settle,
             ),
             provider=provider,
             store=store,

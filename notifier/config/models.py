@@ -22,6 +22,7 @@ from notifier.config.fields import (
 )
 from notifier.config.sources import InitialSync, Source
 from notifier.durations import Duration, PositiveDuration
+from notifier.inventory_diff import default_settle
 
 Pii = Literal["include", "hash", "omit"]
 DEFAULT_TOPIC: Final = "ticket-events"
@@ -235,6 +236,7 @@ class SourceSettings(Model):
     requests_per_minute: float | None
     live_margin_before: timedelta
     live_margin_after: timedelta
+    inventory_settle: timedelta = timedelta(0)
 
 
 class Config(Model):
@@ -287,6 +289,11 @@ class Config(Model):
             requests_per_minute=source.requests_per_minute,
             live_margin_before=defaults.live_margin_before,
             live_margin_after=defaults.live_margin_after,
+            inventory_settle=(
+                source.inventory_settle
+                if source.inventory_settle is not None
+                else default_settle(source.provider)
+            ),
         )
 
     def kafka_topic_for(self, organizer_id: str, event_type: str) -> str:

@@ -44,6 +44,10 @@ class SourceBase(Model):
     requests_per_minute: PositiveFloat | None = None
     """Request budget of the provider account; unset: the provider's own (Shotgun 100,
     Eventpop 60, Nuweb 60, Ticket Tailor 166.7). Sources of one account share it."""
+    inventory_settle: Duration | None = None
+    """How long an inventory count must hold before sold_changed / sold_out /
+    back_in_stock report it; unset: the provider's own (Ticket Tailor 10m, Nuweb 60s,
+    others 0)."""
     push: Push | None = None
     """Nuweb and Ticket Tailor only: their webhooks, verified with this secret, make the
     source poll at once (polling stays the truth). Register

@@ -8,6 +8,7 @@ account's limits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,8 @@ class Account:
     # Eventpop's OAuth sessions, one per grant across every account of the runtime, and
     # the store their rotating tokens are kept in.
     eventpop_grants: eventpop.GrantBook | None = None
+    # Ticket Tailor: the budget the sources of one API key split between their sweeps.
+    tickettailor_share: tickettailor.RequestShare | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -66,7 +69,10 @@ def account_key(source: Source) -> str:
         case "eventpop":
             return f"eventpop:{source.base_url}:{source.organizer_id}"
         case "tickettailor":
-            return f"tickettailor:{source.base_url}:{source.id}"
+            # One API key is one box office and one rate-limit window: sources sharing a
+            # key share the budget. The key itself never appears, only a digest of it.
+            key = source.api_key.get_secret_value().encode()
+            return f"tickettailor:{source.base_url}:{hashlib.sha256(key).hexdigest()[:16]}"
 
 
 def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) -> Account:
@@ -82,7 +88,8 @@ def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) ->
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
-    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants)
+    share = tickettailor.RequestShare(per_minute) if source.provider == "tickettailor" else None
+    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants, tickettailor_share=share)
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
@@ -148,7 +155,7 @@ def _tickettailor(source: Source, lookback: timedelta | None, account: Account) 
         event_ids=source.event_ids,
         base_url=source.base_url,
         http=account.http,
-        overlap=lookback if lookback is not None else timedelta(minutes=2),
+        share=account.tickettailor_share,
     )
 
 
