@@ -307,6 +307,9 @@ class TicketTailorFeed(_Served):
             "api_key": self.api_key,
             "base_url": self.base_url,
             "poll_interval": "2s",
+            # The demo is short: a sell-out settles in seconds, not the production ten
+            # minutes that outlast Ticket Tailor's swinging counters.
+            "inventory_settle": "4s",
         }
 
     def _valid(self, t: str) -> bool:

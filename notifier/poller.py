@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -39,6 +39,8 @@ class SourceSettings:
     emit_existing: bool = False
     pii: PiiPolicy = "include"
     pii_key: bytes = b""
+    # How long an inventory count must hold before it is reported (notifier.inventory_diff).
+    inventory_settle: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,12 @@ class SourcePoller:
             context=context,
             emit_new=not baseline or self.settings.emit_existing,
         )
-        inventory = diff_ticket_types(self._types, result.ticket_types, context=context)
+        inventory = diff_ticket_types(
+            self._types,
+            result.ticket_types,
+            context=context,
+            settle=self.settings.inventory_settle,
+        )
         events = [self._envelope(event) for event in change.events]
         events += [to_outbox_event(event, epoch=self._epoch) for event in inventory.events]
         if not dry_run:

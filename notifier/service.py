@@ -27,8 +27,12 @@ from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
+from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.push.server import IngestRoute
+from notifier.push.signatures import signature_check
+from notifier.push.triggers import Trigger
 from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
@@ -46,6 +50,7 @@ from notifier.source_health import (
 )
 from notifier.store.base import DeliveryStatus
 from notifier.store.memory import MemoryStore
+from notifier.store.sealing import STATE_KEY_ENV, Sealer
 from notifier.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -68,6 +73,7 @@ class ScheduledSource:
     failures: int = 0
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
+    trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
     failing: SourceFailure | None = None
     last_retention: datetime | None = None
 
@@ -222,6 +228,7 @@ def _build_sources(
 ) -> list[ScheduledSource]:
     """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
+    grants = _eventpop_grants(config, store)
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
         if shard is not None and not owns(organizer.id, ordinal=shard[0], shard_count=shard[1]):
@@ -229,7 +236,7 @@ def _build_sources(
         settings = config.settings_for(organizer, source)
         key = account_key(source)
         if key not in accounts:
-            accounts[key] = open_account(source)
+            accounts[key] = open_account(source, grants=grants)
         provider = build_provider(source, lookback=settings.lookback, account=accounts[key])
         poller = SourcePoller(
             SourceSettings(
@@ -239,6 +246,7 @@ def _build_sources(
                 emit_existing=settings.initial_sync == "emit_existing",
                 pii=settings.pii,
                 pii_key=pii_key.get_secret_value().encode() if pii_key else b"",
+                inventory_settle=settings.inventory_settle,
             ),
             provider=provider,
             store=store,
@@ -254,6 +262,23 @@ def _build_sources(
         )
         scheduled.append(ScheduledSource(poller, provider, cadence))
     return scheduled
+
+
+def _eventpop_grants(config: Config, store: SqliteStore | MemoryStore) -> GrantBook:
+    """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
+    sealer = Sealer.from_environment()
+    refreshable = any(
+        source.provider == "eventpop" and source.refresh_token is not None
+        for _, source in config.sources()
+    )
+    if refreshable and not sealer.encrypts:
+        log.warning(
+            "state_secrets_unencrypted",
+            detail="Eventpop tokens are kept in the state store as they are; set "
+            + STATE_KEY_ENV
+            + " to a Fernet key to encrypt them (docs/deploy.md)",
+        )
+    return GrantBook(store, sealer)
 
 
 async def poll_and_observe(
@@ -360,14 +385,42 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         return
     scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
+        scheduled.trigger.take()  # this poll answers every webhook delivery received so far
         more = await _poll_step(runtime, scheduled)
         if more:
             continue  # the read stopped at its page cap: carry on from the new cursor
         wait = poll_wait(
             scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
         )
-        if await _stopped_within(stop, wait.total_seconds()):
+        if await _wait_for_turn(scheduled, stop, wait.total_seconds()):
             return
+
+
+async def _wait_for_turn(scheduled: ScheduledSource, stop: asyncio.Event, seconds: float) -> bool:
+    """Until the next poll is due, or a webhook wakes the source; True once ``stop`` is set.
+
+    A failing source ignores webhooks: its backoff protects the provider, and a flood of
+    deliveries during an outage must not turn into a flood of failing requests.
+    """
+    if scheduled.failures:
+        return await _stopped_within(stop, seconds)
+    return await scheduled.trigger.wait(stop, seconds)
+
+
+def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
+    """The inbound webhook routes of this replica's sources that have ``push``."""
+    secrets = {
+        source.id: source.push.secret.get_secret_value().encode()
+        for _, source in runtime.config.sources()
+        if source.push is not None
+    }
+    routes: dict[str, IngestRoute] = {}
+    for scheduled in runtime.sources:
+        settings = scheduled.poller.settings
+        if settings.source in secrets:
+            check = signature_check(settings.provider, secrets[settings.source])
+            routes[settings.source] = IngestRoute(settings.provider, check, scheduled.trigger)
+    return routes
 
 
 async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:

@@ -22,6 +22,7 @@ from notifier.config.fields import (
 )
 from notifier.config.sources import InitialSync, Source
 from notifier.durations import Duration, PositiveDuration
+from notifier.inventory_diff import default_settle
 
 Pii = Literal["include", "hash", "omit"]
 DEFAULT_TOPIC: Final = "ticket-events"
@@ -77,6 +78,20 @@ class Server(Model):
     """Address to listen on for /healthz, /readyz and /metrics."""
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port of the health and metrics server."""
+    ingest_host: str = "0.0.0.0"  # noqa: S104 - providers reach it through an Ingress
+    """Address of the inbound webhook server (POST /ingest/{source_id}); it starts only when
+    a source has `push`."""
+    ingest_port: int = Field(default=8081, ge=1, le=65535)
+    """TCP port of the inbound webhook server, apart from health and metrics so that it
+    alone can be exposed."""
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Server:
+        if self.ingest_port == self.port:
+            raise ConfigProblems(
+                [("ingest_port", "must differ from port — e.g. port: 8080, ingest_port: 8081")]
+            )
+        return self
 
 
 class Kafka(Model):
@@ -253,6 +268,7 @@ class SourceSettings(Model):
     requests_per_minute: float | None
     live_margin_before: timedelta
     live_margin_after: timedelta
+    inventory_settle: timedelta = timedelta(0)
 
 
 class Config(Model):
@@ -309,6 +325,11 @@ class Config(Model):
             requests_per_minute=source.requests_per_minute,
             live_margin_before=defaults.live_margin_before,
             live_margin_after=defaults.live_margin_after,
+            inventory_settle=(
+                source.inventory_settle
+                if source.inventory_settle is not None
+                else default_settle(source.provider)
+            ),
         )
 
     def kafka_topic_for(self, organizer_id: str, event_type: str) -> str:

@@ -16,6 +16,18 @@ from notifier.durations import Duration, PositiveDuration
 InitialSync = Literal["baseline", "emit_existing"]
 
 
+# Providers that send webhooks (Nuweb, Ticket Tailor); Shotgun and Eventpop document none.
+PUSH_PROVIDERS: tuple[str, ...] = ("nuweb", "tickettailor")
+
+
+class Push(Model):
+    """The provider's webhooks, used as triggers: a verified delivery polls the source at once."""
+
+    secret: SecretStr
+    """The signing secret the provider's dashboard shows for the webhook, e.g.
+    ${NUWEB_WEBHOOK_SECRET}."""
+
+
 class SourceBase(Model):
     """Settings every provider shares."""
 
@@ -32,6 +44,29 @@ class SourceBase(Model):
     requests_per_minute: PositiveFloat | None = None
     """Request budget of the provider account; unset: the provider's own (Shotgun 100,
     Eventpop 60, Nuweb 60, Ticket Tailor 166.7). Sources of one account share it."""
+    inventory_settle: Duration | None = None
+    """How long an inventory count must hold before sold_changed / sold_out /
+    back_in_stock report it; unset: the provider's own (Ticket Tailor 10m, Nuweb 60s,
+    others 0)."""
+    push: Push | None = None
+    """Nuweb and Ticket Tailor only: their webhooks, verified with this secret, make the
+    source poll at once (polling stays the truth). Register
+    https://<ingress>/ingest/<source id> in the provider's dashboard (docs/providers.md)."""
+
+    @model_validator(mode="after")
+    def _push_only_where_webhooks_exist(self) -> SourceBase:
+        provider = getattr(self, "provider", "")
+        if self.push is not None and provider not in PUSH_PROVIDERS:
+            raise ConfigProblems(
+                [
+                    (
+                        "push",
+                        f"{provider} sends no webhooks — remove push; only "
+                        f"{' and '.join(PUSH_PROVIDERS)} can push",
+                    )
+                ]
+            )
+        return self
 
 
 class ShotgunSource(SourceBase):
@@ -73,8 +108,10 @@ class EventpopSource(SourceBase):
     """Selects an Eventpop source."""
     organizer_id: int
     """Eventpop organizer id."""
-    event_ids: tuple[int, ...] = Field(min_length=1)
-    """Eventpop event ids to watch (at least one)."""
+    event_ids: tuple[int, ...] = ()
+    """Eventpop event ids to watch; empty: every current and upcoming event of the organizer,
+    from its events list (needs client_id, client_secret and refresh_token of an application
+    the organizer owns)."""
     access_token: SecretStr
     """OAuth2 access token, e.g. ${EVENTPOP_ACCESS_TOKEN}."""
     client_id: SecretStr | None = None
@@ -97,6 +134,19 @@ class EventpopSource(SourceBase):
             "refresh_token": self.refresh_token,
         }
         missing = [name for name, value in grant.items() if value is None]
+        if not self.event_ids and missing:
+            # Without event_ids the source lists the organizer's events, which takes an
+            # application token (client credentials); the user token expires in 2 h.
+            raise ConfigProblems(
+                [
+                    (
+                        "event_ids",
+                        "list the events to read, or set client_id, client_secret and "
+                        "refresh_token (an application the organizer owns) to follow every "
+                        "current and upcoming event",
+                    )
+                ]
+            )
         if 0 < len(missing) < len(grant):
             raise ConfigProblems(
                 [
@@ -120,8 +170,9 @@ class NuwebSource(SourceBase):
     """Admin API bearer token, e.g. ${NUWEB_TOKEN}."""
     company_id: int
     """Nuweb company id, sent as the X-NU-COMPANY-ID header."""
-    event_ids: tuple[int, ...] = Field(min_length=1)
-    """Nuweb event ids to watch (at least one)."""
+    event_ids: tuple[int, ...] = ()
+    """Nuweb event ids to watch; empty (the default) follows every current and upcoming
+    event of the company (GET /v1/events)."""
     base_url: BaseUrl = "https://api.nuwebgroup.com"
     """API root; point it at `notifier simulate nuweb` to try without an account."""
 

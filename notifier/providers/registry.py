@@ -8,6 +8,7 @@ account's limits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,11 @@ class Account:
 
     http: ProviderHttpClient
     nuweb_pacer: nuweb.RatePacer | None = None
+    # Eventpop's OAuth sessions, one per grant across every account of the runtime, and
+    # the store their rotating tokens are kept in.
+    eventpop_grants: eventpop.GrantBook | None = None
+    # Ticket Tailor: the budget the sources of one API key split between their sweeps.
+    tickettailor_share: tickettailor.RequestShare | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -63,11 +69,14 @@ def account_key(source: Source) -> str:
         case "eventpop":
             return f"eventpop:{source.base_url}:{source.organizer_id}"
         case "tickettailor":
-            return f"tickettailor:{source.base_url}:{source.id}"
+            # One API key is one box office and one rate-limit window: sources sharing a
+            # key share the budget. The key itself never appears, only a digest of it.
+            key = source.api_key.get_secret_value().encode()
+            return f"tickettailor:{source.base_url}:{hashlib.sha256(key).hexdigest()[:16]}"
 
 
-def open_account(source: Source) -> Account:
-    """The shared client (and pacing) of a source's account."""
+def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) -> Account:
+    """The shared client (and pacing) of a source's account; ``grants``: Eventpop's sessions."""
     per_minute = source.requests_per_minute or BUDGET_PER_MINUTE[source.provider]
     http = ProviderHttpClient(
         source.base_url,
@@ -79,7 +88,8 @@ def open_account(source: Source) -> Account:
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
-    return Account(http=http, nuweb_pacer=pacer)
+    share = tickettailor.RequestShare(per_minute) if source.provider == "tickettailor" else None
+    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants, tickettailor_share=share)
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
@@ -133,6 +143,7 @@ def _eventpop(source: Source, lookback: timedelta | None, account: Account) -> P
         refresh_token=_reveal(source.refresh_token),
         lookback=lookback if lookback is not None else timedelta(minutes=2),
         http=account.http,
+        grants=account.eventpop_grants,
     )
 
 
@@ -144,7 +155,7 @@ def _tickettailor(source: Source, lookback: timedelta | None, account: Account) 
         event_ids=source.event_ids,
         base_url=source.base_url,
         http=account.http,
-        overlap=lookback if lookback is not None else timedelta(minutes=2),
+        share=account.tickettailor_share,
     )
 
 

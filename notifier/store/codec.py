@@ -30,18 +30,25 @@ def encode_state(state: TicketState) -> bytes:
             holder.email,
             holder.phone,
             state.sequence,
+            state.type_id,
+            state.type_name,
         ]
     )
 
 
 def decode_state(blob: bytes) -> TicketState:
-    status, checked_in, checked_out, first, last, email, phone, sequence = orjson.loads(blob)
+    # States written before the ticket type was tracked have 8 fields: no type yet.
+    fields = orjson.loads(blob)
+    status, checked_in, checked_out, first, last, email, phone, sequence = fields[:8]
+    type_id, type_name = fields[8:10] if len(fields) >= 10 else (None, None)
     return TicketState(
         status=TicketStatus(status),
         checked_in_at=_from_micros(checked_in),
         checked_out_at=_from_micros(checked_out),
         holder=Holder(first_name=first, last_name=last, email=email, phone=phone),
         sequence=sequence,
+        type_id=type_id,
+        type_name=type_name,
     )
 
 
@@ -68,11 +75,16 @@ def encode_type_state(state: TicketTypeState) -> bytes:
             _micros(state.sale_ends_at),
             _micros(state.deleted_at),
             state.sequence,
+            None if state.pending is None else list(state.pending),
+            _micros(state.pending_since),
         ]
     )
 
 
 def decode_type_state(blob: bytes) -> TicketTypeState:
+    # A state written before counts settled has no pending reading (12 fields, not 14).
+    fields = orjson.loads(blob)
+    pending, pending_since = fields[12:14] if len(fields) >= 14 else (None, None)
     (
         name,
         price,
@@ -86,7 +98,7 @@ def decode_type_state(blob: bytes) -> TicketTypeState:
         ends,
         deleted,
         sequence,
-    ) = orjson.loads(blob)
+    ) = fields[:12]
     return TicketTypeState(
         name=name,
         price_minor=price,
@@ -99,5 +111,7 @@ def decode_type_state(blob: bytes) -> TicketTypeState:
         sale_starts_at=_from_micros(starts),
         sale_ends_at=_from_micros(ends),
         deleted_at=_from_micros(deleted),
+        pending=None if pending is None else (pending[0], pending[1], pending[2], pending[3]),
+        pending_since=_from_micros(pending_since),
         sequence=sequence,
     )

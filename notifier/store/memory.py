@@ -39,6 +39,7 @@ class MemoryStore:
         self._retired: dict[SourceId, set[str]] = {}
         # Never fails to write; here so readiness reads both stores the same way.
         self.consecutive_write_failures = 0
+        self._credentials: dict[str, str] = {}
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
         tickets = self._tickets.get(source, {})
@@ -191,6 +192,13 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release; here so both stores close the same way."""
+
+    # -- CredentialStore -------------------------------------------------------------------
+    async def load_credentials(self, key: str) -> str | None:
+        return self._credentials.get(key)
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        self._credentials[key] = value
 
 
 def _requeueable(delivery: Delivery, sink: str, event_id: str | None) -> bool:

@@ -224,5 +224,7 @@ async def test_a_poisoned_page_stops_only_its_own_source(
         await receiver.stop()
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text
-    assert "not a valid URL" in text
+    # Refused as a page error, by the adapter reading its cursor from the link or by the
+    # client resolving it, whichever meets it first.
+    assert "malformed next link" in text or "not a valid URL" in text
     assert_no_secrets([("log", text), ("readyz", json.dumps(ready))], list(env.values()))
