@@ -38,6 +38,7 @@ from notifier.store.codec import (
     encode_state,
     encode_type_state,
 )
+from notifier.store.sqlite_retention import prune_batch, retire_events
 
 SCHEMA_VERSION = 2
 # Version 1 -> 2 (retention): each ticket names its event, so the tickets of an event that
@@ -382,52 +383,14 @@ class SqliteStore:
 
     def _retire_events(self, source: SourceId, event_ids: list[str]) -> list[TicketId]:
         now = self._clock()
-        removed: list[TicketId] = []
         with self._transaction() as db:
-            for event_id in event_ids:
-                rows = db.execute(
-                    "DELETE FROM tickets WHERE source = ? AND event_id = ? RETURNING ticket_id",
-                    (source, event_id),
-                ).fetchall()
-                removed.extend(TicketId(ticket) for (ticket,) in rows)
-                db.execute(
-                    "INSERT OR IGNORE INTO retired_events (source, event_id, retired_at) "
-                    "VALUES (?, ?, ?)",
-                    (source, event_id, now),
-                )
-        return removed
+            return retire_events(db, source, event_ids, now)
 
     def _prune_batch(
         self, delivered_before: float, parked_before: float, batch: int
     ) -> tuple[int, int]:
-        """One batch of retention: (events, deliveries) deleted."""
         with self._transaction() as db:
-            # Oldest first, by commit time; an event still owed to any sink (pending), or
-            # parked and younger than ``parked_before``, stays.
-            positions = [
-                position
-                for (position,) in db.execute(
-                    "SELECT o.position FROM outbox o INDEXED BY outbox_committed "
-                    "WHERE o.committed_at < ? AND NOT EXISTS ("
-                    "  SELECT 1 FROM deliveries d INDEXED BY deliveries_position "
-                    "  WHERE d.position = o.position AND (d.status = 'pending' "
-                    "    OR (d.status = 'parked' AND o.committed_at >= ?))"
-                    ") ORDER BY o.committed_at LIMIT ?",
-                    (delivered_before, parked_before, batch),
-                )
-            ]
-            if not positions:
-                return 0, 0
-            marks = ",".join("?" * len(positions))
-            deliveries = db.execute(
-                f"DELETE FROM deliveries WHERE position IN ({marks})",  # noqa: S608 -- placeholders only
-                positions,
-            ).rowcount
-            db.execute(
-                f"DELETE FROM outbox WHERE position IN ({marks})",  # noqa: S608 -- placeholders only
-                positions,
-            )
-            return len(positions), deliveries
+            return prune_batch(db, delivered_before, parked_before, batch)
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
         # INDEXED BY: without statistics the planner walks the primary key, i.e. every
