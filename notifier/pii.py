@@ -40,8 +40,9 @@ DIGEST_PREFIX = "hmac-sha256:"
 # normalized (lower case, letters and digits only), so ``customerId``, ``customer_id`` and
 # ``Customer-ID`` are one key. Each says why it is here (docs/operations.md, "Privacy").
 PERSONAL_KEYS: Mapping[str, str] = {
-    # A person's name.
-    "name": "a bare 'name' in a ticket's details is its holder's (Eventpop's one name box)",
+    # A person's name. (A bare ``name`` is not here: in details it names a zone, a ticket
+    # type or an event far more often than a person; each provider's holder name has its
+    # own key below.)
     "firstname": "the holder's given name",
     "lastname": "the holder's family name",
     "fullname": "the holder's whole name",
