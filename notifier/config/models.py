@@ -334,7 +334,7 @@ class Config(Model):
         # transfer is still detected while nothing guessable is stored (docs/operations.md).
         if self.defaults.pii_hash_key is not None:
             return []
-        used = [("defaults.pii", self.defaults.pii)]
+        used: list[tuple[str, str | None]] = [("defaults.pii", self.defaults.pii)]
         used += [(f"organizers[{i}].pii", o.pii) for i, o in enumerate(self.organizers)]
         users = [(path, pii) for path, pii in used if pii in ("hash", "omit")]
         if not users:

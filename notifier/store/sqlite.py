@@ -172,6 +172,9 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         db.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten rows are zeroed, not left in free pages: holders rewritten
+        # as digests (a pii policy change) leave nothing readable in a copy of the file.
+        db.execute("PRAGMA secure_delete=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             db.close()
@@ -306,6 +309,9 @@ class SqliteStore:
             db.execute(
                 "INSERT OR REPLACE INTO pii_forms (source, form) VALUES (?, ?)", (source, form)
             )
+        # The log still holds the pages as they were before the move (holders as read, or
+        # digests of a retired key): empty it. Rare, and best effort while a reader holds it.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
         # INDEXED BY: without statistics the planner walks the primary key, i.e. every

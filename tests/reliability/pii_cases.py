@@ -8,7 +8,7 @@ does not cover shows up as a leak, whatever the policy's key set says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -45,7 +45,8 @@ class EventpopCase:
     code_fields = frozenset({"reference_code"})
 
     def __init__(self) -> None:
-        self.harness = self._harness = EventpopHarness()
+        self._harness = EventpopHarness()
+        self.harness: ProviderHarness = self._harness
 
     def enrich(self) -> str:
         ticket = self._harness.sim.create_ticket(
@@ -79,7 +80,8 @@ class TicketTailorCase:
     code_fields = frozenset({"barcode"})
 
     def __init__(self) -> None:
-        self.harness = self._harness = TicketTailorHarness()
+        self._harness = TicketTailorHarness()
+        self.harness: ProviderHarness = self._harness
 
     def enrich(self) -> str:
         sim = self._harness.sim
@@ -105,7 +107,8 @@ class NuwebCase:
     code_fields = frozenset({"barcode"})
 
     def __init__(self) -> None:
-        self.harness = self._harness = NuwebHarness()
+        self._harness = NuwebHarness()
+        self.harness: ProviderHarness = self._harness
 
     def enrich(self) -> str:
         sim = self._harness.sim
@@ -136,7 +139,8 @@ class ShotgunCase:
     code_fields = frozenset({"ticket_scan_code"})
 
     def __init__(self) -> None:
-        self.harness = self._harness = ShotgunHarness()
+        self._harness = ShotgunHarness()
+        self.harness: ProviderHarness = self._harness
 
     def enrich(self) -> str:
         ticket = self._harness.sim.create_ticket(
@@ -153,7 +157,7 @@ class ShotgunCase:
         return [self._harness.sim.ticket(int(ticket)) for ticket in ticket_ids]
 
 
-CASES = {
+CASES: dict[str, Callable[[], PiiCase]] = {
     "eventpop": EventpopCase,
     "nuweb": NuwebCase,
     "shotgun": ShotgunCase,
