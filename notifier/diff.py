@@ -5,8 +5,9 @@ always give the same events with the same sequence numbers, and therefore the sa
 deterministic event ids (a poll repeated after a crash re-emits identical events).
 
 Order of the events one ticket can yield in one poll is fixed and deterministic:
-issued, checked_in, checked_out, status change, check_in_reverted, holder_changed.
-A refund that also undid the scan thus reads "refunded, then check-in reverted".
+issued, checked_in, checked_out, status change, check_in_reverted, holder_changed,
+type_changed. A refund that also undid the scan thus reads "refunded, then check-in
+reverted".
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ _REINSTATABLE = frozenset({TicketStatus.VOID, TicketStatus.REFUNDED, TicketStatu
 
 @dataclass(frozen=True, slots=True)
 class TicketState:
-    """What the store remembers of a ticket: its tracked fields and last event sequence."""
+    """What the store remembers of a ticket: its tracked fields and last event sequence.
+
+    ``type_id``/``type_name`` are its ticket type's; None in a state stored before the
+    type was tracked, which the next read fills in silently (it was not seen to change).
+    """
 
     status: TicketStatus
     checked_in_at: datetime | None
     checked_out_at: datetime | None
     holder: Holder
     sequence: int = 0
+    type_id: str | None = None
+    type_name: str | None = None
 
     @classmethod
     def of(cls, record: TicketRecord, sequence: int = 0) -> TicketState:
@@ -50,12 +57,19 @@ class TicketState:
             checked_out_at=record.checked_out_at,
             holder=record.holder,
             sequence=sequence,
+            type_id=record.ticket_type.id,
+            type_name=record.ticket_type.name,
         )
 
     @property
     def fingerprint(self) -> int:
         return tracked_fingerprint(
-            self.status, self.checked_in_at, self.checked_out_at, self.holder
+            self.status,
+            self.checked_in_at,
+            self.checked_out_at,
+            self.holder,
+            self.type_id,
+            self.type_name,
         )
 
     def same_tracked_fields(self, other: TicketState) -> bool:
@@ -64,6 +78,8 @@ class TicketState:
             and self.checked_in_at == other.checked_in_at
             and self.checked_out_at == other.checked_out_at
             and self.holder == other.holder
+            and self.type_id == other.type_id
+            and self.type_name == other.type_name
         )
 
 
@@ -72,6 +88,8 @@ def tracked_fingerprint(
     checked_in_at: datetime | None,
     checked_out_at: datetime | None,
     holder: Holder,
+    type_id: str | None = None,
+    type_name: str | None = None,
 ) -> int:
     """A 59-bit digest of the fields the diff tracks: equal fields, equal digests.
 
@@ -81,7 +99,8 @@ def tracked_fingerprint(
     which is salted per process for text, so a digest is never stored: it is recomputed
     at load.
     """
-    return hash((status, checked_in_at, checked_out_at, holder)) & _DIGEST_MASK
+    fields = (status, checked_in_at, checked_out_at, holder, type_id, type_name)
+    return hash(fields) & _DIGEST_MASK
 
 
 def wire_fingerprint(fields: tuple[object, ...]) -> int:
@@ -97,8 +116,14 @@ def wire_fingerprint(fields: tuple[object, ...]) -> int:
 
 def record_fingerprint(record: TicketRecord) -> int:
     """``TicketState.of(record).fingerprint`` without building the state."""
+    ticket_type = record.ticket_type
     return tracked_fingerprint(
-        record.status, record.checked_in_at, record.checked_out_at, record.holder
+        record.status,
+        record.checked_in_at,
+        record.checked_out_at,
+        record.holder,
+        ticket_type.id,
+        ticket_type.name,
     )
 
 
@@ -157,6 +182,8 @@ def _unchanged(before: TicketState, record: TicketRecord) -> bool:
         and before.checked_in_at == record.checked_in_at
         and before.checked_out_at == record.checked_out_at
         and before.holder == record.holder
+        and before.type_id == record.ticket_type.id
+        and before.type_name == record.ticket_type.name
     )
 
 
@@ -214,6 +241,14 @@ def _transition_events(
     if record.holder != state.holder:
         after = replace(state, holder=record.holder)
         yield builder.build(ev.TicketHolderChanged, state, after, record.updated_at)
+        state = after
+    ticket_type = record.ticket_type
+    if state.type_id and ticket_type.id and ticket_type.id != state.type_id:
+        # Another product (an upgrade, a swap). A renamed type with the same id, a state
+        # stored before types were tracked, or a type id an adapter could not read ("")
+        # is recorded without an event.
+        after = replace(state, type_id=ticket_type.id, type_name=ticket_type.name)
+        yield builder.build(ev.TicketTypeChanged, state, after, record.updated_at)
 
 
 def _status_event(old: TicketStatus, new: TicketStatus) -> type[ev._TicketEvent]:
@@ -290,4 +325,7 @@ def snapshot(state: TicketState) -> ev.TicketSnapshot:
         checked_in_at=state.checked_in_at,
         checked_out_at=state.checked_out_at,
         holder=holder_payload(state.holder),
+        ticket_type=None
+        if state.type_id is None
+        else ev.TicketTypeRef(id=state.type_id, name=state.type_name),
     )

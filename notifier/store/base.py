@@ -104,6 +104,18 @@ class SnapshotStore(Protocol):
     async def set_pii_form(self, source: SourceId, form: str) -> None: ...
 
 
+class CredentialStore(Protocol):
+    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
+
+    Values are opaque text, sealed by the caller (``notifier.store.sealing``); the store
+    neither reads nor logs them. Saving replaces what was stored under the key.
+    """
+
+    async def load_credentials(self, key: str) -> str | None: ...
+
+    async def save_credentials(self, key: str, value: str) -> None: ...
+
+
 class Outbox(Protocol):
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]: ...
 

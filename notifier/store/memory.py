@@ -29,6 +29,7 @@ class MemoryStore:
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
         self._pii_forms: dict[SourceId, str] = {}
+        self._credentials: dict[str, str] = {}
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
         tickets = self._tickets.get(source, {})
@@ -144,6 +145,13 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release; here so both stores close the same way."""
+
+    # -- CredentialStore -------------------------------------------------------------------
+    async def load_credentials(self, key: str) -> str | None:
+        return self._credentials.get(key)
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        self._credentials[key] = value
 
 
 def _requeueable(delivery: Delivery, sink: str, event_id: str | None) -> bool:
