@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
@@ -23,8 +24,10 @@ from notifier.config.models import Config
 from notifier.config.problems import Problem
 from notifier.errors import ConfigError, NotifierError
 from notifier.observability import configure_logging, health_app
+from notifier.push.server import start_ingest_server
 from notifier.service import (
     Runtime,
+    ingest_routes,
     once_summary,
     open_runtime,
     poll_and_observe,
@@ -32,6 +35,9 @@ from notifier.service import (
 )
 from notifier.sharding import shard_from_env
 from notifier.store.location import state_path_problem
+
+if TYPE_CHECKING:  # aiohttp is imported when a server starts, not for every command
+    from aiohttp import web
 
 log = structlog.get_logger(__name__)
 
@@ -233,19 +239,38 @@ async def _serve(config: Config) -> int:
             f"server: cannot listen on {config.server.host}:{config.server.port}: "
             f"{exc.strerror or exc}"
         ) from None
-    log.info(
-        "service_started",
-        sources=len(runtime.sources),
-        sinks=len(runtime.sinks),
-        port=config.server.port,
-    )
+    ingest: web.AppRunner | None = None
     try:
+        ingest = await _start_ingest(runtime, config)
+        log.info(
+            "service_started",
+            sources=len(runtime.sources),
+            sinks=len(runtime.sinks),
+            port=config.server.port,
+        )
         await run_service(runtime, stop)
     finally:
+        if ingest is not None:
+            await ingest.cleanup()
         await runner.cleanup()
         await runtime.close()
         log.info("service_stopped")
     return EXIT_OK
+
+
+async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | None:
+    """The inbound webhook server, when a source has ``push``; its own port."""
+    routes = ingest_routes(runtime)
+    if not routes:
+        return None
+    server = config.server
+    try:
+        return await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
+    except OSError as exc:
+        raise ConfigError(
+            f"server: cannot listen on {server.ingest_host}:{server.ingest_port} "
+            f"(ingest_port): {exc.strerror or exc}"
+        ) from None
 
 
 async def _ready(runtime: Runtime) -> dict[str, bool]:

@@ -15,6 +15,7 @@ import random
 import secrets
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,37 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
+from notifier.config.sources import Source
 from notifier.demo_feeds import Feed, all_feeds
 from notifier.observability import configure_logging
+from notifier.push.server import start_ingest_server
 from notifier.receiver import Receiver
-from notifier.service import open_runtime, run_service
+from notifier.service import ingest_routes, open_runtime, run_service
+from notifier.simulators.webhook_sender import WebhookSender
 from notifier.traffic import play
 
 TOPIC = "ticket-events"
+PUSHING = ("nuweb",)  # simulators that send their provider's webhooks
 PARTITIONS = 4
 _COLUMNS = f"{'PROVIDER':13} {'EVENT TYPE':30} {'SUBJECT':>13} {'SEQ':>3}  {'HOLDER':20} DETAIL"
 
 
+# Nuweb's simulator sends its webhooks: that source polls only every 10 s, and its door
+# scans still arrive in well under a second, woken by the webhook (docs/providers.md).
+PUSH_POLL_INTERVAL = "10s"
+
+
 def demo_config(
-    *, state: Path, bootstrap: str, feeds: list[Feed], webhook_url: str, secret: str
+    *,
+    state: Path,
+    bootstrap: str,
+    feeds: list[Feed],
+    webhook_url: str,
+    secret: str,
+    push_secret: str | None = None,
 ) -> Config:
-    """The embedded defaults: one organizer per provider, Kafka and one webhook."""
+    """The embedded defaults: one organizer per provider, Kafka and one webhook; with
+    ``push_secret``, the sources whose simulators send webhooks use them as triggers."""
     return Config.model_validate(
         {
             "state": {"path": str(state)},
@@ -56,12 +73,21 @@ def demo_config(
                 {
                     "id": feed.organizer,
                     "name": feed.organizer.replace("-", " ").title(),
-                    "sources": [feed.source()],
+                    "sources": [_with_push(feed, push_secret)],
                 }
                 for feed in feeds
             ],
         }
     )
+
+
+def _with_push(feed: Feed, push_secret: str | None) -> dict[str, Any]:
+    source = feed.source()
+    if push_secret is None or feed.provider not in PUSHING:
+        return source
+    interval = PUSH_POLL_INTERVAL
+    push = {"push": {"secret": push_secret}}
+    return {**source, **push, "poll_interval": interval, "live_poll_interval": interval}
 
 
 class Tally:
@@ -93,6 +119,7 @@ async def run_demo(*, duration: float | None, tickets: int = 200) -> int:
                 feeds=feeds,
                 webhook_url=webhook_url,
                 secret=secret,
+                push_secret=secrets.token_urlsafe(24),
             )
             _banner(broker.bootstrap, webhook_url, feeds, tickets)
             await _create_topic(broker.bootstrap)
@@ -113,6 +140,8 @@ async def run_demo(*, duration: float | None, tickets: int = 200) -> int:
 
 async def _run(config: Config, feeds: list[Feed], tally: Tally, duration: float | None) -> None:
     runtime = await open_runtime(config)
+    ingest = await start_ingest_server(ingest_routes(runtime), host="127.0.0.1", port=0)
+    senders = _send_webhooks(config, feeds, f"http://127.0.0.1:{ingest.addresses[0][1]}")
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(run_service(runtime, stop)),
@@ -125,7 +154,30 @@ async def _run(config: Config, feeds: list[Feed], tally: Tally, duration: float 
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await _settle(tally)
+        for sender in senders:
+            await sender.close()
+        await ingest.cleanup()
         await runtime.close()
+
+
+def _send_webhooks(config: Config, feeds: list[Feed], ingest: str) -> list[WebhookSender]:
+    """Point each pushing simulator at its source's ``/ingest`` endpoint."""
+    pushing: dict[str, Source] = {
+        source.provider: source for _, source in config.sources() if source.push
+    }
+    senders = []
+    for feed in feeds:
+        source = pushing.get(feed.provider)
+        if source is None or source.push is None:
+            continue
+        sender = WebhookSender(
+            f"{ingest}/ingest/{source.id}",
+            scheme="nuweb" if feed.provider == "nuweb" else "tickettailor",
+            secret=source.push.secret.get_secret_value().encode(),
+        )
+        feed.sim.webhooks = sender  # type: ignore[attr-defined]  # the pushing feeds' simulators
+        senders.append(sender)
+    return senders
 
 
 async def _settle(tally: Tally) -> None:
@@ -139,7 +191,15 @@ async def _settle(tally: Tally) -> None:
 def _banner(bootstrap: str, webhook: str, feeds: list[Feed], tickets: int) -> None:
     print("checkin-notifier demo")
     for feed in feeds:
-        print(f"  {feed.provider:13} simulator, organizer {feed.organizer!r}, {tickets} tickets")
+        how = (
+            f"polled every {PUSH_POLL_INTERVAL}, woken by its webhooks"
+            if feed.provider in PUSHING
+            else "polled every 1s"
+        )
+        print(
+            f"  {feed.provider:13} simulator, organizer {feed.organizer!r}, {tickets} tickets, "
+            + how
+        )
     print(f"  kafka broker  {bootstrap}  topic {TOPIC} (read back by an independent consumer)")
     print(f"  webhook       {webhook}  (Standard Webhooks signatures verified)")
     print("  the first poll of each source is a silent baseline; then door traffic starts\n")
@@ -167,10 +227,20 @@ def _detail(event_type: object, data: dict[str, Any]) -> str:
         moment = after.get(
             "checked_in_at" if event_type == "ticket.checked_in" else "checked_out_at"
         )
-        return "at " + str(moment)[11:19]
+        return "at " + str(moment)[11:19] + _lag(data.get("occurred_at"))
     if str(event_type).startswith("ticket_type."):
         return f"sold {after.get('sold')}, stock {after.get('current_stock')}"
     return str(after.get("status", ""))
+
+
+def _lag(occurred_at: object) -> str:
+    """How long after the scan the webhook arrived: the detection latency, seen live."""
+    try:
+        moment = datetime.fromisoformat(str(occurred_at))
+    except ValueError:
+        return ""
+    seconds = (datetime.now(UTC) - moment).total_seconds()
+    return f", seen {seconds:.1f} s later" if 0 <= seconds < 3600 else ""
 
 
 async def _create_topic(bootstrap: str) -> None:

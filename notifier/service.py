@@ -32,6 +32,9 @@ from notifier.providers.base import EventWindow, Provider
 from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.push.server import IngestRoute
+from notifier.push.signatures import signature_check
+from notifier.push.triggers import Trigger
 from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
@@ -64,6 +67,7 @@ class ScheduledSource:
     failures: int = 0
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
+    trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
 
     @property
     def sweeps(self) -> bool:
@@ -340,14 +344,42 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         return
     scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
+        scheduled.trigger.take()  # this poll answers every webhook delivery received so far
         more = await _poll_step(runtime, scheduled)
         if more:
             continue  # the read stopped at its page cap: carry on from the new cursor
         wait = poll_wait(
             scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
         )
-        if await _stopped_within(stop, wait.total_seconds()):
+        if await _wait_for_turn(scheduled, stop, wait.total_seconds()):
             return
+
+
+async def _wait_for_turn(scheduled: ScheduledSource, stop: asyncio.Event, seconds: float) -> bool:
+    """Until the next poll is due, or a webhook wakes the source; True once ``stop`` is set.
+
+    A failing source ignores webhooks: its backoff protects the provider, and a flood of
+    deliveries during an outage must not turn into a flood of failing requests.
+    """
+    if scheduled.failures:
+        return await _stopped_within(stop, seconds)
+    return await scheduled.trigger.wait(stop, seconds)
+
+
+def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
+    """The inbound webhook routes of this replica's sources that have ``push``."""
+    secrets = {
+        source.id: source.push.secret.get_secret_value().encode()
+        for _, source in runtime.config.sources()
+        if source.push is not None
+    }
+    routes: dict[str, IngestRoute] = {}
+    for scheduled in runtime.sources:
+        settings = scheduled.poller.settings
+        if settings.source in secrets:
+            check = signature_check(settings.provider, secrets[settings.source])
+            routes[settings.source] = IngestRoute(settings.provider, check, scheduled.trigger)
+    return routes
 
 
 async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:

@@ -45,6 +45,20 @@ class Server(Model):
     """Address to listen on for /healthz, /readyz and /metrics."""
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port of the health and metrics server."""
+    ingest_host: str = "0.0.0.0"  # noqa: S104 - providers reach it through an Ingress
+    """Address of the inbound webhook server (POST /ingest/{source_id}); it starts only when
+    a source has `push`."""
+    ingest_port: int = Field(default=8081, ge=1, le=65535)
+    """TCP port of the inbound webhook server, apart from health and metrics so that it
+    alone can be exposed."""
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Server:
+        if self.ingest_port == self.port:
+            raise ConfigProblems(
+                [("ingest_port", "must differ from port — e.g. port: 8080, ingest_port: 8081")]
+            )
+        return self
 
 
 class Kafka(Model):

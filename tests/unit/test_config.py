@@ -366,7 +366,7 @@ def test_duplicate_organizer_ids_are_refused(tmp_path: Path) -> None:
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> None:
     """An unknown key far from any valid one lists the keys of that section."""
     assert problems(tmp_path, "server: {bind: x}\n" + organizers()) == [
-        "server.bind: unknown key — remove it; valid keys: host, port"
+        "server.bind: unknown key — remove it; valid keys: host, port, ingest_host, ingest_port"
     ]
 
 
@@ -701,3 +701,41 @@ def test_endpoint_filter(tmp_path: Path, events: str, event_type: str, wanted: b
     text = f"webhooks: [{{name: a, url: 'https://a.example', secret: {WEBHOOK_SECRET}, "
     text += f"events: {events}}}]\n"
     assert load(tmp_path, text + organizers()).webhooks[0].wants(event_type) is wanted
+
+
+# --- push ------------------------------------------------------------------------------------
+
+NUWEB_PUSH = (
+    "{id: nuweb-main, provider: nuweb, token: t, company_id: 1, event_ids: [5], "
+    "push: {secret: s3cret}}"
+)
+
+
+def test_push_is_accepted_where_the_provider_sends_webhooks(tmp_path: Path) -> None:
+    config = load(tmp_path, organizers(NUWEB_PUSH))
+    ((_, source),) = config.sources()
+    assert source.push is not None
+    assert source.push.secret.get_secret_value() == "s3cret"
+    assert (config.server.port, config.server.ingest_port) == (8080, 8081)
+
+
+@pytest.mark.parametrize("provider", ["shotgun", "eventpop"])
+def test_push_is_refused_where_the_provider_sends_none(tmp_path: Path, provider: str) -> None:
+    sources = {
+        "shotgun": "{id: s, provider: shotgun, organizer_id: 1, token: t, push: {secret: x}}",
+        "eventpop": (
+            "{id: e, provider: eventpop, organizer_id: 1, event_ids: [1], access_token: t, "
+            "push: {secret: x}}"
+        ),
+    }
+    assert problems(tmp_path, organizers(sources[provider])) == [
+        f"organizers[0].sources[0].push: {provider} sends no webhooks — remove push; only "
+        "nuweb and tickettailor can push"
+    ]
+
+
+def test_the_ingest_port_is_not_the_health_port(tmp_path: Path) -> None:
+    text = "server: {port: 9000, ingest_port: 9000}\n" + organizers()
+    assert problems(tmp_path, text) == [
+        "server.ingest_port: must differ from port — e.g. port: 8080, ingest_port: 8081"
+    ]

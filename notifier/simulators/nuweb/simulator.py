@@ -39,13 +39,26 @@ from notifier.simulators.nuweb.records import (
     variable,
 )
 from notifier.simulators.nuweb.store import NuwebStore
+from notifier.simulators.nuweb.webhooks import refund_payload, scan_payload
+from notifier.simulators.webhook_sender import WebhookSender
 from notifier.timeparse import format_nuweb_time
 
 __all__ = ["NuwebSimulator"]
 
 
 class NuwebSimulator(NuwebStore):
-    """The in-memory Nuweb and what happens to it: sales, scans, refunds, resales."""
+    """The in-memory Nuweb and what happens to it: sales, scans, refunds, resales.
+
+    With ``webhooks`` set, a check in, a check out and a refund also send Nuweb's webhook
+    for it (signed, three attempts: ``WebhookSender``), as a company that subscribed would
+    receive them.
+    """
+
+    webhooks: WebhookSender | None = None
+
+    def _notify(self, event: str, payload: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.send(event, payload)
 
     # -- control API: ticket types
 
@@ -214,14 +227,17 @@ class NuwebSimulator(NuwebStore):
             entry.variable.update(status="scanned", scannedOn=stamp, scannedBy="Gate 1")
         entry.scans.append(scan_wire("in", stamp, zone))
         entry.modified_at = when
+        self._notify("attendee_check_in", scan_payload(self, ticket_id, stamp=stamp, zone=zone))
 
     def scan_out(self, ticket_id: int, at: datetime | None = None, zone: int = 1) -> None:
         """A zone exit: a ``scan: "out"`` entry in ``zoneData.scans[]`` (admin OpenAPI)."""
         if self._order_items[ticket_id].closed:
             return
         entry, when = self._entries[ticket_id], self._tick()
-        entry.scans.append(scan_wire("out", format_nuweb_time(at or when), zone))
+        stamp = format_nuweb_time(at or when)
+        entry.scans.append(scan_wire("out", stamp, zone))
         entry.modified_at = when
+        self._notify("attendee_check_out", scan_payload(self, ticket_id, stamp=stamp, zone=zone))
 
     def unscan(self, ticket_id: int) -> None:
         """Undo the admission: back to sold.
@@ -244,6 +260,7 @@ class NuwebSimulator(NuwebStore):
         self._set_status(ticket_id, "refunded")
         item.refunded = item.price
         item.cancelled_at = item.deleted_at = item.changed_at = self._tick()
+        self._notify("order_refunded", refund_payload(self, ticket_id))
 
     def lock(self, ticket_id: int) -> None:
         """The order is being modified: temporarily invalid for scanning (admin OpenAPI
