@@ -96,6 +96,13 @@ class SnapshotStore(Protocol):
         settled: bool = True,
     ) -> None: ...
 
+    async def pii_form(self, source: SourceId) -> str | None:
+        """The form the source's stored holders are in (``notifier.pii.state_form``); None
+        when never recorded: holders kept as read, as before forms were recorded."""
+        ...
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None: ...
+
 
 class CredentialStore(Protocol):
     """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).

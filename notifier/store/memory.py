@@ -28,6 +28,7 @@ class MemoryStore:
         self._deliveries: dict[tuple[str, int], Delivery] = {}
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
+        self._pii_forms: dict[SourceId, str] = {}
         self._credentials: dict[str, str] = {}
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
@@ -79,6 +80,12 @@ class MemoryStore:
                     position=position, sink=sink, event=routed.event, attempts=0
                 )
         self._cursors[source] = cursor
+
+    async def pii_form(self, source: SourceId) -> str | None:
+        return self._pii_forms.get(source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        self._pii_forms[source] = form
 
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
         due = (

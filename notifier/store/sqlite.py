@@ -118,6 +118,12 @@ class SqliteStore:
             self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
         )
 
+    async def pii_form(self, source: SourceId) -> str | None:
+        return await self._run(self._pii_form, source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        await self._run(self._set_pii_form, source, form)
+
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
         return await self._run(self._due, sink, now, limit)
@@ -174,6 +180,9 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         db.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten rows are zeroed, not left in free pages: holders rewritten
+        # as digests (a pii policy change) leave nothing readable in a copy of the file.
+        db.execute("PRAGMA secure_delete=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             db.close()
@@ -287,6 +296,30 @@ class SqliteStore:
                 "settled = max(sources.settled, excluded.settled)",
                 (source, cursor, now, epoch, int(settled)),
             )
+
+    def _pii_form(self, source: SourceId) -> str | None:
+        db = self._conn
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pii_forms'"
+        ).fetchone()
+        if exists is None:  # a file from before forms were recorded: holders kept as read
+            return None
+        row = db.execute("SELECT form FROM pii_forms WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_pii_form(self, source: SourceId, form: str) -> None:
+        with self._transaction() as db:
+            # Created on first use, not with the schema: files of schema version 1 gain it
+            # without a migration, and a file never switched off 'include' never has it.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS pii_forms (source TEXT PRIMARY KEY, form TEXT NOT NULL)"
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO pii_forms (source, form) VALUES (?, ?)", (source, form)
+            )
+        # The log still holds the pages as they were before the move (holders as read, or
+        # digests of a retired key): empty it. Rare, and best effort while a reader holds it.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
         # INDEXED BY: without statistics the planner walks the primary key, i.e. every
