@@ -18,44 +18,7 @@ from typing import Any
 from notifier import events as ev
 from notifier.diff import DiffContext
 from notifier.model import TicketTypeId, TicketTypeRecord
-
-
-@dataclass(frozen=True, slots=True)
-class TicketTypeState:
-    """The tracked inventory fields of a ticket type and its last event sequence."""
-
-    name: str | None = None
-    price_minor: int | None = None
-    currency: str | None = None
-    total_stock: int | None = None
-    sold: int | None = None
-    reserved: int | None = None
-    current_stock: int | None = None
-    on_sale: bool | None = None
-    sale_starts_at: datetime | None = None
-    sale_ends_at: datetime | None = None
-    deleted_at: datetime | None = None
-    sequence: int = 0
-
-    @classmethod
-    def of(cls, record: TicketTypeRecord, sequence: int = 0) -> TicketTypeState:
-        return cls(
-            name=record.name,
-            price_minor=record.price_minor,
-            currency=record.currency,
-            total_stock=record.total_stock,
-            sold=record.sold,
-            reserved=record.reserved,
-            current_stock=record.current_stock,
-            on_sale=record.on_sale,
-            sale_starts_at=record.sale_starts_at,
-            sale_ends_at=record.sale_ends_at,
-            deleted_at=record.deleted_at,
-            sequence=sequence,
-        )
-
-    def tracked(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "sequence")
+from notifier.state import TicketTypeState as TicketTypeState  # re-exported, as in diff.py
 
 
 @dataclass(frozen=True, slots=True)

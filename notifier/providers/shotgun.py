@@ -22,7 +22,6 @@ import msgspec
 import orjson
 import structlog
 
-from notifier.diff import wire_fingerprint
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
 from notifier.providers.base import EventWindow, PollResult, WireTickets
@@ -36,6 +35,7 @@ from notifier.providers.fields import (
     optional_text as _opt_str,
 )
 from notifier.providers.http import ProviderHttpClient, RequestBudget
+from notifier.state import wire_fingerprint
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
 __all__ = [

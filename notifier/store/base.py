@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.state import TicketState, TicketTypeState
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
 from notifier.model import Holder, SourceId, TicketId, TicketStatus
+from notifier.state import TicketState
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SCHEMA_VERSION, SqliteStore
