@@ -38,8 +38,7 @@ from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
-from notifier.store.base import DeliveryStatus
-from notifier.store.memory import MemoryStore
+from notifier.store.base import DeliveryStatus, StateStore
 from notifier.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -74,7 +73,7 @@ class Runtime:
     """Everything a config turns into, ready to run; ``close`` releases it all."""
 
     config: Config
-    store: SqliteStore | MemoryStore
+    store: StateStore
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
@@ -104,7 +103,7 @@ async def open_runtime(
     *,
     clock: Callable[[], datetime] = _utc_now,
     shard: tuple[int, int] | None = None,
-    store: SqliteStore | MemoryStore | None = None,
+    store: StateStore | None = None,
 ) -> Runtime:
     """Open the store and build every sink and poller the config describes.
 
@@ -191,7 +190,7 @@ def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
 def _build_sources(
     config: Config,
     *,
-    store: SqliteStore | MemoryStore,
+    store: StateStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],

@@ -3,7 +3,9 @@
 ``SnapshotStore`` is the poller's side: read a source's state, then commit new state,
 its events and the new cursor in ONE transaction (the transactional outbox: a crash can
 never leave events without state or state without events). ``Outbox`` is the dispatcher's
-side: which deliveries are due for a sink, and what became of an attempt.
+side: which deliveries are due for a sink, and what became of an attempt. ``StateStore``
+is all of it, as the service and the CLI hold it: every store implements it and passes the
+contract suite in tests/contract/test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -116,3 +118,19 @@ class SinkSwitches(Outbox, Protocol):
     async def disable_sink(self, sink: str, reason: str) -> None: ...
 
     async def disabled_sinks(self) -> dict[str, str]: ...
+
+
+class StateStore(SnapshotStore, SinkSwitches, Protocol):
+    """A whole store: snapshots, outbox, sink switches and the service's housekeeping."""
+
+    async def pending_count(self) -> int:
+        """Deliveries still pending (the outbox backlog gauge, the readiness probe)."""
+        ...
+
+    async def enable_sink(self, sink: str) -> bool:
+        """Switch a disabled sink back on; False if it was not disabled."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store; the runtime calls it once at shutdown."""
+        ...
