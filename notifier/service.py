@@ -29,9 +29,11 @@ from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, Provider
+from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.schedule import Cadence, poll_wait, reconcile_due
+from notifier.store.sealing import STATE_KEY_ENV, Sealer
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
@@ -198,6 +200,7 @@ def _build_sources(
 ) -> list[ScheduledSource]:
     """One poller per source; sources of one provider account share its client and pacing."""
     pii_key = config.defaults.pii_hash_key
+    grants = _eventpop_grants(config, store)
     scheduled: list[ScheduledSource] = []
     for organizer, source in config.sources():
         if shard is not None and not owns(organizer.id, ordinal=shard[0], shard_count=shard[1]):
@@ -205,7 +208,7 @@ def _build_sources(
         settings = config.settings_for(organizer, source)
         key = account_key(source)
         if key not in accounts:
-            accounts[key] = open_account(source)
+            accounts[key] = open_account(source, grants=grants)
         provider = build_provider(source, lookback=settings.lookback, account=accounts[key])
         poller = SourcePoller(
             SourceSettings(
@@ -230,6 +233,23 @@ def _build_sources(
         )
         scheduled.append(ScheduledSource(poller, provider, cadence))
     return scheduled
+
+
+def _eventpop_grants(config: Config, store: StateStore) -> GrantBook:
+    """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
+    sealer = Sealer.from_environment()
+    refreshable = any(
+        source.provider == "eventpop" and source.refresh_token is not None
+        for _, source in config.sources()
+    )
+    if refreshable and not sealer.encrypts:
+        log.warning(
+            "state_secrets_unencrypted",
+            detail="Eventpop tokens are kept in the state store as they are; set "
+            + STATE_KEY_ENV
+            + " to a Fernet key to encrypt them (docs/deploy.md)",
+        )
+    return GrantBook(store, sealer)
 
 
 async def poll_and_observe(

@@ -73,8 +73,10 @@ class EventpopSource(SourceBase):
     """Selects an Eventpop source."""
     organizer_id: int
     """Eventpop organizer id."""
-    event_ids: tuple[int, ...] = Field(min_length=1)
-    """Eventpop event ids to watch (at least one)."""
+    event_ids: tuple[int, ...] = ()
+    """Eventpop event ids to watch; empty: every current and upcoming event of the organizer,
+    from its events list (needs client_id, client_secret and refresh_token of an application
+    the organizer owns)."""
     access_token: SecretStr
     """OAuth2 access token, e.g. ${EVENTPOP_ACCESS_TOKEN}."""
     client_id: SecretStr | None = None
@@ -97,6 +99,19 @@ class EventpopSource(SourceBase):
             "refresh_token": self.refresh_token,
         }
         missing = [name for name, value in grant.items() if value is None]
+        if not self.event_ids and missing:
+            # Without event_ids the source lists the organizer's events, which takes an
+            # application token (client credentials); the user token expires in 2 h.
+            raise ConfigProblems(
+                [
+                    (
+                        "event_ids",
+                        "list the events to read, or set client_id, client_secret and "
+                        "refresh_token (an application the organizer owns) to follow every "
+                        "current and upcoming event",
+                    )
+                ]
+            )
         if 0 < len(missing) < len(grant):
             raise ConfigProblems(
                 [

@@ -48,6 +48,9 @@ class Account:
 
     http: ProviderHttpClient
     nuweb_pacer: nuweb.RatePacer | None = None
+    # Eventpop's OAuth sessions, one per grant across every account of the runtime, and
+    # the store their rotating tokens are kept in.
+    eventpop_grants: eventpop.GrantBook | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -66,8 +69,8 @@ def account_key(source: Source) -> str:
             return f"tickettailor:{source.base_url}:{source.id}"
 
 
-def open_account(source: Source) -> Account:
-    """The shared client (and pacing) of a source's account."""
+def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) -> Account:
+    """The shared client (and pacing) of a source's account; ``grants``: Eventpop's sessions."""
     per_minute = source.requests_per_minute or BUDGET_PER_MINUTE[source.provider]
     http = ProviderHttpClient(
         source.base_url,
@@ -79,7 +82,7 @@ def open_account(source: Source) -> Account:
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
-    return Account(http=http, nuweb_pacer=pacer)
+    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants)
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
@@ -133,6 +136,7 @@ def _eventpop(source: Source, lookback: timedelta | None, account: Account) -> P
         refresh_token=_reveal(source.refresh_token),
         lookback=lookback if lookback is not None else timedelta(minutes=2),
         http=account.http,
+        grants=account.eventpop_grants,
     )
 
 

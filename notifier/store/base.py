@@ -98,6 +98,18 @@ class SnapshotStore(Protocol):
     ) -> None: ...
 
 
+class CredentialStore(Protocol):
+    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
+
+    Values are opaque text, sealed by the caller (``notifier.store.sealing``); the store
+    neither reads nor logs them. Saving replaces what was stored under the key.
+    """
+
+    async def load_credentials(self, key: str) -> str | None: ...
+
+    async def save_credentials(self, key: str, value: str) -> None: ...
+
+
 class Outbox(Protocol):
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]: ...
 
@@ -120,8 +132,8 @@ class SinkSwitches(Outbox, Protocol):
     async def disabled_sinks(self) -> dict[str, str]: ...
 
 
-class StateStore(SnapshotStore, SinkSwitches, Protocol):
-    """A whole store: snapshots, outbox, sink switches and the service's housekeeping."""
+class StateStore(SnapshotStore, CredentialStore, SinkSwitches, Protocol):
+    """A whole store: snapshots, credentials, outbox, sink switches and housekeeping."""
 
     async def pending_count(self) -> int:
         """Deliveries still pending (the outbox backlog gauge, the readiness probe)."""

@@ -27,6 +27,7 @@ class MemoryStore:
         self._deliveries: dict[tuple[str, int], Delivery] = {}
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
+        self._credentials: dict[str, str] = {}
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
         tickets = self._tickets.get(source, {})
@@ -136,6 +137,13 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release; here so both stores close the same way."""
+
+    # -- CredentialStore -------------------------------------------------------------------
+    async def load_credentials(self, key: str) -> str | None:
+        return self._credentials.get(key)
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        self._credentials[key] = value
 
 
 def _requeueable(delivery: Delivery, sink: str, event_id: str | None) -> bool:

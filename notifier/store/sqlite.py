@@ -151,6 +151,14 @@ class SqliteStore:
     async def disabled_sinks(self) -> dict[str, str]:
         return await self._run(self._disabled_sinks)
 
+    # -- CredentialStore (its table is created by the first save: older files need no
+    # schema change, and a read-only file still opens) --------------------------------
+    async def load_credentials(self, key: str) -> str | None:
+        return await self._run(self._load_credentials, key)
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        await self._run(self._save_credentials, key, value)
+
     # -- the worker-thread side ----------------------------------------------------------
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
@@ -340,6 +348,30 @@ class SqliteStore:
 
     def _disabled_sinks(self) -> dict[str, str]:
         return dict(self._conn.execute("SELECT sink, reason FROM disabled_sinks").fetchall())
+
+    def _load_credentials(self, key: str) -> str | None:
+        db = self._conn
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credentials'"
+        ).fetchone()
+        if exists is None:
+            return None
+        row = db.execute("SELECT value FROM credentials WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _save_credentials(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(_CREDENTIALS)
+            db.execute(
+                "INSERT OR REPLACE INTO credentials (key, value, saved_at) VALUES (?, ?, ?)",
+                (key, value, self._clock()),
+            )
+
+
+_CREDENTIALS = (
+    "CREATE TABLE IF NOT EXISTS credentials "
+    "(key TEXT PRIMARY KEY, value TEXT NOT NULL, saved_at REAL NOT NULL)"
+)
 
 
 def _insert_event(db: sqlite3.Connection, routed: Routed, now: float) -> None:

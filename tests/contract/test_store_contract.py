@@ -540,3 +540,27 @@ async def test_a_settled_baseline_stays_settled(store: StateStore) -> None:
     await store.commit(SOURCE, tickets={}, events=[], cursor="c2", settled=True)
     await store.commit(SOURCE, tickets={}, events=[], cursor="c3", settled=False)
     assert (await store.load(SOURCE)).settled
+
+
+# -- CredentialStore ----------------------------------------------------------------------
+
+
+async def test_credentials_unknown_key_loads_none(store: StateStore) -> None:
+    assert await store.load_credentials("eventpop:grant:abc") is None
+
+
+async def test_credentials_save_replaces_and_keys_stay_apart(store: StateStore) -> None:
+    await store.save_credentials("a", "sealed-1")
+    await store.save_credentials("b", "other")
+    await store.save_credentials("a", "sealed-2")
+    assert await store.load_credentials("a") == "sealed-2"
+    assert await store.load_credentials("b") == "other"
+
+
+async def test_sqlite_credentials_survive_reopening(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "state.db")
+    await store.save_credentials("grant", "sealed")
+    await store.close()
+    store = await open_sqlite(tmp_path / "state.db")
+    assert await store.load_credentials("grant") == "sealed"
+    await store.close()

@@ -17,6 +17,7 @@ from notifier.providers.eventpop import (
     Position,
     decode_cursor,
     encode_cursor,
+    parse_events,
     parse_page,
     parse_ticket,
 )
@@ -264,3 +265,45 @@ def test_parse_page_only_raises_notifier_errors(payload: object) -> None:
     """Whatever JSON arrives, parse_page returns records or raises a NotifierError."""
     with contextlib.suppress(NotifierError):
         parse_page(payload, source=SOURCE, event_id="1")
+
+
+# -- the events list ----------------------------------------------------------------------
+
+
+def test_events_are_read_from_the_list_envelope() -> None:
+    page = {
+        "success": True,
+        "events": [
+            {
+                "id": 71001,
+                "status": "active",
+                "start_at": "2026-05-01T19:00:00.000+07:00",
+                "end_at": "2026-05-01T23:00:00.000+07:00",
+                "title": "Night",
+            },
+            {"id": 71002, "status": "draft", "end_at": None},
+        ],
+        "count": 2,
+    }
+    first, second = parse_events(page)
+    assert first.event_id == "71001"
+    assert first.end_at == datetime(2026, 5, 1, 16, 0, tzinfo=UTC)
+    assert (second.event_id, second.status, second.start_at, second.end_at) == (
+        "71002",
+        "draft",
+        None,
+        None,
+    )
+
+
+def test_a_bare_list_of_events_is_read_too() -> None:
+    assert [e.event_id for e in parse_events([{"id": 5}])] == ["5"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"success": False, "events": []}, {"events": {}}, {"events": [{"title": "no id"}]}, "x"],
+)
+def test_a_malformed_events_page_is_fatal(payload: object) -> None:
+    with pytest.raises(FatalProviderError):
+        parse_events(payload)
