@@ -33,7 +33,7 @@ from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.schedule import Cadence, poll_wait, reconcile_due
-from notifier.store.sealing import STATE_KEY_ENV, Sealer
+from notifier.sealing import STATE_KEY_ENV, Sealer
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher

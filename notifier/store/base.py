@@ -98,18 +98,6 @@ class SnapshotStore(Protocol):
     ) -> None: ...
 
 
-class CredentialStore(Protocol):
-    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
-
-    Values are opaque text, sealed by the caller (``notifier.store.sealing``); the store
-    neither reads nor logs them. Saving replaces what was stored under the key.
-    """
-
-    async def load_credentials(self, key: str) -> str | None: ...
-
-    async def save_credentials(self, key: str, value: str) -> None: ...
-
-
 class Outbox(Protocol):
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]: ...
 
@@ -132,7 +120,7 @@ class SinkSwitches(Outbox, Protocol):
     async def disabled_sinks(self) -> dict[str, str]: ...
 
 
-class StateStore(SnapshotStore, CredentialStore, SinkSwitches, Protocol):
+class StateStore(SnapshotStore, SinkSwitches, Protocol):
     """A whole store: snapshots, credentials, outbox, sink switches and housekeeping."""
 
     async def pending_count(self) -> int:
@@ -141,6 +129,16 @@ class StateStore(SnapshotStore, CredentialStore, SinkSwitches, Protocol):
 
     async def enable_sink(self, sink: str) -> bool:
         """Switch a disabled sink back on; False if it was not disabled."""
+        ...
+
+    # The providers' ``CredentialStore`` (notifier.providers.base), declared again here so
+    # that the store imports no provider module: a StateStore is one, structurally.
+    async def load_credentials(self, key: str) -> str | None:
+        """The opaque (sealed) text saved under ``key``, or None."""
+        ...
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        """Replace what is saved under ``key``; the store neither reads nor logs it."""
         ...
 
     async def close(self) -> None:
