@@ -5,8 +5,9 @@ always give the same events with the same sequence numbers, and therefore the sa
 deterministic event ids (a poll repeated after a crash re-emits identical events).
 
 Order of the events one ticket can yield in one poll is fixed and deterministic:
-issued, checked_in, checked_out, status change, check_in_reverted, holder_changed.
-A refund that also undid the scan thus reads "refunded, then check-in reverted".
+issued, checked_in, checked_out, status change, check_in_reverted, holder_changed,
+type_changed. A refund that also undid the scan thus reads "refunded, then check-in
+reverted".
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def _unchanged(before: TicketState, record: TicketRecord) -> bool:
         and before.checked_in_at == record.checked_in_at
         and before.checked_out_at == record.checked_out_at
         and before.holder == record.holder
+        and before.type_id == record.ticket_type.id
+        and before.type_name == record.ticket_type.name
     )
 
 
@@ -147,6 +150,14 @@ def _transition_events(
     if record.holder != state.holder:
         after = replace(state, holder=record.holder)
         yield builder.build(ev.TicketHolderChanged, state, after, record.updated_at)
+        state = after
+    ticket_type = record.ticket_type
+    if state.type_id and ticket_type.id and ticket_type.id != state.type_id:
+        # Another product (an upgrade, a swap). A renamed type with the same id, a state
+        # stored before types were tracked, or a type id an adapter could not read ("")
+        # is recorded without an event.
+        after = replace(state, type_id=ticket_type.id, type_name=ticket_type.name)
+        yield builder.build(ev.TicketTypeChanged, state, after, record.updated_at)
 
 
 def _status_event(old: TicketStatus, new: TicketStatus) -> type[ev._TicketEvent]:
@@ -223,4 +234,7 @@ def snapshot(state: TicketState) -> ev.TicketSnapshot:
         checked_in_at=state.checked_in_at,
         checked_out_at=state.checked_out_at,
         holder=holder_payload(state.holder),
+        ticket_type=None
+        if state.type_id is None
+        else ev.TicketTypeRef(id=state.type_id, name=state.type_name),
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _Frozen(BaseModel):
@@ -38,6 +38,13 @@ class TicketTypePayload(_Frozen):
     currency: str | None = None
 
 
+class TicketTypeRef(_Frozen):
+    """Which ticket type a ticket is of, as its ``before``/``after`` name it."""
+
+    id: str
+    name: str | None = None
+
+
 class TicketSnapshot(_Frozen):
     """The tracked fields of a ticket at one moment."""
 
@@ -45,6 +52,9 @@ class TicketSnapshot(_Frozen):
     checked_in_at: datetime | None = None
     checked_out_at: datetime | None = None
     holder: HolderPayload
+    ticket_type: TicketTypeRef | None = Field(
+        default=None, description="Null only in payloads written before it was tracked."
+    )
 
 
 class InventorySnapshot(_Frozen):
@@ -154,6 +164,13 @@ class TicketHolderChanged(_TicketEvent):
     type: Literal["ticket.holder_changed"] = "ticket.holder_changed"
 
 
+class TicketTypeChanged(_TicketEvent):
+    """The ticket's type changed (an upgrade, a swap): ``before.ticket_type`` and
+    ``after.ticket_type`` name the old and the new type."""
+
+    type: Literal["ticket.type_changed"] = "ticket.type_changed"
+
+
 class _TicketTypeEvent(_EventBase):
     ticket_type_id: str
     before: InventorySnapshot | None = None
@@ -208,6 +225,7 @@ TicketEvent = (
     | TicketReinstated
     | TicketStatusChanged
     | TicketHolderChanged
+    | TicketTypeChanged
 )
 TicketTypeEvent = (
     TicketTypeSoldChanged
@@ -232,6 +250,7 @@ EVENT_MODELS: tuple[type[_EventBase], ...] = (
     TicketReinstated,
     TicketStatusChanged,
     TicketHolderChanged,
+    TicketTypeChanged,
     TicketTypeSoldChanged,
     TicketTypeSoldOut,
     TicketTypeBackInStock,

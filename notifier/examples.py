@@ -109,6 +109,12 @@ _TICKET_CASES: dict[str, tuple[TicketState | None, TicketRecord]] = {
         TicketState.of(_ticket()),
         _ticket(holder=Holder(first_name="Sam", last_name="Rivera", email="sam@example.com")),
     ),
+    "ticket.type_changed": (
+        TicketState.of(_ticket()),
+        _ticket(
+            ticket_type=TicketType(id="12345680", name="VIP", price_minor=8999, currency="EUR")
+        ),
+    ),
 }
 _TYPE_CASES: dict[str, tuple[TicketTypeState, TicketTypeRecord]] = {
     "ticket_type.sold_changed": (

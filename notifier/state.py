@@ -22,13 +22,19 @@ _WIRE_TAG = 1 << 59
 
 @dataclass(frozen=True, slots=True)
 class TicketState:
-    """What the store remembers of a ticket: its tracked fields and last event sequence."""
+    """What the store remembers of a ticket: its tracked fields and last event sequence.
+
+    ``type_id``/``type_name`` are its ticket type's; None in a state stored before the
+    type was tracked, which the next read fills in silently (it was not seen to change).
+    """
 
     status: TicketStatus
     checked_in_at: datetime | None
     checked_out_at: datetime | None
     holder: Holder
     sequence: int = 0
+    type_id: str | None = None
+    type_name: str | None = None
 
     @classmethod
     def of(cls, record: TicketRecord, sequence: int = 0) -> TicketState:
@@ -38,12 +44,19 @@ class TicketState:
             checked_out_at=record.checked_out_at,
             holder=record.holder,
             sequence=sequence,
+            type_id=record.ticket_type.id,
+            type_name=record.ticket_type.name,
         )
 
     @property
     def fingerprint(self) -> int:
         return tracked_fingerprint(
-            self.status, self.checked_in_at, self.checked_out_at, self.holder
+            self.status,
+            self.checked_in_at,
+            self.checked_out_at,
+            self.holder,
+            self.type_id,
+            self.type_name,
         )
 
     def same_tracked_fields(self, other: TicketState) -> bool:
@@ -52,6 +65,8 @@ class TicketState:
             and self.checked_in_at == other.checked_in_at
             and self.checked_out_at == other.checked_out_at
             and self.holder == other.holder
+            and self.type_id == other.type_id
+            and self.type_name == other.type_name
         )
 
 
@@ -60,6 +75,8 @@ def tracked_fingerprint(
     checked_in_at: datetime | None,
     checked_out_at: datetime | None,
     holder: Holder,
+    type_id: str | None = None,
+    type_name: str | None = None,
 ) -> int:
     """A 59-bit digest of the fields the diff tracks: equal fields, equal digests.
 
@@ -69,7 +86,8 @@ def tracked_fingerprint(
     which is salted per process for text, so a digest is never stored: it is recomputed
     at load.
     """
-    return hash((status, checked_in_at, checked_out_at, holder)) & _DIGEST_MASK
+    fields = (status, checked_in_at, checked_out_at, holder, type_id, type_name)
+    return hash(fields) & _DIGEST_MASK
 
 
 def wire_fingerprint(fields: tuple[object, ...]) -> int:
@@ -85,8 +103,14 @@ def wire_fingerprint(fields: tuple[object, ...]) -> int:
 
 def record_fingerprint(record: TicketRecord) -> int:
     """``TicketState.of(record).fingerprint`` without building the state."""
+    ticket_type = record.ticket_type
     return tracked_fingerprint(
-        record.status, record.checked_in_at, record.checked_out_at, record.holder
+        record.status,
+        record.checked_in_at,
+        record.checked_out_at,
+        record.holder,
+        ticket_type.id,
+        ticket_type.name,
     )
 
 

@@ -12,7 +12,7 @@ import math
 import re
 from datetime import UTC, datetime
 
-__all__ = ["format_shotgun_time", "parse_timestamp"]
+__all__ = ["format_nuweb_time", "format_shotgun_time", "parse_timestamp"]
 
 # A numeric string is unix seconds. Checked before ISO parsing because
 # ``fromisoformat`` would read an eight-digit number as a basic-format date.
@@ -39,6 +39,17 @@ def format_shotgun_time(dt: datetime) -> str:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt.isoformat(sep=" ", timespec="microseconds")
+
+
+def format_nuweb_time(dt: datetime) -> str:
+    """Nuweb's documented filter format, ``2021-01-01T00:00:00.000000Z``; naive is UTC.
+
+    Here rather than in the adapter: the Nuweb simulator writes the same format and must
+    not depend on the adapter it checks.
+    """
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_text(text: str) -> datetime | None:

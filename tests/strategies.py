@@ -34,6 +34,13 @@ holders = st.builds(
 )
 # A small pool makes "holder unchanged" likely enough for hypothesis to explore it.
 few_holders = st.sampled_from([Holder(), ALICE, BOB]) | holders
+# Two ids and a rename: "type changed", "renamed only" and "unchanged" all come up often.
+ticket_types = st.builds(
+    TicketType,
+    id=st.sampled_from(["TT1", "TT2"]),
+    name=st.sampled_from(["Early bird", "VIP", None]),
+    price_minor=st.none() | st.integers(min_value=0, max_value=10**6),
+)
 ticket_states = st.builds(
     TicketState,
     status=statuses,
@@ -41,6 +48,8 @@ ticket_states = st.builds(
     checked_out_at=optional_moments,
     holder=few_holders,
     sequence=st.integers(min_value=0, max_value=10_000),
+    type_id=st.sampled_from(["TT1", "TT2"]),
+    type_name=st.sampled_from(["Early bird", "VIP", None]),
 )
 
 
@@ -80,13 +89,19 @@ def records_from(draw: st.DrawFn, state: TicketState, ticket_id: str = "T1") -> 
         checked_in_at=pick(state.checked_in_at, optional_moments),
         checked_out_at=pick(state.checked_out_at, optional_moments),
         holder=pick(state.holder, few_holders),
+        ticket_type=pick(_type_of(state), ticket_types),
         status_changed_at=draw(optional_moments),
         updated_at=draw(optional_moments),
     )
 
 
+def _type_of(state: TicketState) -> TicketType:
+    return TicketType(id=state.type_id or "TT1", name=state.type_name)
+
+
 ticket_records = st.builds(
     record,
+    ticket_type=ticket_types,
     status=statuses,
     checked_in_at=optional_moments,
     checked_out_at=optional_moments,

@@ -135,8 +135,9 @@ class NuwebSource(SourceBase):
     """Admin API bearer token, e.g. ${NUWEB_TOKEN}."""
     company_id: int
     """Nuweb company id, sent as the X-NU-COMPANY-ID header."""
-    event_ids: tuple[int, ...] = Field(min_length=1)
-    """Nuweb event ids to watch (at least one)."""
+    event_ids: tuple[int, ...] = ()
+    """Nuweb event ids to watch; empty (the default) follows every current and upcoming
+    event of the company (GET /v1/events)."""
     base_url: BaseUrl = "https://api.nuwebgroup.com"
     """API root; point it at `notifier simulate nuweb` to try without an account."""
 

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from yarl import URL
 
+from notifier.errors import FatalProviderError
 from notifier.model import TicketStatus
 
 log = structlog.get_logger(__name__)
@@ -84,6 +86,54 @@ def next_link(container: object, where: str) -> str | None:
     if not isinstance(link, str):
         raise TypeError(where + ".next is not a string")
     return link
+
+
+# What yarl raises for a link it cannot parse: mostly ValueError, but an IndexError for
+# e.g. "http://[::1]@" (found by the property test).
+_URL_ERRORS = (ValueError, TypeError, UnicodeError, IndexError)
+
+
+def same_origin_link(link: str, current: str) -> str:
+    """Where to send the request a ``next`` link asks for: its path and query, always on
+    the origin (scheme, host, port) of ``current``, the configured URL that was read.
+
+    A link's own scheme, host, port and user info are never used: Nuweb's spec gives next
+    links on another scheme and host (``http://api.example.com/...`` in its examples), and
+    a link naming another host must not carry the token there. A link with no path keeps
+    ``current``'s; a relative path is resolved against it. ``FatalProviderError`` if the
+    link cannot be parsed at all (the link, which may hold a token, is never quoted).
+    """
+    try:
+        target = URL(link)
+        here = URL(current)
+        path = target.raw_path
+        if not path:
+            path = here.raw_path
+        elif not path.startswith("/"):
+            path = here.join(URL.build(path=path, encoded=True)).raw_path
+        resolved = URL.build(
+            scheme=here.scheme,
+            authority=here.raw_authority,
+            path=path,
+            query_string=target.raw_query_string,
+            encoded=True,
+        )
+        return str(resolved)
+    except _URL_ERRORS as exc:
+        raise FatalProviderError("malformed next link: " + type(exc).__name__) from exc
+
+
+def link_parameter(link: str, name: str) -> str:
+    """The value of query parameter ``name`` in a ``next`` link (a cursor such as Shotgun's
+    ``after``); ``FatalProviderError`` if the link is malformed or lacks it, since
+    following it anyway would read the first page again."""
+    try:
+        value = URL(link).query.get(name)
+    except _URL_ERRORS as exc:
+        raise FatalProviderError("malformed next link: " + type(exc).__name__) from exc
+    if not value:
+        raise FatalProviderError("next link has no " + repr(name) + " parameter")
+    return value
 
 
 def json_object(value: object, what: str) -> dict[str, Any]:

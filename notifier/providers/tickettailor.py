@@ -49,6 +49,7 @@ from notifier.providers.fields import (
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
+    same_origin_link,
 )
 from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.timeparse import parse_timestamp
@@ -691,7 +692,9 @@ class TicketTailorProvider:
         url: str | None = self._base + path
         seen: set[str] = set()
         while url is not None:
-            result = await self._http.fetch_json(url, params=query, headers=self._headers)
+            # A next link gives only its path and query, always sent to the configured origin.
+            target = same_origin_link(url, self._base)
+            result = await self._http.fetch_json(target, params=query, headers=self._headers)
             read.requests += result.attempts
             await self._respect_rate_limit(result)
             yield result.payload

@@ -1,11 +1,13 @@
-"""A fake of Shotgun's ``GET /tickets`` faithful to the seed document (docs/design.md §5).
+"""A fake of Shotgun's ``GET /tickets`` faithful to its public documentation.
+
+Sources, cited at each behaviour below by these names:
+- "Shotgun Tickets API": Shotgun's public "Tickets API" page (the ``/tickets`` endpoint,
+  its query parameters, ordering and pagination, response shape and ticket fields);
+- "observed behaviour": integrators' field notes, listed in docs/providers.md;
+- "# Assumption:" marks what no source says; docs/providers.md lists them.
 
 State lives in memory in ``ShotgunSimulator`` and is driven from Python (create, scan,
-refund, resell, ...). Every mutation moves ``ticket_updated_at`` strictly forward, so
-the (updated_at, ticket_id) order the API promises is deterministic. The HTTP side keeps
-the real API's envelope, 100-ticket pages, absolute ``pagination.next`` only on a full
-page, Bearer or ``token`` auth, and its quirk: a valid token of another organizer gets
-200 with no tickets. ``faults`` scripts failures for the next requests.
+refund, resell, ...). ``faults`` scripts failures for the next requests.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "serve",
 ]
 
+# Shotgun Tickets API, "Ordering & pagination": "Pages contain at most 100 tickets".
 PAGE_SIZE = 100
 _TICK = timedelta(microseconds=1)
 _FIRST_TICKET_ID = 69_246_800
@@ -102,7 +105,8 @@ class ShotgunSimulator:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.page_size = page_size
         self.faults = FaultQueue()
-        # One-shot: the next ``pagination.next`` link points to this origin (a token thief).
+        # A test hook, not a provider behaviour. One-shot: the next ``pagination.next`` link
+        # points to this origin (a token thief).
         self.next_origin: str | None = None
         self.requests_served = 0
         self.seen: deque[SeenRequest] = deque(maxlen=10_000)
@@ -144,12 +148,15 @@ class ShotgunSimulator:
         return event_id
 
     def cancel_event(self, event_id: int) -> None:
-        """The organizer cancels the event: ``event_canceled_at`` set on all its tickets."""
-        now = self._tick()
-        self._events[event_id].wire["event_canceled_at"] = format_shotgun_time(now)
-        for ticket in self._tickets.values():
-            if ticket.event_id == event_id:
-                self._touch(ticket, now)
+        """The organizer cancels the event: ``event_canceled_at`` set on all its tickets.
+
+        Shotgun Tickets API, ticket fields: every ticket carries ``event_canceled_at``, "the
+        event cancelation date if the organizer cancels it".
+        """
+        # Assumption: cancelling the event changes neither its tickets' ``ticket_status``
+        # nor their ``ticket_updated_at`` (the page does not say it does; the safer case,
+        # since an ``after`` read then never sees the cancellation).
+        self._events[event_id].wire["event_canceled_at"] = format_shotgun_time(self._tick())
 
     # -- control API: tickets
 
@@ -194,20 +201,31 @@ class ShotgunSimulator:
         return ticket_id
 
     def scan(self, ticket_id: int, at: datetime | None = None) -> None:
-        """Check the ticket in; ``at`` back-dates the scan (offline scanners sync late)."""
+        """Check the ticket in; ``at`` back-dates the scan (offline scanners sync late).
+
+        Shotgun Tickets API: ``ticket_scanned_at`` "when the ticket was scanned";
+        ``ticket_updated_at`` "last time the ticket was updated".
+        """
+        # Assumption: a scan synced late keeps the scanner's time, not the sync's.
         now = self._tick()
         self._update(ticket_id, now, ticket_scanned_at=format_shotgun_time(at or now))
 
     def unscan(self, ticket_id: int) -> None:
+        # Assumption: an undone scan sets ``ticket_scanned_at`` back to null (the page
+        # documents null only for "not scanned").
         self._update(ticket_id, self._tick(), ticket_scanned_at=None)
 
     def refund(self, ticket_id: int) -> None:
+        # Shotgun Tickets API: ``ticket_status`` "refunded". Assumption: a refund also sets
+        # ``ticket_canceled_at`` (documented for cancelled tickets only).
         now = self._tick()
         self._update(
             ticket_id, now, ticket_status="refunded", ticket_canceled_at=format_shotgun_time(now)
         )
 
     def cancel(self, ticket_id: int) -> None:
+        # Shotgun Tickets API: ``ticket_status`` "canceled"; ``ticket_canceled_at`` "if the
+        # ticket was canceled, this is set to the cancelation date & time".
         now = self._tick()
         self._update(
             ticket_id, now, ticket_status="canceled", ticket_canceled_at=format_shotgun_time(now)
@@ -222,7 +240,11 @@ class ShotgunSimulator:
         email: str | None,
         phone: str | None = None,
     ) -> int:
-        """Mark the ticket resold and issue a replacement to the new holder; returns its id."""
+        """Mark the ticket resold and issue a replacement to the new holder; returns its id.
+
+        Shotgun Tickets API: ``ticket_status`` "resold"; observed behaviour: "resold means
+        another ticket has been issued to replace this one" (an integrator's notes).
+        """
         original = self._tickets[ticket_id]
         self._update(ticket_id, self._tick(), ticket_status="resold")
         old = original.wire
@@ -249,11 +271,15 @@ class ShotgunSimulator:
         phone: str | None = None,
     ) -> None:
         """Give the same ticket to another holder (a new contact on the same ticket id)."""
+        # Assumption: a name transfer changes the contact fields of the same ticket id and
+        # moves ``ticket_updated_at`` (the page lists the contact fields only).
         contact = _contact(ticket_id + 7, first_name, last_name, email, phone)
         self._update(ticket_id, self._tick(), **contact)
 
     def approve(self, ticket_id: int) -> None:
         """A pending ticket (approval or payment plan) becomes valid."""
+        # Shotgun Tickets API: statuses payment_plan_pending, pending_approval, valid,
+        # rejected. Assumption: approval changes the status in place on the same ticket.
         self._require_status(ticket_id, {"pending_approval", "payment_plan_pending"})
         self._update(ticket_id, self._tick(), ticket_status="valid")
 
@@ -261,15 +287,35 @@ class ShotgunSimulator:
         self._require_status(ticket_id, {"pending_approval"})
         self._update(ticket_id, self._tick(), ticket_status="rejected")
 
+    def change_deal(
+        self, ticket_id: int, *, deal_id: int, deal_title: str, deal_price: int | None = None
+    ) -> None:
+        """Move a ticket to another deal (an upgrade, a swap).
+
+        Shotgun Tickets API: ``deal_id`` "the organizer event ticket (product) ID",
+        ``deal_title`` "the name of the ticket".
+        """
+        # Assumption: an upgrade keeps the ticket id and changes its deal fields in place,
+        # moving ``ticket_updated_at`` (the page does not describe upgrades).
+        fields: dict[str, Any] = {"deal_id": deal_id, "deal_title": deal_title}
+        if deal_price is not None:
+            fields["deal_price"] = deal_price
+        self._update(ticket_id, self._tick(), **fields)
+
     def touch(self, *ticket_ids: int, at: datetime | None = None) -> datetime:
-        """Give several tickets one identical update time (to exercise the id tie-breaker)."""
+        """Give several tickets one identical update time (to exercise the id tie-breaker).
+
+        Shotgun Tickets API: ``after`` "can also be a tuple of [date]_[ticket id] to specify
+        from which ticket to start when multiple tickets have the exact same update date".
+        """
         when = at or self._tick()
         for ticket_id in ticket_ids:
             self._touch(self._tickets[ticket_id], when)
         return when
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
-        """The ticket exactly as the API would render it."""
+        """The ticket exactly as the API would render it: the ticket, deal, order, event and
+        contact fields of the Shotgun Tickets API's ticket table, in one flat object."""
         ticket = self._tickets[ticket_id]
         return {**ticket.wire, **self._events[ticket.event_id].wire}
 
@@ -286,7 +332,11 @@ class ShotgunSimulator:
         return self._tokens.get(token)
 
     def select(self, query: Query, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` visible tickets strictly after ``query.after``, in API order."""
+        """Up to ``limit`` visible tickets strictly after ``query.after``, in API order.
+
+        Shotgun Tickets API, "Ordering & pagination": "ordered by update date/time
+        ascending, then ID ascending"; ``after`` returns "tickets updated after it".
+        """
         keys = self._sorted_keys()
         start = 0 if query.after is None else bisect.bisect_right(keys, query.after)
         page: list[dict[str, Any]] = []
@@ -313,6 +363,9 @@ class ShotgunSimulator:
     # -- internals
 
     def _visible(self, ticket: _Ticket, query: Query) -> bool:
+        # Shotgun Tickets API: ``event_id`` "if you only want the tickets for a given
+        # event"; ``include_cohosted_events`` "set to 1 or true to include events of which
+        # you are a cohost".
         if query.event_id is not None and ticket.event_id != query.event_id:
             return False
         event = self._events[ticket.event_id]
@@ -328,6 +381,8 @@ class ShotgunSimulator:
 
     def _tick(self) -> datetime:
         """Now, but strictly after the previous mutation so update order is total."""
+        # Assumption: times are UTC (the page shows them without an offset), and no two
+        # mutations share a microsecond unless ``touch`` makes them (the id tie-breaker).
         now = self._clock()
         if self._last_tick is not None and now <= self._last_tick:
             now = self._last_tick + _TICK
@@ -366,6 +421,8 @@ def _islice_from(keys: list[tuple[datetime, int]], start: int) -> Iterator[tuple
 def _event_wire(
     event_id: int, now: datetime, start: datetime, end: datetime | None
 ) -> dict[str, Any]:
+    # Shotgun Tickets API, ticket fields event_*: times as "2025-06-07 18:00:00" (space,
+    # optional microseconds, no offset).
     return {
         "event_id": event_id,
         "event_start_time": format_shotgun_time(start),
@@ -378,7 +435,8 @@ def _event_wire(
 
 
 def _ticket_wire(ticket_id: int, now: datetime) -> dict[str, Any]:
-    """Every seed field of a ticket except the event's and the contact's."""
+    """Every documented field of a ticket (Shotgun Tickets API, ticket fields) except the
+    event's and the contact's."""
     stamp = format_shotgun_time(now)
     return {
         "ticket_id": ticket_id,
@@ -486,6 +544,7 @@ async def serve(sim: ShotgunSimulator, host: str = "127.0.0.1", port: int = 0) -
 
 
 async def _tickets_handler(request: web.Request) -> web.StreamResponse:
+    # Shotgun Tickets API, "Endpoint URL": GET https://api.shotgun.live/tickets.
     sim = request.app[_SIM_KEY]
     sim.requests_served += 1
     token, bearer = _token_of(request)
@@ -499,6 +558,8 @@ async def _tickets_handler(request: web.Request) -> web.StreamResponse:
             return failed
     organizer = None if token is None else sim.organizer_for(token)
     if organizer is None:
+        # Assumption: an unknown or missing token is refused with 401 and a JSON body (the
+        # page documents neither the status nor the body).
         return _error(401, "invalid or missing token")
     query = _parse_query(request)
     if isinstance(query, web.Response):
@@ -509,6 +570,8 @@ async def _tickets_handler(request: web.Request) -> web.StreamResponse:
 
 
 def _token_of(request: web.Request) -> tuple[str | None, bool]:
+    # Shotgun Tickets API, "Authentication": an organizer adds the token "either as a
+    # header (Authorization: Bearer [token]) or in the query string as token".
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[len("Bearer ") :].strip(), True
@@ -517,14 +580,22 @@ def _token_of(request: web.Request) -> tuple[str | None, bool]:
 
 def _page_key(request: web.Request) -> str:
     # Identifies a request by its filters and position, so a retry of page 3 is page 3.
+    return _key_of(request.query.items())
+
+
+def _key_of(query: Iterable[tuple[str, str]]) -> str:
+    # Next links drop include_cohosted_events (see ``_next_url``): it is no part of a key.
     return "&".join(
-        name + "=" + value for name, value in sorted(request.query.items()) if name != "token"
+        name + "=" + value
+        for name, value in sorted(query)
+        if name not in ("token", "include_cohosted_events")
     )
 
 
 def _parse_query(request: web.Request) -> Query | web.Response:
     params = request.query
     if "organizer_id" not in params:
+        # Shotgun Tickets API: organizer_id is "required". Assumption: without it, a 400.
         return _error(400, "organizer_id is required")
     try:
         return Query(
@@ -538,7 +609,10 @@ def _parse_query(request: web.Request) -> Query | web.Response:
 
 
 def _parse_after(value: str | None) -> tuple[datetime, int] | None:
-    """``after`` as a sort key: a bare date is after every id at that instant."""
+    """``after`` as a sort key: a bare date is after every id at that instant.
+
+    Shotgun Tickets API: ``after`` is an "ISO date" or "a tuple of [date]_[ticket id]".
+    """
     if not value:
         return None
     stamp, sep, ticket_id = value.rpartition("_")
@@ -560,9 +634,12 @@ def _page_response(
     page: int,
     token_in_query: bool,
 ) -> web.Response:
-    # The real API's quirk: a valid token of another organizer is not refused, just empty.
+    # Observed behaviour: a valid token of another organizer is not refused, just empty
+    # (HTTP 200 with 0 tickets; see docs/providers.md).
     rows = sim.select(query, sim.page_size) if organizer == query.organizer_id else []
     next_url = None
+    # Shotgun Tickets API: "if the page is full, the result contains a link to the next
+    # page for your convenience (in pagination.next)".
     if len(rows) == sim.page_size:
         after = rows[-1]["ticket_updated_at"] + "_" + str(rows[-1]["ticket_id"])
         next_url = _next_url(request, after, keep_token=token_in_query)
@@ -570,15 +647,22 @@ def _page_response(
             next_url = str(URL(sim.next_origin).join(URL(next_url).relative()))
             sim.next_origin = None
         sim.remember_next(_page_key_of(next_url), page + 1)
+    # Shotgun Tickets API, "Response shape": "your params, the pagination infos, and a list
+    # of tickets in data". Assumption: ``next`` is null on the last page (the page says the
+    # link is present only when the page is full).
     body = {"params": _echo_params(query), "pagination": {"next": next_url}, "data": rows}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 def _next_url(request: web.Request, after: str, *, keep_token: bool) -> str:
+    # Shotgun Tickets API, the example response: pagination.next is an absolute URL that
+    # keeps token, organizer_id and event_id, replaces ``after`` with the last ticket's
+    # "<ticket_updated_at>_<ticket_id>", and drops include_cohosted_events although the
+    # request (and the echoed params) had it.
     params = {
         name: value
         for name, value in request.query.items()
-        if name != "after" and (keep_token or name != "token")
+        if name not in ("after", "include_cohosted_events") and (keep_token or name != "token")
     }
     params["after"] = after
     base = request.url.with_query(None)
@@ -586,11 +670,12 @@ def _next_url(request: web.Request, after: str, *, keep_token: bool) -> str:
 
 
 def _page_key_of(url: str) -> str:
-    query = URL(url).query
-    return "&".join(name + "=" + value for name, value in sorted(query.items()) if name != "token")
+    return _key_of(URL(url).query.items())
 
 
 def _echo_params(query: Query) -> dict[str, Any]:
+    # Shotgun Tickets API, the example response: ``params`` echoes organizer_id, event_id
+    # and include_cohosted_events (a boolean).
     params: dict[str, Any] = {"organizer_id": query.organizer_id}
     if query.event_id is not None:
         params["event_id"] = query.event_id

@@ -29,18 +29,25 @@ def encode_state(state: TicketState) -> bytes:
             holder.email,
             holder.phone,
             state.sequence,
+            state.type_id,
+            state.type_name,
         ]
     )
 
 
 def decode_state(blob: bytes) -> TicketState:
-    status, checked_in, checked_out, first, last, email, phone, sequence = orjson.loads(blob)
+    # States written before the ticket type was tracked have 8 fields: no type yet.
+    fields = orjson.loads(blob)
+    status, checked_in, checked_out, first, last, email, phone, sequence = fields[:8]
+    type_id, type_name = fields[8:10] if len(fields) >= 10 else (None, None)
     return TicketState(
         status=TicketStatus(status),
         checked_in_at=_from_micros(checked_in),
         checked_out_at=_from_micros(checked_out),
         holder=Holder(first_name=first, last_name=last, email=email, phone=phone),
         sequence=sequence,
+        type_id=type_id,
+        type_name=type_name,
     )
 
 

@@ -12,8 +12,9 @@ from functools import cache
 from typing import Any
 
 from notifier.model import SourceId, TicketId, TicketStatus
-from notifier.providers.nuweb import ORDER_ITEMS_LIMIT, parse_entry_page
-from notifier.providers.nuweb_orders import (
+from notifier.providers.nuweb import parse_entry_page
+from notifier.providers.nuweb.collect import ORDER_ITEMS_LIMIT
+from notifier.providers.nuweb.orders import (
     ENTRY_ITEM_TYPES,
     fold_order_items,
     parse_order_items_page,

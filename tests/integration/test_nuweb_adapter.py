@@ -17,7 +17,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 
 from notifier.envelope import OutboxEvent
-from notifier.errors import FatalProviderError, ProviderError
+from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketStatus
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
@@ -321,14 +321,18 @@ async def test_unknown_token_is_fatal_without_the_token(
     assert "wrong-secret-token" not in str(caught.value)
 
 
-async def test_foreign_next_link_is_refused(env: Env, make_provider: MakeProvider) -> None:
-    """A next link to another origin fails the poll instead of sending the token there."""
+async def test_foreign_next_link_is_read_from_the_configured_origin(
+    env: Env, make_provider: MakeProvider
+) -> None:
+    """A next link on another scheme and host (as the spec's examples give) contributes its
+    path and query only: the page is read from the configured origin, the token stays home
+    (nothing listens on the link's origin) and both tickets are read."""
     env.sim.entry_page_size = 1
     env.sim.sell(env.ticket_type)
     env.sim.sell(env.ticket_type)
-    env.sim.next_origin = "http://evil.example"
-    with pytest.raises(FatalProviderError, match="another origin"):
-        await make_provider().poll(None)
+    env.sim.next_origin = "http://127.0.0.2:9"
+    result = await make_provider().poll(None)
+    assert len(result.tickets) == 2
 
 
 async def test_server_error_is_retried(env: Env, make_provider: MakeProvider) -> None:
@@ -468,23 +472,32 @@ async def test_a_refund_stays_a_refund(env: Env, make_provider: MakeProvider) ->
     ids=["429", "500"],
 )
 @pytest.mark.parametrize("options", [{"order_items_page_size": 2}])
-async def test_a_failed_order_items_page_commits_nothing(
+async def test_failing_order_items_never_stop_check_ins(
     env: Env, make_provider: MakeProvider, fault: Fault
 ) -> None:
-    """Order items failing on page 2 past every retry fail the poll: no events, the cursor
-    where it was; the next poll reports the cancellation once."""
+    """Order items failing on page 2 past every retry fail their own stream only: the
+    check-in of the same poll is reported, their position stays where it was, and once
+    their back-off has passed the cancellation is reported once."""
     ids, door = await settled(env, make_provider, count=5)
     env.sim.cancel(ids[4])
+    env.sim.scan_in(ids[0])
     env.time.advance(MINUTE)
-    before = await door.cursor()
-    env.sim.faults.push(*[fault] * 9)  # 3 attempts, each waited out twice on a 429
-    with pytest.raises(ProviderError):
-        await door.poll()
-    assert await door.cursor() == before
-    env.sim.faults.clear()
+    before = decode_cursor(await door.cursor())
+    env.sim.fail_path(ORDER_ITEMS, *[fault] * 9)  # 3 attempts, each waited out twice on a 429
+    events = await door.poll()
+    assert [(e.type, e.subject) for e in events] == [("ticket.checked_in", str(ids[0]))]
+    after = decode_cursor(await door.cursor())
+    assert (after.order_items, after.order_items_read_at) == (
+        before.order_items,
+        before.order_items_read_at,
+    )
+    assert after.entry != before.entry
+    env.sim.path_faults.clear()
     env.time.advance(MINUTE)
     events = await door.poll()
     assert [(e.type, e.subject) for e in events] == [("ticket.canceled", str(ids[4]))]
+    env.time.advance(MINUTE)
+    assert await door.poll() == []
 
 
 @pytest.mark.parametrize("options", [{"order_items_page_size": 2}])
@@ -614,6 +627,7 @@ def response_schema(path: str, status: str = "200") -> dict[str, Any]:
         ("/v1/event-tickets?eventId=5&withTrashed=true", "/event-tickets"),
         ("/v1/sale-items?eventId=5", "/sale-items"),
         ("/v1/entry/tickets?eventId=5&includeZones=true", "/entry/tickets"),
+        ("/v1/events?endingAfter=2026-06-01T00:00:00.000000Z&hideChildEvents=true", "/events"),
     ],
 )
 async def test_responses_validate_against_openapi(env: Env, url: str, spec_key: str) -> None:

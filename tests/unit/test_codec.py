@@ -19,6 +19,8 @@ _states = st.builds(
     checked_out_at=optional_moments,
     holder=st.builds(Holder, first_name=_texts, last_name=_texts, email=_texts, phone=_texts),
     sequence=st.integers(min_value=0, max_value=2**53),
+    type_id=_texts,
+    type_name=_texts,
 )
 
 
@@ -58,3 +60,11 @@ def test_microsecond_times_round_trip() -> None:
     late = datetime(2025, 6, 1, 21, 0, 0, 1, tzinfo=UTC)
     state = TicketState(TicketStatus.VALID, late, early, Holder(), sequence=1)
     assert decode_state(encode_state(state)) == state
+
+
+def test_a_state_stored_before_types_were_tracked_decodes_without_one() -> None:
+    """An 8-field state (no ticket type) still loads; its type is unknown (None)."""
+    blob = b'["valid",null,null,"Ann",null,null,null,3]'
+    state = decode_state(blob)
+    assert (state.sequence, state.type_id, state.type_name) == (3, None, None)
+    assert state.holder.first_name == "Ann"

@@ -41,7 +41,7 @@ SOURCE = "{id: main, provider: shotgun, organizer_id: 1, token: t}"
 EVENT_LIST = (
     "ticket.issued, ticket.checked_in, ticket.check_in_reverted, ticket.checked_out, "
     "ticket.voided, ticket.refunded, ticket.canceled, ticket.resold, ticket.reinstated, "
-    "ticket.status_changed, ticket.holder_changed, ticket_type.sold_changed, "
+    "ticket.status_changed, ticket.holder_changed, ticket.type_changed, ticket_type.sold_changed, "
     "ticket_type.sold_out, ticket_type.back_in_stock, ticket_type.sale_state_changed, "
     "ticket_type.price_changed, ticket_type.removed"
 )
@@ -468,12 +468,12 @@ def test_missing_provider_is_reported_at_provider(tmp_path: Path) -> None:
 
 def test_errors_inside_a_source_have_clean_paths(tmp_path: Path) -> None:
     """pydantic's discriminator tag never shows in a path."""
-    source = "{id: main, provider: nuweb, token: t, company_id: x, event_ids: []}"
+    source = "{id: main, provider: nuweb, token: t, company_id: x, event_ids: [y]}"
     assert problems(tmp_path, organizers(source)) == [
         "organizers[0].sources[0].company_id: expected a whole number (got 'x') — the Nuweb "
         "company id (the X-NU-COMPANY-ID header)",
-        "organizers[0].sources[0].event_ids: needs at least 1 item — list the provider's event "
-        "ids, e.g. [410006]",
+        "organizers[0].sources[0].event_ids[0]: expected a whole number (got 'y') — list the "
+        "provider's event ids, e.g. [410006]",
     ]
 
 
@@ -683,6 +683,8 @@ def test_kafka_topic_default(tmp_path: Path) -> None:
         ("[ticket.*]", "ticket.voided", True),
         ("[ticket.*]", "ticket_type.sold_out", False),
         ("[ticket.voided]", "ticket.refunded", False),
+        ("[ticket.type_changed]", "ticket.type_changed", True),
+        ("[ticket.*]", "ticket.type_changed", True),
     ],
 )
 def test_endpoint_filter(tmp_path: Path, events: str, event_type: str, wanted: bool) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 from notifier.diff import TicketDiff, diff_tickets, snapshot
 from notifier.envelope import to_outbox_event
 from notifier.events import TicketEvent
-from notifier.model import Holder, TicketId, TicketRecord, TicketStatus
+from notifier.model import Holder, TicketId, TicketRecord, TicketStatus, TicketType
 from notifier.state import TicketState, record_fingerprint
 from tests.strategies import (
     BOB,
@@ -32,6 +32,7 @@ EXIT = datetime(2025, 6, 1, 23, 0, tzinfo=UTC)
 CHANGED = datetime(2025, 6, 1, 20, 15, tzinfo=UTC)
 T1 = TicketId("T1")
 S = TicketStatus
+VIP = TicketType(id="TT9", name="VIP", price_minor=4500, currency="EUR")
 
 
 def diff(
@@ -119,6 +120,21 @@ TRANSITIONS: dict[
         record(checked_in_at=SCAN),
         record(status=S.REFUNDED, status_changed_at=CHANGED),
         [("ticket.refunded", CHANGED), ("ticket.check_in_reverted", UPDATED)],
+    ),
+    "upgrade to another type": (
+        record(),
+        record(ticket_type=VIP),
+        [("ticket.type_changed", UPDATED)],
+    ),
+    "swap given to another holder": (
+        record(),
+        record(holder=BOB, ticket_type=VIP),
+        [("ticket.holder_changed", UPDATED), ("ticket.type_changed", UPDATED)],
+    ),
+    "scanned on the new type": (
+        record(),
+        record(checked_in_at=SCAN, ticket_type=VIP),
+        [("ticket.checked_in", SCAN), ("ticket.type_changed", UPDATED)],
     ),
 }
 
@@ -248,6 +264,43 @@ def test_exit_scan_cleared_is_recorded_without_an_event() -> None:
     assert result.states[T1] == replace(stored, checked_out_at=None)
 
 
+def test_type_change_names_the_old_and_new_type() -> None:
+    """``ticket.type_changed`` carries the type before and after, id and name, and the
+    top-level ``ticket_type`` is the new one."""
+    (event,) = diff({T1: state_of(record(), sequence=2)}, [record(ticket_type=VIP)]).events
+    assert event.type == "ticket.type_changed"
+    assert event.before is not None
+    assert event.before.ticket_type is not None
+    assert event.after.ticket_type is not None
+    assert (event.before.ticket_type.id, event.before.ticket_type.name) == ("TT1", "Early bird")
+    assert (event.after.ticket_type.id, event.after.ticket_type.name) == ("TT9", "VIP")
+    assert event.ticket_type.id == "TT9"
+
+
+def test_a_renamed_type_is_recorded_without_an_event() -> None:
+    """Same type id, new name: the organizer renamed the product; nothing to tell."""
+    renamed = TicketType(id="TT1", name="Early bird 2026")
+    result = diff({T1: state_of(record(), sequence=2)}, [record(ticket_type=renamed)])
+    assert result.events == []
+    assert result.states[T1].type_name == "Early bird 2026"
+
+
+def test_a_state_stored_before_types_were_tracked_learns_its_type_silently() -> None:
+    """A state without a type (written by an older version) takes the record's, no event."""
+    stored = replace(state_of(record(), sequence=5), type_id=None, type_name=None)
+    result = diff({T1: stored}, [record(ticket_type=VIP)])
+    assert result.events == []
+    assert (result.states[T1].type_id, result.states[T1].sequence) == ("TT9", 5)
+
+
+def test_a_type_id_that_could_not_be_read_is_no_type_change() -> None:
+    """An empty type id (a ticket whose type the adapter could not read) on either side
+    is recorded silently: no upgrade was seen."""
+    unknown = TicketType(id="")
+    assert diff({T1: state_of(record(ticket_type=unknown))}, [record()]).events == []
+    assert diff({T1: state_of(record())}, [record(ticket_type=unknown)]).events == []
+
+
 def test_events_of_several_tickets_keep_read_order() -> None:
     """Events come ticket by ticket in the order the tickets were read."""
     previous = {TicketId("A"): state_of(record("A")), TicketId("B"): state_of(record("B"))}
@@ -260,12 +313,15 @@ def test_events_of_several_tickets_keep_read_order() -> None:
 
 def _apply(state: TicketState, event: TicketEvent) -> TicketState:
     after = event.after
+    assert after.ticket_type is not None  # every state the diff builds has a type
     return replace(
         state,
         status=TicketStatus(after.status),
         checked_in_at=after.checked_in_at,
         checked_out_at=after.checked_out_at,
         holder=Holder(**after.holder.model_dump()),
+        type_id=after.ticket_type.id,
+        type_name=after.ticket_type.name,
     )
 
 
@@ -282,10 +338,11 @@ def test_replaying_events_reproduces_the_record(case: tuple[TicketState, TicketR
     state = before
     for event in diff({T1: before}, [rec]).events:
         state = _apply(state, event)
-    assert (state.status, state.checked_in_at, state.holder) == (
+    assert (state.status, state.checked_in_at, state.holder, state.type_id) == (
         rec.status,
         rec.checked_in_at,
         rec.holder,
+        rec.ticket_type.id,
     )
     if rec.checked_out_at is not None:
         assert state.checked_out_at == rec.checked_out_at
@@ -329,6 +386,7 @@ def test_nothing_tracked_changed_gives_nothing(before: TicketState) -> None:
         checked_in_at=before.checked_in_at,
         checked_out_at=before.checked_out_at,
         holder=before.holder,
+        ticket_type=TicketType(id=before.type_id or "", name=before.type_name),
     )
     result = diff({T1: before}, [rec])
     assert result.events == []
@@ -370,3 +428,16 @@ def test_fingerprints_differ_exactly_when_tracked_fields_do(
     assert same_digest == before.same_tracked_fields(state_of(rec))
     if same_digest:
         assert diff({T1: before}, [rec]).events == []
+
+
+@given(transitions())
+def test_a_type_change_is_told_exactly_when_the_type_id_changes(
+    case: tuple[TicketState, TicketRecord],
+) -> None:
+    """One ``ticket.type_changed``, last, when the id differs; none for a rename alone."""
+    before, rec = case
+    types = [event.type for event in diff({T1: before}, [rec]).events]
+    changed = bool(before.type_id) and rec.ticket_type.id != before.type_id
+    assert types.count("ticket.type_changed") == (1 if changed else 0)
+    if changed:
+        assert types[-1] == "ticket.type_changed"

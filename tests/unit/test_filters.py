@@ -25,6 +25,9 @@ event_types = st.from_regex(r"[a-z_]{1,12}(\.[a-z_]{1,12}){0,2}", fullmatch=True
         (["*"], "ticket_type.removed", True),
         (["ticket.voided", "ticket_type.*"], "ticket_type.sold_out", True),
         (["Ticket.checked_in"], "ticket.checked_in", False),
+        (["ticket.type_changed"], "ticket.type_changed", True),
+        (["ticket.*"], "ticket.type_changed", True),
+        (["ticket_type.*"], "ticket.type_changed", False),
     ],
 )
 def test_matches_table(patterns: list[str], event_type: str, expected: bool) -> None:

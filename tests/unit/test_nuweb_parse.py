@@ -35,7 +35,7 @@ from notifier.providers.nuweb import (
     parse_inventory_page,
     sweep_due,
 )
-from notifier.providers.nuweb_orders import (
+from notifier.providers.nuweb.orders import (
     OrderItem,
     OrderItemsNews,
     StatusNews,

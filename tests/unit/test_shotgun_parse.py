@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,11 +18,20 @@ from notifier.providers.shotgun import (
     TRACKED_WIRE_FIELDS,
     Position,
     decode_cursor,
+    decode_state,
     encode_cursor,
     parse_page,
     parse_ticket,
     ticket_parser,
     wire_page,
+)
+from notifier.providers.shotgun_events import (
+    CLOSE_OUT,
+    PROBE_INTERVAL,
+    EventWatch,
+    SeenEvent,
+    due_probes,
+    observe,
 )
 from notifier.state import record_fingerprint
 
@@ -132,7 +141,7 @@ def test_next_link_is_returned_as_given() -> None:
     ],
 )
 def test_every_documented_status_maps(raw: str, status: TicketStatus) -> None:
-    """Each seed status (and Smartboard's spelling of pending approval) has a canonical status."""
+    """Each documented status (and Smartboard's pending approval) has a canonical one."""
     [record], _ = parse_page(page(seed_ticket(ticket_status=raw)), source=SOURCE)
     assert record.status is status
     assert record.status_raw == raw
@@ -269,7 +278,29 @@ def test_cursor_round_trips_in_shotgun_format() -> None:
     assert encode_cursor({}) is None
 
 
-@pytest.mark.parametrize("cursor", ["", "not json", "[]", '{"all": 5}', '{"all": "x_y"}'])
+def test_cursor_keeps_the_watched_events() -> None:
+    """Watched events ride in the cursor under ``~events``; a cursor without them (written
+    before they existed) decodes to none."""
+    stamp = datetime(2025, 5, 20, 12, 47, 26, 622033, tzinfo=UTC)
+    positions = {"all": Position(stamp, 69246828)}
+    watches = {"410006": EventWatch(stamp, stamp, "sweeping")}
+    assert decode_state(encode_cursor(positions, watches)) == (positions, watches)
+    assert decode_state('{"all":"2025-05-20 12:47:26.622033_69246828"}') == (positions, {})
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"all": 5}',
+        '{"all": "x_y"}',
+        '{"~events": []}',
+        '{"~events": {"1": [null, null, "done"]}}',
+        '{"~events": {"1": [null, null]}}',
+    ],
+)
 def test_corrupt_cursor_is_fatal(cursor: str) -> None:
     """A cursor we cannot read fails loudly instead of silently re-reading from scratch."""
     with pytest.raises(FatalProviderError, match="corrupt Shotgun cursor"):
@@ -326,6 +357,9 @@ TRACKED_VALUES = st.fixed_dictionaries(
         "contact_last_name": _NAMES,
         "contact_email": _NAMES,
         "contact_phone": _NAMES,
+        "deal_id": st.integers(min_value=1, max_value=10**6),
+        "deal_title": _NAMES,
+        "event_canceled_at": _TIMES,
     }
 )
 OTHER_VALUES = st.fixed_dictionaries(
@@ -335,8 +369,6 @@ OTHER_VALUES = st.fixed_dictionaries(
         "ticket_canceled_at": _TIMES,
         "event_id": st.integers(min_value=1, max_value=10**6),
         "event_start_time": _TIMES,
-        "deal_id": st.integers(min_value=1, max_value=10**6),
-        "deal_title": _NAMES,
         "deal_price": st.none() | st.integers(min_value=0, max_value=10**6),
         "order_id": st.none() | st.integers(min_value=1, max_value=10**9),
         "ticket_scan_code": st.text(max_size=14),
@@ -357,3 +389,52 @@ def test_the_tracked_state_comes_only_from_the_digested_wire_fields(
     first_record = parse_ticket(first, source=SOURCE)
     second_record = parse_ticket(second, source=SOURCE)
     assert record_fingerprint(first_record) == record_fingerprint(second_record)
+
+
+# -- cancelled events
+
+
+def test_a_cancelled_events_valid_ticket_reads_canceled_at_the_events_time() -> None:
+    """``event_canceled_at`` turns a valid ticket canceled, timed by the event, marked so."""
+    record = parse_ticket(
+        seed_ticket(event_canceled_at="2025-06-01 10:00:00.000001"), source=SOURCE
+    )
+    assert record.status is TicketStatus.CANCELED
+    assert record.status_changed_at == datetime(2025, 6, 1, 10, 0, 0, 1, tzinfo=UTC)
+    assert record.raw["canceled_by"] == "event"
+    assert record.status_raw == "valid"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("refunded", TicketStatus.REFUNDED), ("pending_approval", TicketStatus.PENDING)],
+)
+def test_a_cancelled_events_other_tickets_keep_their_status(
+    status: str, expected: TicketStatus
+) -> None:
+    """Only valid tickets change: a refund stays a refund, a pending ticket pending."""
+    ticket = seed_ticket(ticket_status=status, event_canceled_at="2025-06-01 10:00:00")
+    record = parse_ticket(ticket, source=SOURCE)
+    assert record.status is expected
+    assert "canceled_by" not in record.raw
+
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_events_read_count_as_probed_and_a_cancellation_starts_a_sweep() -> None:
+    """A read event is not probed again before PROBE_INTERVAL; one shown cancelled sweeps."""
+    watches: dict[str, EventWatch] = {}
+    observe(watches, [SeenEvent("1", None, canceled=False)], NOW)
+    assert due_probes(watches, NOW + PROBE_INTERVAL / 2) == []
+    assert due_probes(watches, NOW + PROBE_INTERVAL) == ["1"]
+    observe(watches, [SeenEvent("1", None, canceled=True)], NOW)
+    assert watches["1"].state == "sweeping"
+    assert due_probes(watches, NOW + PROBE_INTERVAL) == []
+
+
+def test_ended_events_are_dropped_after_their_close_out() -> None:
+    """An event ended more than CLOSE_OUT ago is forgotten; one without an end is kept."""
+    watches = {"ended": EventWatch(NOW - CLOSE_OUT), "open": EventWatch(None)}
+    assert due_probes(watches, NOW + timedelta(seconds=1)) == ["open"]
+    assert set(watches) == {"open"}

@@ -24,6 +24,13 @@ ids are kept, to keep the cursor small after a mass cancellation; the time of th
 (``occurred_at``) is known in the read that learns it, which is also the read whose entry
 tickets it is applied to first (the adapter re-reads the entry tickets changed since).
 
+**Named holders.** An order item's ``namedHolder`` ("the named_holder override set at
+the order item level", admin OpenAPI, GET /v1/order-items; changelog of 29 August 2024)
+names who holds the ticket when it is not the customer: it overrides the entry ticket's
+``customerName``. Entry tickets do not carry it, so the names stand in the cursor beside
+the statuses (``holders``), and a change of one is news that makes the adapter read the
+ticket's entry record again, as a cancellation does.
+
 An item that no longer reads as cancelled lifts its override (the entry ticket's own status
 applies again, a ``ticket.reinstated``); a resale is final. A source that settled before
 order items were read has a beginning (``since``): cancellations and resales made before
@@ -51,9 +58,11 @@ from notifier.providers.fields import (
     json_object,
     optional_id,
     optional_int,
+    optional_text,
     php_next_link,
     php_section,
 )
+from notifier.providers.nuweb.wire import split_name
 from notifier.timeparse import parse_timestamp
 
 __all__ = [
@@ -65,8 +74,6 @@ __all__ = [
     "StatusNews",
     "apply_order_items",
     "fold_order_items",
-    "overrides_from_wire",
-    "overrides_to_wire",
     "parse_order_items_page",
     "rewind_points",
 ]
@@ -95,6 +102,7 @@ class OrderItem:
     cancelled_at: datetime | None
     refunded: int  # minor units
     resale_of: tuple[TicketId, ...] = ()
+    named_holder: str | None = None
 
     @property
     def canceled(self) -> bool:
@@ -131,10 +139,11 @@ class StatusNews:
 
 @dataclass(frozen=True, slots=True)
 class OrderItemsNews:
-    """The overrides after a read, and what that read changed."""
+    """The overrides and named holders after a read, and what that read changed."""
 
     overrides: dict[TicketId, TicketStatus]
     news: dict[TicketId, StatusNews]
+    holders: dict[TicketId, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -172,6 +181,7 @@ def parse_order_item(row: object) -> OrderItem | None:
         cancelled_at=parse_timestamp(attributes.get("cancelledAt")),
         refunded=optional_int(attributes.get("refunded")) or 0,
         resale_of=_resale_of(attributes.get("replacedOrderItem")),
+        named_holder=optional_text(attributes.get("namedHolder")) or None,
     )
 
 
@@ -189,7 +199,11 @@ def _resale_of(value: object) -> tuple[TicketId, ...]:
 
 
 def fold_order_items(
-    overrides: Overrides, items: Iterable[OrderItem], *, since: datetime | None = None
+    overrides: Overrides,
+    items: Iterable[OrderItem],
+    *,
+    since: datetime | None = None,
+    holders: Mapping[TicketId, str] | None = None,
 ) -> OrderItemsNews:
     """The overrides after reading ``items`` (in any order, repeats allowed), and the news.
 
@@ -197,21 +211,40 @@ def fold_order_items(
     before order items were read): a cancellation or resale made before it is settled
     history, ignored even when its item is read again (an edit of its order updates it).
     """
-    fold = _Fold(dict(overrides), since)
+    fold = _Fold(dict(overrides), since, dict(holders or {}))
     for item in items:
         fold.own(item)
+        fold.holder(item)
         for old in item.resale_of:
             fold.resale(item, old)
-    return OrderItemsNews(fold.standing, fold.news)
+    return OrderItemsNews(fold.standing, fold.news, fold.holders)
 
 
 class _Fold:
     """Overrides and news, one order item at a time."""
 
-    def __init__(self, standing: dict[TicketId, TicketStatus], since: datetime | None) -> None:
+    def __init__(
+        self,
+        standing: dict[TicketId, TicketStatus],
+        since: datetime | None,
+        holders: dict[TicketId, str],
+    ) -> None:
         self.standing = standing
+        self.holders = holders
         self.news: dict[TicketId, StatusNews] = {}
         self._since = since
+
+    def holder(self, item: OrderItem) -> None:
+        """The item's named holder, set, changed or cleared: news for its entry ticket."""
+        if self.holders.get(item.item_id) == item.named_holder:
+            return
+        if item.named_holder is None:
+            del self.holders[item.item_id]
+        else:
+            self.holders[item.item_id] = item.named_holder
+        self.news.setdefault(
+            item.item_id, StatusNews(None, item.changed_at, item.event_id, item.changed_at)
+        )
 
     def own(self, item: OrderItem) -> None:
         """What the item says of its own ticket: cancelled, or no longer."""
@@ -270,7 +303,7 @@ def apply_order_items(
     records: Sequence[TicketRecord], found: OrderItemsNews
 ) -> Sequence[TicketRecord]:
     """The entry-ticket records with the order items' statuses imposed (same order)."""
-    if not found.overrides and not found.news:
+    if not found.overrides and not found.news and not found.holders:
         return records
     return [_applied(record, found) for record in records]
 
@@ -278,9 +311,13 @@ def apply_order_items(
 def _applied(record: TicketRecord, found: OrderItemsNews) -> TicketRecord:
     told = found.news.get(record.ticket_id)
     status = found.overrides.get(record.ticket_id)
-    if told is None and status is None:
+    named = found.holders.get(record.ticket_id)
+    if told is None and status is None and named is None:
         return record
     changes: dict[str, Any] = {}
+    if named is not None:
+        first, last = split_name(named)
+        changes["holder"] = replace(record.holder, first_name=first, last_name=last)
     if status is not None:
         changes["status"] = status
         # Known only in the read that learnt it; a later read is not a change of status.
@@ -306,41 +343,21 @@ def rewind_points(
     """
     points: dict[str, datetime | None] = {}
     for told in news.values():
-        since = told.seen_at - overlap if told.seen_at is not None else fallback
+        since = _earlier(told.seen_at, overlap) if told.seen_at is not None else fallback
         for event_id in _events_of(told, event_ids):
             earlier = points.get(event_id, since)
             points[event_id] = None if since is None or earlier is None else min(since, earlier)
     return points
 
 
+def _earlier(moment: datetime, by: timedelta) -> datetime:
+    try:
+        return moment - by
+    except OverflowError:  # a provider's year 1: nothing is earlier
+        return moment
+
+
 def _events_of(told: StatusNews, event_ids: Sequence[str]) -> Sequence[str]:
     if told.event_id is None:
         return event_ids
     return [told.event_id] if told.event_id in event_ids else []
-
-
-# --------------------------------------------------------------------------- cursor text
-
-
-def overrides_to_wire(overrides: Overrides) -> dict[str, list[str]]:
-    """Ids grouped by status key, sorted: the same overrides always give the same text."""
-    wire: dict[str, list[str]] = {key: [] for key in OVERRIDE_STATUSES}
-    keys = {status: key for key, status in OVERRIDE_STATUSES.items()}
-    for ticket, status in overrides.items():
-        wire[keys[status]].append(ticket)
-    return {key: sorted(ids) for key, ids in wire.items()}
-
-
-def overrides_from_wire(value: object) -> dict[TicketId, TicketStatus]:
-    """The overrides a cursor holds (none in an older cursor); ValueError/TypeError if corrupt."""
-    overrides: dict[TicketId, TicketStatus] = {}
-    for key, ids in json_object(value or {}, "overrides").items():
-        status = OVERRIDE_STATUSES.get(key)
-        if status is None:
-            raise ValueError("unknown override")
-        for ticket in json_list(ids, "override ids"):
-            overrides[TicketId(id_text(ticket))] = status
-    return overrides
-
-
-# --------------------------------------------------------------------------- wire helpers
