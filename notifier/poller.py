@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from notifier.diff import DiffContext, TicketState, diff_tickets, record_fingerprint
+from notifier.diff import DiffContext, diff_tickets
 from notifier.envelope import OutboxEvent, to_outbox_event
 from notifier.events import TicketEvent
-from notifier.inventory_diff import TicketTypeState, diff_ticket_types
+from notifier.inventory_diff import diff_ticket_types
 from notifier.model import SourceId, TicketId, TicketRecord, TicketTypeId
 from notifier.pii import (
     PiiPolicy,
@@ -29,6 +29,7 @@ from notifier.pii import (
     state_record,
 )
 from notifier.providers.base import EventWindow, PollResult, Provider, WireTickets
+from notifier.state import TicketState, TicketTypeState, record_fingerprint
 from notifier.store.base import Routed, SnapshotStore
 
 log = structlog.get_logger(__name__)

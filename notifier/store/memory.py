@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
-from notifier.diff import TicketState
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.state import TicketState, TicketTypeState
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
 
 

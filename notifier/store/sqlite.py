@@ -18,11 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.state import TicketState, TicketTypeState
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
 from notifier.store.codec import (
     decode_state,
