@@ -28,9 +28,8 @@ from typing import Any
 from notifier import events as ev
 from notifier.diff import DiffContext
 from notifier.model import TicketTypeId, TicketTypeRecord
+from notifier.state import Counts as Counts, TicketTypeState as TicketTypeState
 
-# The counts a reading must hold for the settle window: sold, reserved, total and stock.
-Counts = tuple[int | None, int | None, int | None, int | None]
 # Settle windows by provider, when the configuration names none. Ticket Tailor: its
 # counters were observed swinging for about ten minutes after a void. Nuweb: its inventory
 # is served from a 60-second response cache, so a reading is known current once it has
@@ -44,50 +43,6 @@ DEFAULT_SETTLE: Mapping[str, timedelta] = {
 
 def default_settle(provider: str) -> timedelta:
     return DEFAULT_SETTLE.get(provider, timedelta(0))
-
-
-@dataclass(frozen=True, slots=True)
-class TicketTypeState:
-    """The tracked inventory fields of a ticket type and its last event sequence."""
-
-    name: str | None = None
-    price_minor: int | None = None
-    currency: str | None = None
-    total_stock: int | None = None
-    sold: int | None = None
-    reserved: int | None = None
-    current_stock: int | None = None
-    on_sale: bool | None = None
-    sale_starts_at: datetime | None = None
-    sale_ends_at: datetime | None = None
-    deleted_at: datetime | None = None
-    # A reading of the counts not yet settled, and when it was first read.
-    pending: Counts | None = None
-    pending_since: datetime | None = None
-    sequence: int = 0
-
-    @classmethod
-    def of(cls, record: TicketTypeRecord, sequence: int = 0) -> TicketTypeState:
-        return cls(
-            name=record.name,
-            price_minor=record.price_minor,
-            currency=record.currency,
-            total_stock=record.total_stock,
-            sold=record.sold,
-            reserved=record.reserved,
-            current_stock=record.current_stock,
-            on_sale=record.on_sale,
-            sale_starts_at=record.sale_starts_at,
-            sale_ends_at=record.sale_ends_at,
-            deleted_at=record.deleted_at,
-            sequence=sequence,
-        )
-
-    def tracked(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "sequence")
-
-    def counts(self) -> Counts:
-        return (self.sold, self.reserved, self.total_stock, self.current_stock)
 
 
 @dataclass(frozen=True, slots=True)

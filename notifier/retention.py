@@ -21,9 +21,7 @@ from notifier.errors import NotifierError
 from notifier.observability import RETENTION_DELETED
 from notifier.providers.base import EventWindow
 from notifier.schedule import ASSUMED_EVENT_LENGTH
-from notifier.store.base import Pruned
-from notifier.store.memory import MemoryStore
-from notifier.store.sqlite import SqliteStore
+from notifier.store.base import Pruned, StateStore
 
 if TYPE_CHECKING:
     from notifier.service import ScheduledSource
@@ -41,7 +39,7 @@ def ended_events(windows: Mapping[str, EventWindow], *, horizon: datetime) -> li
 
 
 async def prune_once(
-    store: SqliteStore | MemoryStore, retention: Retention, *, now: float | None = None
+    store: StateStore, retention: Retention, *, now: float | None = None
 ) -> Pruned:
     """One retention pass over the outbox (delivered and long-parked events)."""
     moment = time.time() if now is None else now
@@ -57,7 +55,7 @@ async def prune_once(
 
 
 async def retention_loop(
-    store: SqliteStore | MemoryStore,
+    store: StateStore,
     retention: Retention,
     stop: asyncio.Event,
     stopped_within: Callable[[asyncio.Event, float], Awaitable[bool]],

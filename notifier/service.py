@@ -35,6 +35,7 @@ from notifier.push.signatures import signature_check
 from notifier.push.triggers import Trigger
 from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import Cadence, poll_wait, reconcile_due
+from notifier.sealing import STATE_KEY_ENV, Sealer
 from notifier.sharding import owns
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
@@ -48,9 +49,7 @@ from notifier.source_health import (
     readiness,
     watch_store,
 )
-from notifier.store.base import DeliveryStatus
-from notifier.store.memory import MemoryStore
-from notifier.store.sealing import STATE_KEY_ENV, Sealer
+from notifier.store.base import DeliveryStatus, StateStore
 from notifier.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -88,7 +87,7 @@ class Runtime:
     """Everything a config turns into, ready to run; ``close`` releases it all."""
 
     config: Config
-    store: SqliteStore | MemoryStore
+    store: StateStore
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
@@ -129,7 +128,7 @@ async def open_runtime(
     *,
     clock: Callable[[], datetime] = _utc_now,
     shard: tuple[int, int] | None = None,
-    store: SqliteStore | MemoryStore | None = None,
+    store: StateStore | None = None,
 ) -> Runtime:
     """Open the store and build every sink and poller the config describes.
 
@@ -220,7 +219,7 @@ def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
 def _build_sources(
     config: Config,
     *,
-    store: SqliteStore | MemoryStore,
+    store: StateStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],
@@ -264,7 +263,7 @@ def _build_sources(
     return scheduled
 
 
-def _eventpop_grants(config: Config, store: SqliteStore | MemoryStore) -> GrantBook:
+def _eventpop_grants(config: Config, store: StateStore) -> GrantBook:
     """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
     sealer = Sealer.from_environment()
     refreshable = any(

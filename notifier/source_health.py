@@ -27,8 +27,7 @@ from notifier.observability import (
     Readiness,
 )
 from notifier.sinks.base import Sink
-from notifier.store.memory import MemoryStore
-from notifier.store.sqlite import SqliteStore
+from notifier.store.base import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +94,7 @@ def observe_success(source: str) -> None:
 
 
 async def readiness(
-    store: SqliteStore | MemoryStore, sinks: Sequence[Sink], failing: list[dict[str, object]]
+    store: StateStore, sinks: Sequence[Sink], failing: list[dict[str, object]]
 ) -> Readiness:
     """Unready when the store cannot be read, or its writes have failed
     ``STORE_FAILURES_UNREADY`` times in a row (until one succeeds), or a sink's cluster
@@ -119,7 +118,7 @@ async def readiness(
 
 
 async def watch_store(
-    store: SqliteStore | MemoryStore,
+    store: StateStore,
     stop: asyncio.Event,
     stopped_within: Callable[[asyncio.Event, float], Awaitable[bool]],
 ) -> None:

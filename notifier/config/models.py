@@ -222,9 +222,10 @@ class Defaults(Model):
     """First poll of a new source: 'baseline' records what exists without events,
     'emit_existing' sends an event for every existing ticket."""
     pii: Pii = "include"
-    """Holder names, emails and phones in events: 'include', 'hash' (keyed HMAC) or 'omit'."""
+    """Holder data, barcodes and person ids in events and state: 'include', 'hash' (keyed
+    HMAC) or 'omit'."""
     pii_hash_key: SecretStr | None = None
-    """Key of pii 'hash', e.g. ${PII_HASH_KEY}; required when any pii is 'hash'."""
+    """Key of pii 'hash' and 'omit', e.g. ${PII_HASH_KEY}; required when any pii is either."""
     reconcile_interval: PositiveDuration = timedelta(hours=6)
     """Time between full reads that catch what an incremental feed missed."""
     # The live window of an event (live_poll_interval applies) opens this long before its
@@ -386,17 +387,21 @@ class Config(Model):
         ]
 
     def _pii_key_problems(self) -> list[tuple[str, str]]:
+        # 'omit' needs the key too: the state keeps keyed digests of the holders, so a
+        # transfer is still detected while nothing guessable is stored (docs/operations.md).
         if self.defaults.pii_hash_key is not None:
             return []
-        users = ["defaults.pii"] if self.defaults.pii == "hash" else []
-        users += [f"organizers[{i}].pii" for i, o in enumerate(self.organizers) if o.pii == "hash"]
+        used: list[tuple[str, str | None]] = [("defaults.pii", self.defaults.pii)]
+        used += [(f"organizers[{i}].pii", o.pii) for i, o in enumerate(self.organizers)]
+        users = [(path, pii) for path, pii in used if pii in ("hash", "omit")]
         if not users:
             return []
+        policies = " or ".join(sorted({f"'{pii}'" for _, pii in users}))
         return [
             (
                 "defaults.pii_hash_key",
-                f"required because pii is 'hash' at {', '.join(users)} — set it from the "
-                "environment, e.g. pii_hash_key: ${PII_HASH_KEY}",
+                f"required because pii is {policies} at {', '.join(p for p, _ in users)} — set "
+                "it from the environment, e.g. pii_hash_key: ${PII_HASH_KEY}",
             )
         ]
 

@@ -12,6 +12,19 @@ from notifier.model import TicketId, TicketRecord, TicketTypeRecord
 EventWindow = tuple[datetime, datetime | None]
 
 
+class CredentialStore(Protocol):
+    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
+
+    Values are opaque text, sealed by the caller (``notifier.sealing``); the store neither
+    reads nor logs them. Saving replaces what was stored under the key. Declared here, by
+    the side that needs it: every ``notifier.store`` state store is one.
+    """
+
+    async def load_credentials(self, key: str) -> str | None: ...
+
+    async def save_credentials(self, key: str, value: str) -> None: ...
+
+
 class WireTickets(Sequence[TicketRecord]):
     """The tickets of one read as the provider sent them, each parsed only when needed.
 

@@ -26,9 +26,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from notifier.errors import FatalProviderError, RetriableProviderError
-from notifier.progress import PROGRESS
 
 __all__ = [
+    "PAGE_FETCHED",
     "FetchResult",
     "ProviderHttpClient",
     "RequestBudget",
@@ -45,6 +45,10 @@ log = structlog.get_logger(__name__)
 SleepFn = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
+
+# Called once per page fetched, in the current task only: whoever watches a long read (the
+# progress display, notifier/progress.py) sets it; the client knows nothing of the display.
+PAGE_FETCHED: ContextVar[Callable[[], None] | None] = ContextVar("page_fetched", default=None)
 
 # Query parameters whose values are credentials somewhere among our providers.
 SECRET_PARAMS = frozenset(
@@ -369,9 +373,9 @@ class ProviderHttpClient:
                 await self._pause(attempt, exc, request.url)
                 attempt += 1
             else:
-                reporter = PROGRESS.get()
-                if reporter is not None:
-                    reporter.page()
+                on_page = PAGE_FETCHED.get()
+                if on_page is not None:
+                    on_page()
                 return FetchResult(
                     payload=payload,
                     attempts=attempt,

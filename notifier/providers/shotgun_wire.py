@@ -17,7 +17,6 @@ from typing import Any
 import msgspec
 import orjson
 
-from notifier.diff import wire_fingerprint
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
 from notifier.providers.fields import (
@@ -30,6 +29,7 @@ from notifier.providers.fields import (
     optional_text as _opt_str,
 )
 from notifier.providers.shotgun_events import EventWatch, decode_watches, encode_watches
+from notifier.state import wire_fingerprint
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 
 __all__ = [

@@ -23,11 +23,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import structlog
 
-from notifier.envelope import OutboxEvent
 from notifier.errors import (
     AccessDeniedError,
     DeliveryError,
@@ -35,7 +33,7 @@ from notifier.errors import (
     RetriableDeliveryError,
 )
 from notifier.observability import DELIVERIES, DETECTION_LATENCY, KAFKA_ACCESS_ERRORS
-from notifier.sinks.base import Sink
+from notifier.sinks.base import Acks, Paced, Pipelined, Sink
 from notifier.sinks.failure_log import FailureLog
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
@@ -92,33 +90,6 @@ def decide(
     return Outcome(
         position=position, status=DeliveryStatus.PENDING, retry_at=now + delay, error=str(error)
     )
-
-
-@runtime_checkable
-class Paced(Protocol):
-    """A sink that asks to be called more slowly (a webhook endpoint that answered 429/503)."""
-
-    def batch_limit(self) -> int: ...
-
-    def not_before(self) -> float: ...
-
-
-class Acks(Protocol):
-    """A batch handed to a ``Pipelined`` sink, whose outcomes are still to come."""
-
-    async def outcomes(self) -> list[DeliveryError | None]: ...
-
-
-@runtime_checkable
-class Pipelined(Sink, Protocol):
-    """A sink that takes a batch in two steps, so the next can follow before the acks.
-
-    ``submit`` hands the batch over, in order, and returns without waiting for the acks;
-    its ``Acks`` yield what ``deliver`` would have answered. A batch submitted after
-    another is delivered after it (Kafka: on each partition).
-    """
-
-    async def submit(self, batch: Sequence[OutboxEvent]) -> Acks: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from notifier.diff import TicketState
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import Holder, TicketStatus
+from notifier.state import TicketState, TicketTypeState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

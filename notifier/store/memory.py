@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
-from notifier.diff import TicketState
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.state import TicketState, TicketTypeState
 from notifier.store.base import (
     Delivery,
     DeliveryStatus,
@@ -35,6 +34,7 @@ class MemoryStore:
         self._deliveries: dict[tuple[str, int], Delivery] = {}
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
+        self._pii_forms: dict[SourceId, str] = {}
         self._ticket_events: dict[SourceId, dict[TicketId, str]] = {}
         self._retired: dict[SourceId, set[str]] = {}
         # Never fails to write; here so readiness reads both stores the same way.
@@ -133,6 +133,12 @@ class MemoryStore:
 
     async def file_bytes(self) -> int:
         return 0
+
+    async def pii_form(self, source: SourceId) -> str | None:
+        return self._pii_forms.get(source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        self._pii_forms[source] = form
 
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
         due = (

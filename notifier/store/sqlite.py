@@ -18,12 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.observability import STORE_WRITE_FAILURES
+from notifier.state import TicketState, TicketTypeState
 from notifier.store.base import (
     Delivery,
     DeliveryStatus,
@@ -183,6 +182,12 @@ class SqliteStore:
                 total += Path(self._path + suffix).stat().st_size
         return total
 
+    async def pii_form(self, source: SourceId) -> str | None:
+        return await self._run(self._pii_form, source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        await self._run(self._set_pii_form, source, form)
+
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
         return await self._run(self._due, sink, now, limit)
@@ -255,6 +260,9 @@ class SqliteStore:
         # After a checkpoint the WAL file shrinks back to this, rather than keeping the
         # size of the largest transaction ever written.
         db.execute("PRAGMA journal_size_limit=67108864")
+        # Deleted and overwritten rows are zeroed, not left in free pages: holders rewritten
+        # as digests (a pii policy change) leave nothing readable in a copy of the file.
+        db.execute("PRAGMA secure_delete=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             db.close()
@@ -391,6 +399,30 @@ class SqliteStore:
     ) -> tuple[int, int]:
         with self._transaction() as db:
             return prune_batch(db, delivered_before, parked_before, batch)
+
+    def _pii_form(self, source: SourceId) -> str | None:
+        db = self._conn
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pii_forms'"
+        ).fetchone()
+        if exists is None:  # a file from before forms were recorded: holders kept as read
+            return None
+        row = db.execute("SELECT form FROM pii_forms WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_pii_form(self, source: SourceId, form: str) -> None:
+        with self._transaction() as db:
+            # Created on first use, not with the schema: files of schema version 1 gain it
+            # without a migration, and a file never switched off 'include' never has it.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS pii_forms (source TEXT PRIMARY KEY, form TEXT NOT NULL)"
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO pii_forms (source, form) VALUES (?, ?)", (source, form)
+            )
+        # The log still holds the pages as they were before the move (holders as read, or
+        # digests of a retired key): empty it. Rare, and best effort while a reader holds it.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
         # INDEXED BY: without statistics the planner walks the primary key, i.e. every

@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from notifier.config.loader import load_config
 from notifier.model import SourceId
+from notifier.sealing import STATE_KEY_ENV
 from notifier.service import open_runtime, run_once
-from notifier.store.sealing import STATE_KEY_ENV
 from notifier.store.sqlite import SqliteStore
 from tests.integration.eventpop_rig import CLIENT_ID, CLIENT_SECRET, Rig
 

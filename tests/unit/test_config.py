@@ -333,6 +333,15 @@ def test_pii_hash_needs_a_key(tmp_path: Path) -> None:
     ]
 
 
+def test_pii_omit_needs_a_key_too(tmp_path: Path) -> None:
+    """pii: omit keeps keyed digests of holders at rest, so it requires the key as well."""
+    text = "defaults: {pii: omit}\n" + organizers(extra="    pii: hash\n")
+    assert problems(tmp_path, text) == [
+        "defaults.pii_hash_key: required because pii is 'hash' or 'omit' at defaults.pii, "
+        "organizers[0].pii — set it from the environment, e.g. pii_hash_key: ${PII_HASH_KEY}"
+    ]
+
+
 def test_organizer_kafka_override_needs_kafka(tmp_path: Path) -> None:
     """An organizer topic override without a kafka section is a mistake, not a no-op."""
     assert problems(tmp_path, organizers(extra="    kafka: {topic: mine}\n")) == [

@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.diff import TicketState, wire_fingerprint
 from notifier.envelope import OutboxEvent
 from notifier.errors import FatalProviderError, RetriableProviderError, StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeId
 from notifier.pii import hash_value
 from notifier.poller import Route, SourcePoller, SourceSettings
 from notifier.providers.base import PollResult, WireTickets
+from notifier.state import TicketState, TicketTypeState, wire_fingerprint
 from notifier.store.base import Routed
 from notifier.store.memory import MemoryStore
 from tests.strategies import ALICE, SOURCE, record

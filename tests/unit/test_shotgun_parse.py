@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from structlog.testing import capture_logs
 
-from notifier.diff import record_fingerprint
 from notifier.errors import FatalProviderError, NotifierError
 from notifier.model import Holder, SourceId, TicketStatus, TicketType
 from notifier.providers.shotgun import (
@@ -34,6 +33,7 @@ from notifier.providers.shotgun_events import (
     due_probes,
     observe,
 )
+from notifier.state import record_fingerprint
 
 SOURCE = SourceId("shotgun-main")
 

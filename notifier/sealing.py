@@ -5,6 +5,8 @@ base64). With it set, every stored secret is encrypted and authenticated (AES-12
 HMAC-SHA256); without it, secrets are stored as they are and the start-up log says so
 (docs/deploy.md). A sealed value names its form (``fernet:`` or ``plain:``), so a
 key added later still reads what was stored before it and seals the next write.
+It is a module of its own, not part of ``notifier.store``: the provider that keeps a secret
+seals it before any store sees it, and providers import no store module (docs/design.md §2).
 """
 
 from __future__ import annotations
