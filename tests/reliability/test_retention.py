@@ -227,3 +227,29 @@ def _outbox_subjects(path: Path) -> set[str]:
         return {subject for (subject,) in db.execute("SELECT subject FROM outbox")}
     finally:
         db.close()
+
+
+async def test_the_state_file_levels_off_under_retention(tmp_path: Path) -> None:
+    """The soak of bench/retention_soak.py at a small size (its full run: a million events,
+    docs/reliability.md): once the retention periods have passed, the file stops growing
+    while events keep coming."""
+    from bench.retention_soak import soak
+
+    days = await soak(
+        tmp_path / "soak.db",
+        events=30_000,
+        days=12,
+        delivered_days=2,
+        parked_days=4,
+        ended_days=3,
+    )
+    sizes = [size for *_, size in days]
+    committed = [row[1] for row in days]
+    # From day 6 on (every period has passed) events double, the file grows < 5 %.
+    assert committed[-1] >= 2 * committed[5]
+    assert max(sizes[5:]) <= sizes[5] * 1.05
+    # Without retention the first two days' rate would have grown it to ``unbounded``.
+    unbounded = sizes[1] / committed[1] * committed[-1]
+    assert sizes[-1] < unbounded / 3
+    outbox = [row[2] for row in days]
+    assert max(outbox[3:]) <= outbox[2] * 1.05  # the outbox stops at ~2 days of events
