@@ -32,7 +32,7 @@ SECRET = b"tt-hint-secret"
 API_KEY = "sk_hints_51c0"
 
 
-def _body(event: str, payload: object) -> bytes:
+def _body(event: object, payload: object) -> bytes:
     envelope = {"id": "wh_1", "created_at": 1, "event": event, "resource_url": None}
     return orjson.dumps({**envelope, "payload": payload})
 

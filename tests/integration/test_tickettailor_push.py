@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from notifier.config.models import Config
+from notifier.model import SourceId
 from notifier.providers.tickettailor import RequestShare, decode_cursor, sweep_interval
 from notifier.push.server import start_ingest_server
 from notifier.push.signatures import TICKETTAILOR_HEADER, tickettailor_header
@@ -66,7 +67,7 @@ class Running:
 
     async def sweep_wait(self) -> timedelta:
         """When the next sweep comes due after the last, from the committed cursor."""
-        snapshot = await self.runtime.store.load(SOURCE, as_fingerprints=True)
+        snapshot = await self.runtime.store.load(SourceId(SOURCE), as_fingerprints=True)
         state = decode_cursor(snapshot.cursor)
         assert state.swept_at is not None
         assert state.sweep_cost is not None
