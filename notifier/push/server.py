@@ -38,6 +38,13 @@ PUSH_DELIVERIES = Counter(
     ["provider", "outcome"],
 )
 
+PUSH_HINTS = Counter(
+    "notifier_push_hints_total",
+    "Objects named by verified deliveries, by outcome (kept to be read, dropped past the "
+    "bound: left to the ordinary reads)",
+    ["provider", "outcome"],
+)
+
 HintParser = Callable[[bytes], Sequence[ReadHint]]
 
 
@@ -84,7 +91,13 @@ def ingest_app(
         if not route.check(request.headers, body, now=clock()):
             PUSH_DELIVERIES.labels(route.provider, "unauthorized").inc()
             return web.Response(status=401)
-        route.trigger.fire(_hints_of(route, body))
+        hints = _hints_of(route, body)
+        dropped = route.trigger.hints_dropped
+        route.trigger.fire(hints)
+        if hints:
+            dropped = route.trigger.hints_dropped - dropped
+            PUSH_HINTS.labels(route.provider, "kept").inc(len(hints) - dropped)
+            PUSH_HINTS.labels(route.provider, "dropped").inc(dropped)
         PUSH_DELIVERIES.labels(route.provider, "accepted").inc()
         return web.Response(status=202)
 

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.base import HintedReads, ReadHint
@@ -100,10 +101,18 @@ async def endpoint() -> AsyncIterator[Endpoint]:
         yield running
 
 
+def _hints_counted(outcome: str) -> float:
+    labels = {"provider": "tickettailor", "outcome": outcome}
+    return REGISTRY.get_sample_value("notifier_push_hints_total", labels) or 0.0
+
+
 async def test_a_flood_keeps_a_hundred_hints_and_still_wakes(endpoint: Endpoint) -> None:
+    kept, dropped = _hints_counted("kept"), _hints_counted("dropped")
     bodies = [_body("ISSUED_TICKET.UPDATED", {"id": f"it_{n}"}) for n in range(300)]
     statuses = await asyncio.gather(*(endpoint.post(body) for body in bodies))
     assert set(statuses) == {202}
+    assert _hints_counted("kept") - kept == MAX_PENDING_HINTS
+    assert _hints_counted("dropped") - dropped == 300 - MAX_PENDING_HINTS
     trigger = endpoint.trigger
     assert (trigger.received, trigger.hints_dropped) == (300, 300 - MAX_PENDING_HINTS)
     hints = trigger.take()
