@@ -67,6 +67,7 @@ def demo_config(
                 {
                     "name": "door-app",
                     "url": webhook_url,
+                    "allow_insecure_http": True,
                     "secret": secret,
                     "retry_schedule": ["0s", "1s", "2s", "5s"],
                 }
