@@ -73,6 +73,7 @@ def _config(state: Path, bootstrap: str, shotgun_url: str, webhook: str, secret:
         "organizer_id": ORG,
         "token": TOKEN,
         "base_url": shotgun_url,
+        "allow_insecure_http": True,
         "requests_per_minute": 100_000,
     }
     return Config.model_validate(
@@ -80,7 +81,9 @@ def _config(state: Path, bootstrap: str, shotgun_url: str, webhook: str, secret:
             "state": {"path": str(state)},
             "defaults": {"poll_interval": f"{INTERVAL:g}s"},
             "kafka": {"bootstrap_servers": [bootstrap], "topic": TOPIC},
-            "webhooks": [{"name": "doors", "url": webhook, "secret": secret}],
+            "webhooks": [
+                {"name": "doors", "url": webhook, "allow_insecure_http": True, "secret": secret}
+            ],
             "organizers": [{"id": "bench", "name": "Bench", "sources": [source]}],
         }
     )

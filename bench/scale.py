@@ -167,6 +167,7 @@ def _config(sims: Simulators, sources: int, state: Path) -> Config:
                     "organizer_id": source,
                     "token": f"token-{source}",
                     "base_url": sims.url(source),
+                    "allow_insecure_http": True,
                 }
             ],
         }
@@ -176,7 +177,14 @@ def _config(sims: Simulators, sources: int, state: Path) -> Config:
         {
             "state": {"path": str(state)},
             "defaults": {"poll_interval": f"{CADENCE:g}s"},
-            "webhooks": [{"name": "doors", "url": sims.webhook, "secret": sims.secret}],
+            "webhooks": [
+                {
+                    "name": "doors",
+                    "url": sims.webhook,
+                    "allow_insecure_http": True,
+                    "secret": sims.secret,
+                }
+            ],
             "organizers": organizers,
         }
     )

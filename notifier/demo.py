@@ -35,14 +35,17 @@ from notifier.simulators.webhook_sender import WebhookSender
 from notifier.traffic import play
 
 TOPIC = "ticket-events"
-PUSHING = ("nuweb",)  # simulators that send their provider's webhooks
+PUSHING = ("nuweb", "tickettailor")  # simulators that send their provider's webhooks
 PARTITIONS = 4
 _COLUMNS = f"{'PROVIDER':13} {'EVENT TYPE':30} {'SUBJECT':>13} {'SEQ':>3}  {'HOLDER':20} DETAIL"
 
 
 # Nuweb's simulator sends its webhooks: that source polls only every 10 s, and its door
 # scans still arrive in well under a second, woken by the webhook (docs/providers.md).
+# Ticket Tailor pushes no check-in, so it keeps its interval: its webhooks bring voids and
+# refunds forward from the sweep, each read alone (notifier.providers.tickettailor.hints).
 PUSH_POLL_INTERVAL = "10s"
+PUSHED_SCANS = ("nuweb",)
 
 
 def demo_config(
@@ -64,6 +67,7 @@ def demo_config(
                 {
                     "name": "door-app",
                     "url": webhook_url,
+                    "allow_insecure_http": True,
                     "secret": secret,
                     "retry_schedule": ["0s", "1s", "2s", "5s"],
                 }
@@ -87,6 +91,8 @@ def _with_push(feed: Feed, push_secret: str | None) -> dict[str, Any]:
         return source
     interval = PUSH_POLL_INTERVAL
     push = {"push": {"secret": push_secret}}
+    if feed.provider not in PUSHED_SCANS:
+        return {**source, **push}
     return {**source, **push, "poll_interval": interval, "live_poll_interval": interval}
 
 
@@ -191,11 +197,11 @@ async def _settle(tally: Tally) -> None:
 def _banner(bootstrap: str, webhook: str, feeds: list[Feed], tickets: int) -> None:
     print("checkin-notifier demo")
     for feed in feeds:
-        how = (
-            f"polled every {PUSH_POLL_INTERVAL}, woken by its webhooks"
-            if feed.provider in PUSHING
-            else "polled every 1s"
-        )
+        how = "polled every 1s"
+        if feed.provider in PUSHED_SCANS:
+            how = f"polled every {PUSH_POLL_INTERVAL}, woken by its webhooks"
+        elif feed.provider in PUSHING:
+            how = "polled, voids and refunds read at once from its webhooks"
         print(
             f"  {feed.provider:13} simulator, organizer {feed.organizer!r}, {tickets} tickets, "
             + how

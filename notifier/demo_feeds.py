@@ -96,6 +96,7 @@ class ShotgunFeed(_Served):
             "organizer_id": 173027,
             "token": self.token,
             "base_url": self.base_url,
+            "allow_insecure_http": True,
         }
 
     def _valid(self, t: int) -> bool:
@@ -159,6 +160,7 @@ class EventpopFeed(_Served):
             "event_ids": [self.EVENT],
             "access_token": self.token,
             "base_url": self.base_url,
+            "allow_insecure_http": True,
         }
 
     def _status(self, status: str) -> Callable[[int], bool]:
@@ -231,6 +233,7 @@ class NuwebFeed(_Served):
             "company_id": self.COMPANY,
             "event_ids": [self.EVENT],
             "base_url": self.base_url,
+            "allow_insecure_http": True,
             "poll_interval": "2s",
         }
 
@@ -306,6 +309,7 @@ class TicketTailorFeed(_Served):
             "provider": "tickettailor",
             "api_key": self.api_key,
             "base_url": self.base_url,
+            "allow_insecure_http": True,
             "poll_interval": "2s",
             # The demo is short: a sell-out settles in seconds, not the production ten
             # minutes that outlast Ticket Tailor's swinging counters.

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -26,7 +26,7 @@ from notifier.observability import (
 from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
-from notifier.providers.base import EventWindow, Provider
+from notifier.providers.base import EventWindow, HintedReads, Provider
 from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
@@ -384,7 +384,10 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         return
     scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
-        scheduled.trigger.take()  # this poll answers every webhook delivery received so far
+        # This poll answers every webhook delivery received so far, and reads what they named.
+        hints = scheduled.trigger.take()
+        if hints and isinstance(scheduled.provider, HintedReads):
+            scheduled.provider.hint(hints)
         more = await _poll_step(runtime, scheduled)
         if more:
             continue  # the read stopped at its page cap: carry on from the new cursor
@@ -418,7 +421,10 @@ def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
         settings = scheduled.poller.settings
         if settings.source in secrets:
             check = signature_check(settings.provider, secrets[settings.source])
-            routes[settings.source] = IngestRoute(settings.provider, check, scheduled.trigger)
+            route = IngestRoute(settings.provider, check, scheduled.trigger)
+            if isinstance(scheduled.provider, HintedReads):
+                route = replace(route, hints=scheduled.provider.webhook_hints)
+            routes[settings.source] = route
     return routes
 
 

@@ -19,6 +19,7 @@ from notifier.config.fields import (
     Slug,
     TopicName,
     WebhookSecret,
+    plain_http_problems,
 )
 from notifier.config.sources import InitialSync, Source
 from notifier.durations import Duration, PositiveDuration
@@ -162,7 +163,7 @@ class WebhookEndpoint(Model):
     name: Slug
     """Unique name of the endpoint, used by `deliveries --endpoint` and `replay`."""
     url: HttpUrl
-    """Where events are POSTed, an http:// or https:// URL."""
+    """Where events are POSTed: an https:// URL (http:// only with allow_insecure_http)."""
     secret: WebhookSecret | None = None
     """Signing secret, 'whsec_' + base64, e.g. ${WEBHOOK_SECRET}; the receiver checks with it.
     Give this or `secrets`."""
@@ -171,6 +172,8 @@ class WebhookEndpoint(Model):
     secrets: tuple[WebhookSecret, ...] = ()
     """Instead of `secret` while rotating: the old and the new key; each delivery carries one
     signature per key, so the receiver can switch keys without a gap."""
+    allow_insecure_http: bool = False
+    """Accept a plain http:// url (a local receiver, tests); https:// is required otherwise."""
     # Empty: every event (docs/design.md §6a).
     events: tuple[EventPattern, ...] = ()
     """Event types to send: names, 'ticket.*', 'ticket_type.*' or '*'; empty: every event."""
@@ -183,6 +186,13 @@ class WebhookEndpoint(Model):
     """Longest wait honoured from the endpoint's Retry-After header."""
     concurrency: PositiveInt = 8
     """Deliveries in flight to this endpoint at once."""
+
+    @model_validator(mode="after")
+    def _https_unless_allowed(self) -> WebhookEndpoint:
+        problems = plain_http_problems(self.url, "url", allowed=self.allow_insecure_http)
+        if problems:
+            raise ConfigProblems(problems)
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_give_secrets(self) -> WebhookEndpoint:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, SecretStr, model_validator
 
-from notifier.config.fields import BaseUrl, ConfigProblems, Model, Slug
+from notifier.config.fields import BaseUrl, ConfigProblems, Model, Slug, plain_http_problems
 from notifier.durations import Duration, PositiveDuration
 
 InitialSync = Literal["baseline", "emit_existing"]
@@ -52,6 +52,18 @@ class SourceBase(Model):
     """Nuweb and Ticket Tailor only: their webhooks, verified with this secret, make the
     source poll at once (polling stays the truth). Register
     https://<ingress>/ingest/<source id> in the provider's dashboard (docs/providers.md)."""
+
+    allow_insecure_http: bool = False
+    """Accept a plain http:// base_url (a local simulator, tests); https:// is required
+    otherwise, since the token travels with every request."""
+
+    @model_validator(mode="after")
+    def _https_unless_allowed(self) -> SourceBase:
+        url = str(getattr(self, "base_url", ""))
+        problems = plain_http_problems(url, "base_url", allowed=self.allow_insecure_http)
+        if problems:
+            raise ConfigProblems(problems)
+        return self
 
     @model_validator(mode="after")
     def _push_only_where_webhooks_exist(self) -> SourceBase:

@@ -4,14 +4,16 @@ It runs on a port of its own, apart from health and metrics, so that it alone ca
 exposed through an Ingress. Whatever happens next, the provider gets its answer within
 its timeout (Nuweb waits 3 s): the handler only verifies and sets a flag. A bad or missing
 signature is 401 with no reason given; an unknown source is 404 and only counted (a scan
-of the internet must not fill the logs); an oversized or slow body is refused.
+of the internet must not fill the logs); an oversized or slow body is refused. A verified
+body may name the objects that changed (``IngestRoute.hints``, per provider): those become
+read hints on the trigger, and a body that names nothing readable still wakes the poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +21,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
+from notifier.providers.base import ReadHint
 from notifier.push.signatures import SignatureCheck
 from notifier.push.triggers import Trigger
 
@@ -35,6 +38,19 @@ PUSH_DELIVERIES = Counter(
     ["provider", "outcome"],
 )
 
+PUSH_HINTS = Counter(
+    "notifier_push_hints_total",
+    "Objects named by verified deliveries, by outcome (kept to be read, dropped past the "
+    "bound: left to the ordinary reads)",
+    ["provider", "outcome"],
+)
+
+HintParser = Callable[[bytes], Sequence[ReadHint]]
+
+
+def _no_hints(body: bytes) -> Sequence[ReadHint]:
+    return ()
+
 
 @dataclass(frozen=True, slots=True)
 class IngestRoute:
@@ -43,6 +59,16 @@ class IngestRoute:
     provider: str
     check: SignatureCheck
     trigger: Trigger
+    hints: HintParser = _no_hints  # the provider's reading of a verified body
+
+
+def _hints_of(route: IngestRoute, body: bytes) -> Sequence[ReadHint]:
+    """The route's hints for ``body``; none, never an error, whatever the body holds."""
+    try:
+        return route.hints(body)
+    except Exception:  # a parser bug must not cost the wake-up (nor the provider a 5xx)
+        log.warning("push_hints_unreadable", provider=route.provider)
+        return ()
 
 
 def ingest_app(
@@ -65,7 +91,13 @@ def ingest_app(
         if not route.check(request.headers, body, now=clock()):
             PUSH_DELIVERIES.labels(route.provider, "unauthorized").inc()
             return web.Response(status=401)
-        route.trigger.fire()
+        hints = _hints_of(route, body)
+        dropped = route.trigger.hints_dropped
+        route.trigger.fire(hints)
+        if hints:
+            dropped = route.trigger.hints_dropped - dropped
+            PUSH_HINTS.labels(route.provider, "kept").inc(len(hints) - dropped)
+            PUSH_HINTS.labels(route.provider, "dropped").inc(dropped)
         PUSH_DELIVERIES.labels(route.provider, "accepted").inc()
         return web.Response(status=202)
 

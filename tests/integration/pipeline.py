@@ -55,6 +55,7 @@ def pipeline_config(
                 {
                     "name": "doors",
                     "url": webhook_url,
+                    "allow_insecure_http": True,
                     "secret": secret,
                     "retry_schedule": list(retry_schedule),
                     "timeout": "2s",
@@ -71,6 +72,7 @@ def pipeline_config(
                             "organizer_id": ORGANIZER_ID,
                             "token": token,
                             "base_url": shotgun_url,
+                            "allow_insecure_http": True,
                         }
                     ],
                 }

@@ -39,6 +39,7 @@ kafka:
 webhooks:
   - name: doors
     url: {webhook_url}
+    allow_insecure_http: true
     secret: ${{DOORS_SECRET}}
     retry_schedule: [0s]
 defaults:
@@ -52,6 +53,7 @@ organizers:
         organizer_id: {organizer}
         token: ${{SHOTGUN_TOKEN}}
         base_url: {shotgun_url}
+        allow_insecure_http: true
 """
 
 

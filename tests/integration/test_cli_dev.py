@@ -144,6 +144,7 @@ organizers:
         organizer_id: {organizer}
         token: ${{NOTIFIER_SIMULATOR_TOKEN}}
         base_url: {url}
+        allow_insecure_http: true
 """
 
 

@@ -33,6 +33,7 @@ organizers:
         client_secret: ${{CLIENT_SECRET}}
         refresh_token: ${{BKK_REFRESH}}
         base_url: {base_url}
+        allow_insecure_http: true
   - id: chiangmai
     name: Chiang Mai Live
     sources:
@@ -45,6 +46,7 @@ organizers:
         client_secret: ${{CLIENT_SECRET}}
         refresh_token: ${{CNX_REFRESH}}
         base_url: {base_url}
+        allow_insecure_http: true
 """
 ENV = {
     "BKK_ACCESS": "bkk-access-1",

@@ -47,7 +47,9 @@ class Running:
 def _config(nuweb_url: str, webhook_url: str, secret: str) -> Config:
     return Config.model_validate(
         {
-            "webhooks": [{"name": "doors", "url": webhook_url, "secret": secret}],
+            "webhooks": [
+                {"name": "doors", "url": webhook_url, "allow_insecure_http": True, "secret": secret}
+            ],
             "organizers": [
                 {
                     "id": "fabric",
@@ -60,6 +62,7 @@ def _config(nuweb_url: str, webhook_url: str, secret: str) -> Config:
                             "company_id": COMPANY,
                             "event_ids": [EVENT],
                             "base_url": nuweb_url,
+                            "allow_insecure_http": True,
                             "poll_interval": "1h",
                             "live_poll_interval": "1h",
                             "requests_per_minute": 6000,

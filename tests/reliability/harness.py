@@ -52,11 +52,13 @@ organizers:
         organizer_id: {organizer}
         token: ${{SHOTGUN_TOKEN}}
         base_url: {shotgun_url}
+        allow_insecure_http: true
         requests_per_minute: 100000
 """
 WEBHOOK = """\
   - name: {name}
     url: {url}
+    allow_insecure_http: true
     secret: ${{{env}}}
     timeout: {timeout}
     retry_schedule: [{schedule}]

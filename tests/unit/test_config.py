@@ -220,10 +220,10 @@ def test_env_text_coerces_to_bool(tmp_path: Path) -> None:
 def test_env_reference_inside_text(tmp_path: Path) -> None:
     """References are replaced inside longer strings, several per value."""
     source = (
-        "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://${H}:${P}'}"
+        "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'https://${H}:${P}'}"
     )
     config = load(tmp_path, organizers(source), env={"H": "localhost", "P": "8101"})
-    assert config.organizers[0].sources[0].base_url == "http://localhost:8101"
+    assert config.organizers[0].sources[0].base_url == "https://localhost:8101"
 
 
 def test_double_dollar_escapes_a_literal_reference(tmp_path: Path) -> None:
@@ -397,8 +397,8 @@ def test_source_base_url_must_not_hold_credentials(tmp_path: Path) -> None:
 
 def test_base_url_trailing_slash_is_dropped(tmp_path: Path) -> None:
     """Adapters join paths onto base_url, so a trailing slash is removed."""
-    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://h:1/'}"
-    assert load(tmp_path, organizers(source)).organizers[0].sources[0].base_url == "http://h:1"
+    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'https://h:1/'}"
+    assert load(tmp_path, organizers(source)).organizers[0].sources[0].base_url == "https://h:1"
 
 
 def test_webhook_event_wildcards_are_accepted(tmp_path: Path) -> None:
@@ -739,3 +739,26 @@ def test_the_ingest_port_is_not_the_health_port(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == [
         "server.ingest_port: must differ from port — e.g. port: 8080, ingest_port: 8081"
     ]
+
+
+# --- transport --------------------------------------------------------------------------------
+
+PLAIN_HTTP = (
+    "must be https:// — plain http:// sends credentials and events unencrypted; for a local "
+    "simulator or receiver set allow_insecure_http: true on this item"
+)
+
+
+def test_plain_http_is_refused_unless_the_item_allows_it(tmp_path: Path) -> None:
+    """A token or a signed event never crosses the network unencrypted by accident."""
+    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://h:1'}"
+    hook = f"webhooks: [{{name: a, url: 'http://a.example/hook', secret: {WEBHOOK_SECRET}}}]\n"
+    assert problems(tmp_path, hook + organizers(source)) == [
+        f"webhooks[0].url: {PLAIN_HTTP}",
+        f"organizers[0].sources[0].base_url: {PLAIN_HTTP}",
+    ]
+    allowed = source.replace("}", ", allow_insecure_http: true}")
+    hook_allowed = hook.replace("}]", ", allow_insecure_http: true}]")
+    config = load(tmp_path, hook_allowed + organizers(allowed))
+    assert config.webhooks[0].url == "http://a.example/hook"
+    assert config.organizers[0].sources[0].base_url == "http://h:1"

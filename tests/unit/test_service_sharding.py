@@ -29,6 +29,7 @@ def _config(tmp_path: Path) -> Config:
                             "organizer_id": 1,
                             "token": "t",
                             "base_url": "http://127.0.0.1:9",
+                            "allow_insecure_http": True,
                         }
                     ],
                 }

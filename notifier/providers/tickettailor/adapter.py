@@ -13,7 +13,9 @@ origin):
 * a sweep of the issued tickets of the followed events, which is what shows voids,
   refunds, undone check-ins and transfers, on a cadence the account's request budget
   allows (``budget``); a newly voided ticket's order is read once to tell a refund or a
-  cancellation from a void.
+  cancellation from a void;
+* the tickets and orders a verified webhook named (``hints``), each read alone, so a void
+  or refund pushed by Ticket Tailor is seen without waiting for the sweep.
 
 A step reads at most ``max_pages`` pages, commits, and says ``more`` when work is left.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +33,7 @@ import structlog
 
 from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketRecord, TicketStatus, TicketType, TicketTypeRecord
-from notifier.providers.base import PollResult
+from notifier.providers.base import PollResult, ReadHint
 from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.providers.tickettailor import parse as p
 from notifier.providers.tickettailor.budget import RequestShare, sweep_interval
@@ -43,6 +45,7 @@ from notifier.providers.tickettailor.cursor import (
     stable_check_in,
 )
 from notifier.providers.tickettailor.events import EventWindow, parse_events
+from notifier.providers.tickettailor.hints import HintQueue, read_hinted, webhook_hints
 from notifier.providers.tickettailor.wirecache import WireCache
 
 log = structlog.get_logger(__name__)
@@ -126,6 +129,7 @@ class TicketTailorProvider:
         # the last step stopped at its page cap (the next one continues it at once).
         self._feeds_read_at: datetime | None = None
         self._continuing = False
+        self._hints = HintQueue(self._share)
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -139,6 +143,14 @@ class TicketTailorProvider:
     async def close(self) -> None:
         """Nothing to close: the account's HTTP client belongs to whoever built it."""
 
+    def webhook_hints(self, body: bytes) -> list[ReadHint]:
+        """``HintedReads``: the ticket or order a verified delivery names (``hints``)."""
+        return webhook_hints(body)
+
+    def hint(self, hints: Sequence[ReadHint]) -> None:
+        """``HintedReads``: read these on the next step, within the hints' own bounds."""
+        self._hints.add(hints)
+
     async def poll(self, cursor: str | None) -> PollResult:
         """One bounded step of reads; all of it or a ``ProviderError``."""
         state = decode_cursor(cursor)
@@ -148,6 +160,8 @@ class TicketTailorProvider:
         inventory: list[TicketTypeRecord] = []
         if self._events_read_at is None or now - self._events_read_at >= EVENTS_EVERY:
             inventory = await self._read_events(step, now)
+        # Before the feeds: a check-in read next then lands on the ticket as just read.
+        hinted = await self._read_hinted(step)
         if not self._feeds_fresh(now):
             # New tickets first: a ticket sold at the door and scanned at once is then
             # known to the check-in feed without a read of its own.
@@ -156,10 +170,12 @@ class TicketTailorProvider:
             self._feeds_read_at = None if step.more else now
         await self._sweep(step, state, now)
         tickets = await self._finish(step, state, now)
+        self._hints.done(hinted)
         log.info(
             "tickettailor_polled",
             source=self._source,
             sweeping=state.sweeping,
+            hinted=len(hinted),
             followed_events=len(self._followed(now)),
             tickets=len(tickets),
             requests=self.requests - before,
@@ -340,10 +356,35 @@ class TicketTailorProvider:
         wait = sweep_interval(state.sweep_cost or 0, self._share.sweep_rate())
         return now.timestamp() - state.swept_at >= wait.total_seconds()
 
+    async def _read_hinted(self, step: _Step) -> list[ReadHint]:
+        """The hinted tickets and orders, on an allowance of their own (not the page cap:
+        they are few and bounded, and must not push the feeds to the next step)."""
+        batch = self._hints.batch()
+        if not batch:
+            return batch
+        side = _Step(cap=2 * len(batch))
+
+        async def get(path: str, query: Mapping[str, str]) -> object:
+            return (await self._get(side, path, query)).payload
+
+        items, orders = await read_hinted(batch, get, limit=self._limit)
+        step.orders.update(orders)
+        for item in items:
+            try:
+                record = p.parse_one_ticket(item, source=self._source, types=self._types)
+            except FatalProviderError as exc:
+                log.warning("tickettailor_hint_skipped", kind="issued_ticket", error=str(exc))
+                continue
+            self._keep_items(step, [(record, item)])
+        return batch
+
     def _keep(self, step: _Step, payload: object) -> None:
         records = p.parse_issued_tickets(payload, source=self._source, types=self._types)
         items = p.page_data(payload)  # the page parsed, so it is a list of ticket objects
-        kept = [(r, i) for r, i in zip(records, items, strict=True) if self._tracks(r.event_id)]
+        self._keep_items(step, zip(records, items, strict=True))
+
+    def _keep_items(self, step: _Step, read: Iterable[tuple[TicketRecord, Any]]) -> None:
+        kept = [(r, i) for r, i in read if self._tracks(r.event_id)]
         step.tickets.update((r.ticket_id, r) for r, _ in kept)
         self._wire.keep(i for _, i in kept)
 

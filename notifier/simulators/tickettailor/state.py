@@ -13,10 +13,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from notifier.simulators.faults import FaultQueue
-from notifier.simulators.tickettailor import wire
+from notifier.simulators.tickettailor import webhooks as hooks, wire
 from notifier.simulators.tickettailor.seeding import seed_box_office
 from notifier.simulators.tickettailor.wire import (
     DEFAULT_TYPES,
@@ -36,6 +36,9 @@ SWING_DURATION = timedelta(minutes=10)
 # Assumption: one step of the oscillation a minute (its period was not reported).
 SWING_STEP = timedelta(minutes=1)
 
+if TYPE_CHECKING:
+    from notifier.simulators.webhook_sender import WebhookSender
+
 Clock = Callable[[], datetime]
 
 
@@ -51,7 +54,11 @@ class TicketTailorSimulator:
     """One or more box offices and their events, orders, issued tickets and check-ins.
 
     ``swing_after_void`` reproduces the observed swing of ``quantity_issued`` after a void.
+    With ``webhooks`` set, sales, voids, cancellations, refunds and transfers also send the
+    box office's webhooks (``webhooks`` module; signed and retried by ``WebhookSender``).
     """
+
+    webhooks: WebhookSender | None = None
 
     def __init__(
         self,
@@ -177,6 +184,8 @@ class TicketTailorSimulator:
         self._event_orders[event_id] = self._event_orders.get(event_id, 0) + 1
         self._owner[order_id] = self._owner[event_id]
         self._refresh_event(event_id)
+        for ticket_id in ticket_ids:
+            hooks.ticket_webhook(self, hooks.TICKET_CREATED, ticket_id)
         return order_id, ticket_ids
 
     def check_in(self, ticket_id: str, at: datetime | None = None) -> str:
@@ -225,6 +234,7 @@ class TicketTailorSimulator:
             wire.line_item_wire(self._new_id("li"), "void", ticket["description"], 0)
         )
         self._refresh_event(ticket["event_id"])
+        hooks.ticket_webhook(self, hooks.TICKET_UPDATED, ticket_id)
 
     def cancel_order(self, order_id: str, message: str | None = None) -> None:
         """Cancel the order without a refund: status ``cancelled`` (API reference, order
@@ -235,6 +245,7 @@ class TicketTailorSimulator:
         for ticket_id in self._order_tickets[order_id]:
             self.void(ticket_id)
         self.orders[order_id].update(status="cancelled", status_message=message)
+        hooks.order_webhook(self, order_id)
 
     def refund_order(
         self, order_id: str, amount: int | None = None, *, ticket_ids: Sequence[str] | None = None
@@ -254,6 +265,7 @@ class TicketTailorSimulator:
             self.void(ticket_id)
         if all(self.tickets[t]["status"] == "voided" for t in self._order_tickets[order_id]):
             order["status"] = "cancelled"
+        hooks.order_webhook(self, order_id)
 
     def transfer(
         self,
@@ -272,6 +284,7 @@ class TicketTailorSimulator:
             full_name=" ".join(p for p in (first_name, last_name) if p) or None,
             email=email,
         )
+        hooks.ticket_webhook(self, hooks.TICKET_UPDATED, ticket_id)
 
     def seed(self, api_key: str, tickets: int, rng_seed: int = 0) -> list[str]:
         """Realistic data: a box office with a live, a future and a past event."""
