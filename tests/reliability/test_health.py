@@ -93,6 +93,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
                             "token": token,
                             "base_url": url,
                             "requests_per_minute": 100000,
+                            "allow_insecure_http": True,
                         }
                     ],
                 }

@@ -36,6 +36,7 @@ webhooks:
     url: {webhook}
     secret: ${{DOORS_SECRET}}
     retry_schedule: [0s, 200ms, 500ms]
+    allow_insecure_http: true
 defaults:
   poll_interval: 200ms
 organizers:
@@ -47,6 +48,7 @@ organizers:
         organizer_id: 1001
         token: ${{POISONED_TOKEN}}
         base_url: {poisoned_url}
+        allow_insecure_http: true
         requests_per_minute: 100000
   - id: healthy
     name: Healthy
@@ -56,6 +58,7 @@ organizers:
         organizer_id: 1002
         token: ${{HEALTHY_TOKEN}}
         base_url: {healthy_url}
+        allow_insecure_http: true
         requests_per_minute: 100000
 """
 

@@ -107,6 +107,7 @@ organizers:
         organizer_id: 1
         token: t0ken-for-the-cli-test
         base_url: http://127.0.0.1:9
+        allow_insecure_http: true
 """
 
 

@@ -223,6 +223,7 @@ async def test_an_exception_that_is_not_ours_stays_with_its_source(tmp_path: Pat
                             "organizer_id": 1,
                             "token": "t0ken-" + org,
                             "base_url": "http://127.0.0.1:9",
+                            "allow_insecure_http": True,
                         }
                     ],
                 }

@@ -169,6 +169,7 @@ async def test_tickets_of_long_ended_events_leave_store_and_memory(tmp_path: Pat
                             "token": token,
                             "base_url": url,
                             "requests_per_minute": 100000,
+                            "allow_insecure_http": True,
                         }
                     ],
                 }
