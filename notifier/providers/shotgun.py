@@ -26,7 +26,6 @@ import structlog
 from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketRecord
 from notifier.providers.base import EventWindow, PollResult, WireTickets
-from notifier.providers.fields import id_text as _id, link_parameter
 from notifier.providers.http import ProviderHttpClient, RequestBudget
 from notifier.providers.shotgun_events import SeenEvent, due_probes, observe
 from notifier.providers.shotgun_wire import (
@@ -45,6 +44,7 @@ from notifier.providers.shotgun_wire import (
     ticket_parser,
     wire_page,
 )
+from notifier.providers.wire import id_text as _id, link_parameter
 from notifier.timeparse import parse_timestamp
 
 __all__ = [

@@ -19,7 +19,8 @@ import orjson
 
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
-from notifier.providers.fields import (
+from notifier.providers.shotgun_events import EventWatch, decode_watches, encode_watches
+from notifier.providers.wire import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
@@ -28,7 +29,6 @@ from notifier.providers.fields import (
     optional_int as _opt_int,
     optional_text as _opt_str,
 )
-from notifier.providers.shotgun_events import EventWatch, decode_watches, encode_watches
 from notifier.state import wire_fingerprint
 from notifier.timeparse import format_shotgun_time, parse_timestamp
 

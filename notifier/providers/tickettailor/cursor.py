@@ -18,7 +18,7 @@ import orjson
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketRecord, TicketStatus
-from notifier.providers.fields import optional_int as _opt_int
+from notifier.providers.wire import optional_int as _opt_int
 
 
 @dataclass(slots=True)

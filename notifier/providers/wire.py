@@ -40,6 +40,18 @@ def optional_text(value: object) -> str | None:
     raise TypeError("expected a string")
 
 
+def split_name(full: str | None) -> tuple[str | None, str | None]:
+    """A full name as (given, family): the first word, then the rest (None when absent).
+
+    Thai and Western names both put the given name first; Eventpop, Ticket Tailor and Nuweb
+    send a single name field where their first/last fields are missing or absent.
+    """
+    parts = (full or "").split(None, 1)
+    if not parts:
+        return None, None
+    return parts[0], (parts[1].strip() if len(parts) > 1 else "") or None
+
+
 def optional_int(value: object) -> int | None:
     if value is None or type(value) is int:
         return value
