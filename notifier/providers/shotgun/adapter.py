@@ -4,15 +4,15 @@ The API orders tickets by (``ticket_updated_at``, ``ticket_id``) and accepts
 ``after=<updated_at>_<ticket_id>``, so one stream per filter resumes exactly after the
 last ticket read (docs/design.md §5, §6a). The API filters a single ``event_id``: several
 configured events are read as several streams, each with its own position inside the
-one opaque cursor. Parsing (``shotgun_wire``) is pure and apart from the I/O. A poll
-hands the poller its tickets unparsed (``WireTickets``) with a digest of the wire fields
-that decide their tracked state, so a sweep of a million unchanged tickets builds no
-records.
+one opaque cursor. Parsing (``wire``) and the cursor (``cursor``) are pure; this is the
+only module of the package that does I/O. A poll hands the poller its tickets unparsed
+(``WireTickets``) with a digest of the wire fields that decide their tracked state, so a
+sweep of a million unchanged tickets builds no records.
 
 Every page is requested with the adapter's own query; only the cursor (``after``) is
 taken from ``pagination.next``, because the documented example link drops
 ``include_cohosted_events``. A cancelled event is found by probing the events read
-(``shotgun_events``): its valid tickets read as canceled.
+(``events``): its valid tickets read as canceled.
 """
 
 from __future__ import annotations
@@ -27,40 +27,25 @@ from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketRecord
 from notifier.providers.base import EventWindow, PollResult, WireTickets
 from notifier.providers.http import ProviderHttpClient, RequestBudget
-from notifier.providers.shotgun_events import SeenEvent, due_probes, observe
-from notifier.providers.shotgun_wire import (
-    PROVIDER,
-    TRACKED_WIRE_FIELDS,
+from notifier.providers.shotgun.cursor import (
     Position,
-    TicketOnTheWire,
-    WirePage,
     after_param,
-    decode_cursor,
     decode_state,
     encode_cursor,
-    parse_page,
-    parse_ticket,
     position_of,
+)
+from notifier.providers.shotgun.events import SeenEvent, due_probes, observe
+from notifier.providers.shotgun.wire import (
+    PROVIDER,
+    TicketOnTheWire,
+    WirePage,
     ticket_parser,
     wire_page,
 )
 from notifier.providers.wire import id_text as _id, link_parameter
 from notifier.timeparse import parse_timestamp
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "PROVIDER",
-    "TRACKED_WIRE_FIELDS",
-    "Position",
-    "ShotgunProvider",
-    "decode_cursor",
-    "decode_state",
-    "encode_cursor",
-    "parse_page",
-    "parse_ticket",
-    "ticket_parser",
-    "wire_page",
-]
+__all__ = ["DEFAULT_BASE_URL", "ShotgunProvider"]
 
 log = structlog.get_logger(__name__)
 
@@ -71,9 +56,6 @@ ALL_EVENTS = "all"
 # Pages one poll reads per stream before committing (100 tickets a page): a backlog is
 # committed in steps, so progress survives a crash and memory stays bounded.
 MAX_PAGES_PER_POLL = 20
-
-
-# --------------------------------------------------------------------------- adapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +73,7 @@ class ShotgunProvider:
     with other sources of the same account (so they share its ``RequestBudget``); its base
     URL must have the same origin as ``base_url``. Without one, the provider opens its own
     with a 100/min budget and closes it in ``close``. ``clock`` decides when watched events
-    are probed for a cancellation (``shotgun_events``).
+    are probed for a cancellation (``events``).
     """
 
     def __init__(
@@ -129,7 +111,7 @@ class ShotgunProvider:
 
     async def poll(self, cursor: str | None) -> PollResult:
         """Read every stream from its position, then probe and sweep the watched events
-        (``shotgun_events``); all pages or a ``ProviderError``."""
+        (``events``); all pages or a ``ProviderError``."""
         positions, watches = decode_state(cursor)
         now = self._clock()
         reads: list[_StreamRead] = []
