@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from notifier.simulators.common import start_app
 from notifier.simulators.eventpop.records import (
     BANGKOK,
     DEFAULT_PER_PAGE,
@@ -31,7 +32,6 @@ from notifier.simulators.eventpop.records import (
 from notifier.simulators.eventpop.state import EventpopSimulator
 from notifier.simulators.eventpop.tokens import Token
 from notifier.simulators.faults import fault_response
-from notifier.simulators.serving import start_app
 
 API_PREFIX = "/api/public"  # Swagger: host www.eventpop.me, basePath /api/public
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from notifier.simulators.common import request_log
 from notifier.simulators.eventpop.records import (
     Event,
     PageServed,
@@ -54,7 +55,7 @@ class EventpopSimulator:
         self.token_faults = FaultQueue()  # for POST /oauth/token
         self.on_page_served: Callable[[PageServed], None] | None = None
         self.requests_served = 0
-        self.seen: deque[SeenRequest] = deque(maxlen=10_000)
+        self.seen: deque[SeenRequest] = request_log()
         self._organizers: dict[int, set[int]] = {}  # organizer id -> member user ids
         self._events: dict[int, Event] = {}
         self._tickets: dict[int, Ticket] = {}

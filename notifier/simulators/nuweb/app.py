@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from notifier.simulators.common import start_app
 from notifier.simulators.faults import fault_response
 from notifier.simulators.nuweb.records import (
     ENTRY,
@@ -33,7 +34,6 @@ from notifier.simulators.nuweb.records import (
     SeenRequest,
 )
 from notifier.simulators.nuweb.simulator import NuwebSimulator
-from notifier.simulators.serving import start_app
 from notifier.timeparse import format_nuweb_time, parse_timestamp
 
 __all__ = ["build_app", "serve"]

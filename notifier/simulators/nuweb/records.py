@@ -11,9 +11,7 @@ ticket 1 and order item 1 on id, barcode (97WG2VGJK2), customer (1) and order (R
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,29 +231,6 @@ class EventRow:
         if self.deleted_at is not None:  # the schema's ``deletedAt`` is a plain string
             event["deletedAt"] = format_nuweb_time(self.deleted_at)
         return event
-
-
-class Limiter:
-    """A rolling window per company: each answered request counts for ``window`` seconds.
-
-    Admin OpenAPI, rate limiting: "60 requests per minute" per company by default, rolling,
-    with ``X-Remaining-Requests`` and ``X-Available-In-Seconds`` on the answers."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[int, deque[float]] = {}
-
-    def hit(self, company: int, now: float) -> tuple[bool, int, int]:
-        """(allowed, remaining, seconds until the oldest counted request expires)."""
-        hits = self._hits.setdefault(company, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        allowed = len(hits) < self.limit
-        if allowed:
-            hits.append(now)
-        available = math.ceil(hits[0] + self.window - now) if hits else 0
-        return allowed, self.limit - len(hits), max(available, 0)
 
 
 def sale_item_wire(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from notifier.simulators.common import RollingWindow, request_log
 from notifier.simulators.faults import FaultQueue
 from notifier.simulators.nuweb.records import (
     CACHED_PATHS,
@@ -25,7 +26,6 @@ from notifier.simulators.nuweb.records import (
     TICK,
     EntryTicket,
     EventRow,
-    Limiter,
     OrderItemQuery,
     OrderItemRow,
     SaleItem,
@@ -58,7 +58,9 @@ class NuwebStore:
         link_origin: str | None = SPEC_LINK_ORIGIN,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.limiter = Limiter(rate_limit, window_seconds)
+        # Admin OpenAPI, rate limiting: "60 requests per minute" per company by default,
+        # rolling, with ``X-Remaining-Requests`` and ``X-Available-In-Seconds`` on the answers.
+        self.limiter = RollingWindow(rate_limit, window_seconds)
         self.cached_paths = frozenset(cached_paths)
         self.cache_seconds = cache_seconds
         self.entry_page_size = entry_page_size
@@ -70,7 +72,7 @@ class NuwebStore:
         self.path_faults: dict[str, FaultQueue] = {}
         self.requests_served = 0
         self.rate_limited = 0
-        self.seen: deque[SeenRequest] = deque(maxlen=10_000)
+        self.seen: deque[SeenRequest] = request_log()
         # Where links point: the spec's own example origin by default, None for the origin
         # the request came to; ``next_origin`` overrides the next ``next`` link once.
         self.link_origin = link_origin

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from notifier.simulators.common import start_app
 from notifier.simulators.faults import Fault, FaultQueue
-from notifier.simulators.serving import start_app
 from notifier.simulators.tickettailor.http import MAX_LIMIT, build_app
 from notifier.simulators.tickettailor.state import (
     RATE_LIMIT,

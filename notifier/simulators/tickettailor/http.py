@@ -67,7 +67,7 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     authorization = request.headers.get("Authorization")
     sim.seen.append(SeenRequest(request.path_qs, dict(request.query), authorization))
     page_key = _page_key(request.path, request.query)
-    fault = sim.faults.take(sim.page_number(page_key))
+    fault = sim.faults.take(sim.pages.page_number(page_key))
     if fault is not None:
         failed = await fault_response(fault, _error)
         if failed is not None:
@@ -84,7 +84,7 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     response.headers.update(limits)
     response.headers["X-Rate-Limit-Remaining"] = str(remaining)
-    sim.page_served(page_key)
+    sim.pages.page_served(page_key)
     return response
 
 
@@ -259,8 +259,8 @@ def _remember_next(sim: TicketTailorSimulator, request: web.Request, link: str |
     if link is None:
         return
     target = URL(link)
-    page = sim.page_number(_page_key(request.path, request.query))
-    sim.remember_next(_page_key(target.path, target.query), page + 1)
+    page = sim.pages.page_number(_page_key(request.path, request.query))
+    sim.pages.remember_next(_page_key(target.path, target.query), page + 1)
 
 
 def _page_key(path: str, query: Mapping[str, str]) -> str:

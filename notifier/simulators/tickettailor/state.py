@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from notifier.simulators.common import FixedWindow, PageBook, request_log
 from notifier.simulators.faults import FaultQueue
 from notifier.simulators.tickettailor import wire
 from notifier.simulators.tickettailor.seeding import seed_box_office
@@ -39,14 +39,6 @@ SWING_STEP = timedelta(minutes=1)
 Clock = Callable[[], datetime]
 
 
-@dataclass(slots=True)
-class _Window:
-    """A fixed rate-limit window: requests counted since ``started``."""
-
-    started: datetime | None = None
-    used: int = 0
-
-
 class TicketTailorSimulator:
     """One or more box offices and their events, orders, issued tickets and check-ins.
 
@@ -67,9 +59,9 @@ class TicketTailorSimulator:
         self.swing_after_void = swing_after_void
         self.faults = FaultQueue()
         self.requests_served = 0
-        self.seen: deque[SeenRequest] = deque(maxlen=10_000)
+        self.seen: deque[SeenRequest] = request_log()
         self._keys: dict[str, str] = {}
-        self._windows: dict[str, _Window] = {}
+        self._windows: dict[str, FixedWindow] = {}
         self.events: dict[str, Row] = {}
         self.orders: dict[str, Row] = {}
         self.tickets: dict[str, Row] = {}
@@ -81,7 +73,7 @@ class TicketTailorSimulator:
         self._owner: dict[str, str] = {}  # object id -> box office id
         self._ids = {"ev": 40_980, "it": 50_198, "or": 737_352, "tt": 230_625, "li": 1_505_167}
         self._ids["ch"] = 880_000
-        self._pages: dict[str, int] = {}
+        self.pages = PageBook()
         self._redirect: str | None = None
 
     # -- control API: box offices and events
@@ -315,28 +307,13 @@ class TicketTailorSimulator:
         return {**event, "ticket_types": types}
 
     def count_request(self, api_key: str) -> tuple[int, int]:
-        """Count one request in the key's window: (remaining, seconds to reset); -1 if over."""
-        window = self._windows.setdefault(self._keys.get(api_key, api_key), _Window())
-        now = self.now()
-        if window.started is None or now - window.started >= self.rate_window:
-            window.started, window.used = now, 0
-        # Assumption: X-Rate-Limit-Reset is the seconds until the window resets (a live
-        # observation read 877, which looks like seconds; the docs do not say).
-        reset = max(int((window.started + self.rate_window - now).total_seconds()), 0)
-        if window.used >= self.rate_limit:
-            return -1, reset
-        window.used += 1
-        return self.rate_limit - window.used, reset
+        """Count one request in the key's window: (remaining, seconds to reset); -1 if over.
 
-    def page_number(self, key: str) -> int:
-        return self._pages.get(key, 1)
-
-    def page_served(self, key: str) -> None:
-        # Forgotten once answered, so a retry of a failed page still counts as that page.
-        self._pages.pop(key, None)
-
-    def remember_next(self, key: str, page: int) -> None:
-        self._pages[key] = page
+        Assumption: X-Rate-Limit-Reset is the seconds until the window resets (a live
+        observation read 877, which looks like seconds; the docs do not say).
+        """
+        window = self._windows.setdefault(self._keys.get(api_key, api_key), FixedWindow())
+        return window.count(self.now(), self.rate_limit, self.rate_window)
 
     def take_redirect(self) -> str | None:
         origin, self._redirect = self._redirect, None

@@ -1,4 +1,4 @@
-"""A fake of Shotgun's ``GET /tickets`` faithful to its public documentation.
+"""A fake of Shotgun's ``GET /tickets`` faithful to its public documentation: its state.
 
 Sources, cited at each behaviour below by these names:
 - "Shotgun Tickets API": Shotgun's public "Tickets API" page (the ``/tickets`` endpoint,
@@ -14,29 +14,27 @@ from __future__ import annotations
 
 import bisect
 import random
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-from aiohttp import web
-from yarl import URL
+from notifier.simulators.common import PageBook, request_log
+from notifier.simulators.faults import FaultQueue
+from notifier.simulators.shotgun.seeding import seed_ticket
+from notifier.simulators.shotgun.wire import (
+    Event,
+    Query,
+    SeenRequest,
+    Ticket,
+    contact_wire,
+    event_wire,
+    ticket_wire,
+)
+from notifier.timeparse import format_shotgun_time
 
-from notifier.simulators.faults import Fault, FaultQueue, fault_response
-from notifier.simulators.serving import start_app
-from notifier.timeparse import format_shotgun_time, parse_timestamp
-
-__all__ = [
-    "Fault",
-    "FaultQueue",
-    "SeenRequest",
-    "ShotgunSimulator",
-    "build_app",
-    "serve",
-]
+__all__ = ["PAGE_SIZE", "ShotgunSimulator"]
 
 # Shotgun Tickets API, "Ordering & pagination": "Pages contain at most 100 tickets".
 PAGE_SIZE = 100
@@ -45,49 +43,6 @@ _FIRST_TICKET_ID = 69_246_800
 _FIRST_ORDER_ID = 51_000_000
 
 Clock = Callable[[], datetime]
-
-
-# --------------------------------------------------------------------------- requests
-
-
-@dataclass(frozen=True, slots=True)
-class SeenRequest:
-    """What the simulator saw of one request (to assert, e.g., no token in the query)."""
-
-    path_qs: str
-    query: dict[str, str]
-    bearer: bool
-
-
-# --------------------------------------------------------------------------- state
-
-
-@dataclass(slots=True)
-class _Event:
-    organizer_id: int
-    cohost_ids: frozenset[int]
-    wire: dict[str, Any]
-
-
-@dataclass(slots=True)
-class _Ticket:
-    event_id: int
-    updated_at: datetime
-    wire: dict[str, Any]
-
-    @property
-    def key(self) -> tuple[datetime, int]:
-        return self.updated_at, int(self.wire["ticket_id"])
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A parsed ``/tickets`` request."""
-
-    organizer_id: int
-    event_id: int | None
-    cohosted: bool
-    after: tuple[datetime, int] | None
 
 
 @dataclass(slots=True)
@@ -109,16 +64,16 @@ class ShotgunSimulator:
         # points to this origin (a token thief).
         self.next_origin: str | None = None
         self.requests_served = 0
-        self.seen: deque[SeenRequest] = deque(maxlen=10_000)
+        self.seen: deque[SeenRequest] = request_log()
         self._tokens: dict[str, int] = {}
-        self._events: dict[int, _Event] = {}
-        self._tickets: dict[int, _Ticket] = {}
+        self._events: dict[int, Event] = {}
+        self._tickets: dict[int, Ticket] = {}
         self._index = _Index()
         self._last_tick: datetime | None = None
         self._next_ticket_id = _FIRST_TICKET_ID
         self._next_order_id = _FIRST_ORDER_ID
         self._next_event_id = 410_000
-        self._pages: dict[str, int] = {}
+        self.pages = PageBook()
 
     # -- control API: organizers and events
 
@@ -142,8 +97,8 @@ class ShotgunSimulator:
         start = start_time or (now + timedelta(days=1)).replace(
             hour=18, minute=0, second=0, microsecond=0
         )
-        self._events[event_id] = _Event(
-            organizer_id, frozenset(cohost_ids), _event_wire(event_id, now, start, end_time)
+        self._events[event_id] = Event(
+            organizer_id, frozenset(cohost_ids), event_wire(event_id, now, start, end_time)
         )
         return event_id
 
@@ -183,7 +138,7 @@ class ShotgunSimulator:
             raise KeyError(event_id)
         now = self._tick()
         ticket_id = self._new_ticket_id()
-        wire = _ticket_wire(ticket_id, now)
+        wire = ticket_wire(ticket_id, now)
         wire.update(
             ticket_status=status,
             deal_id=deal_id,
@@ -195,8 +150,8 @@ class ShotgunSimulator:
             order_id=order_id if order_id is not None else self._new_order_id(),
             user_id=user_id,
         )
-        wire.update(_contact(ticket_id, first_name, last_name, email, phone))
-        self._tickets[ticket_id] = _Ticket(event_id, now, wire)
+        wire.update(contact_wire(ticket_id, first_name, last_name, email, phone))
+        self._tickets[ticket_id] = Ticket(event_id, now, wire)
         self._index.dirty = True
         return ticket_id
 
@@ -273,7 +228,7 @@ class ShotgunSimulator:
         """Give the same ticket to another holder (a new contact on the same ticket id)."""
         # Assumption: a name transfer changes the contact fields of the same ticket id and
         # moves ``ticket_updated_at`` (the page lists the contact fields only).
-        contact = _contact(ticket_id + 7, first_name, last_name, email, phone)
+        contact = contact_wire(ticket_id + 7, first_name, last_name, email, phone)
         self._update(ticket_id, self._tick(), **contact)
 
     def approve(self, ticket_id: int) -> None:
@@ -324,7 +279,7 @@ class ShotgunSimulator:
         rng = random.Random(rng_seed)
         self.add_organizer(organizer_id, token)
         events = [self.add_event(organizer_id) for _ in range(3)]
-        return [_seed_ticket(self, rng, rng.choice(events)) for _ in range(n_tickets)]
+        return [seed_ticket(self, rng, rng.choice(events)) for _ in range(n_tickets)]
 
     # -- reading (used by the HTTP handler)
 
@@ -348,21 +303,9 @@ class ShotgunSimulator:
                     break
         return page
 
-    def page_number(self, key: str) -> int:
-        """Which page of a read a request is: the one its ``next`` link led to, else 1."""
-        return self._pages.get(key, 1)
-
-    def page_served(self, key: str) -> None:
-        # Forgotten once answered, so a later read starting at the same position is page 1
-        # while a retry of a failed page still counts as that page.
-        self._pages.pop(key, None)
-
-    def remember_next(self, key: str, page: int) -> None:
-        self._pages[key] = page
-
     # -- internals
 
-    def _visible(self, ticket: _Ticket, query: Query) -> bool:
+    def _visible(self, ticket: Ticket, query: Query) -> bool:
         # Shotgun Tickets API: ``event_id`` "if you only want the tickets for a given
         # event"; ``include_cohosted_events`` "set to 1 or true to include events of which
         # you are a cohost".
@@ -389,7 +332,7 @@ class ShotgunSimulator:
         self._last_tick = now
         return now
 
-    def _touch(self, ticket: _Ticket, when: datetime) -> None:
+    def _touch(self, ticket: Ticket, when: datetime) -> None:
         ticket.updated_at = when
         ticket.wire["ticket_updated_at"] = format_shotgun_time(when)
         self._index.dirty = True
@@ -416,275 +359,3 @@ class ShotgunSimulator:
 def _islice_from(keys: list[tuple[datetime, int]], start: int) -> Iterator[tuple[datetime, int]]:
     for position in range(start, len(keys)):
         yield keys[position]
-
-
-def _event_wire(
-    event_id: int, now: datetime, start: datetime, end: datetime | None
-) -> dict[str, Any]:
-    # Shotgun Tickets API, ticket fields event_*: times as "2025-06-07 18:00:00" (space,
-    # optional microseconds, no offset).
-    return {
-        "event_id": event_id,
-        "event_start_time": format_shotgun_time(start),
-        "event_end_time": format_shotgun_time(end or start + timedelta(hours=8)),
-        "event_created_at": format_shotgun_time(now - timedelta(days=30)),
-        "event_published_at": format_shotgun_time(now - timedelta(days=29)),
-        "event_launched_at": format_shotgun_time(now - timedelta(days=25)),
-        "event_canceled_at": None,
-    }
-
-
-def _ticket_wire(ticket_id: int, now: datetime) -> dict[str, Any]:
-    """Every documented field of a ticket (Shotgun Tickets API, ticket fields) except the
-    event's and the contact's."""
-    stamp = format_shotgun_time(now)
-    return {
-        "ticket_id": ticket_id,
-        "ticket_scan_code": str(42_564_997_260_000 + ticket_id),
-        "ticket_scanned_at": None,
-        "ticket_updated_at": stamp,
-        "ticket_canceled_at": None,
-        "ticket_status": "valid",
-        "ticket_seating": None,
-        "user_id": None,
-        "deal_visibilities": ["public"],
-        "deal_service_fee": 99,
-        "deal_user_service_fee": 0,
-        "deal_producer_cost": 0,
-        "deal_vat_rate": 0.055,
-        "payment_method": "card",
-        "utm_source": "shotgun",
-        "utm_medium": "app",
-        "ordered_at": stamp,
-    }
-
-
-def _contact(
-    contact_id: int,
-    first_name: str | None,
-    last_name: str | None,
-    email: str | None,
-    phone: str | None,
-) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id + 100_000_000,
-        "contact_email": email,
-        "contact_phone": phone,
-        "contact_first_name": first_name,
-        "contact_last_name": last_name,
-        "contact_gender": None,
-        "contact_company_name": None,
-        "contact_birthday": None,
-        "contact_newsletter_optin": None,
-        "contact_country": "France",
-        "contact_postal_code": "31000",
-        "contact_locality": "Toulouse",
-    }
-
-
-_FIRST_NAMES = ("Antoine", "Camille", "Léa", "Hugo", "Chloé", "Lucas", "Manon", "Jules", "Inès")
-_LAST_NAMES = ("Rousseau", "Martin", "Bernard", "Dubois", "Moreau", "Laurent", "Simon", "Michel")
-_DEALS = (
-    (12_345_678, "Early Bird", 2999),
-    (12_345_679, "Regular", 3999),
-    (12_345_680, "VIP", 8999),
-)
-
-
-def _seed_ticket(sim: ShotgunSimulator, rng: random.Random, event_id: int) -> int:
-    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
-    deal_id, title, price = rng.choice(_DEALS)
-    status = rng.choices(["valid", "pending_approval", "payment_plan_pending"], [90, 5, 5])[0]
-    ticket_id = sim.create_ticket(
-        event_id,
-        first_name=first,
-        last_name=last,
-        email=(first + "." + last + "@example.com").lower(),
-        phone=rng.choice([None, "+3361234" + str(rng.randrange(1000, 9999))]),
-        status=status,
-        deal_id=deal_id,
-        deal_title=title,
-        deal_price=price,
-        deal_channel=rng.choice(["online", "online", "online", "invitation"]),
-        user_id=rng.randrange(40_000, 90_000),
-    )
-    _seed_history(sim, rng, ticket_id, status)
-    return ticket_id
-
-
-def _seed_history(sim: ShotgunSimulator, rng: random.Random, ticket_id: int, status: str) -> None:
-    if status != "valid":
-        return
-    roll = rng.random()
-    if roll < 0.3:
-        sim.scan(ticket_id)
-    elif roll < 0.34:
-        sim.refund(ticket_id)
-    elif roll < 0.36:
-        sim.cancel(ticket_id)
-
-
-# --------------------------------------------------------------------------- HTTP
-
-
-_SIM_KEY: web.AppKey[ShotgunSimulator] = web.AppKey("shotgun_simulator", ShotgunSimulator)
-
-
-def build_app(sim: ShotgunSimulator) -> web.Application:
-    """The aiohttp application serving ``GET /tickets`` from ``sim``."""
-    app = web.Application()
-    app[_SIM_KEY] = sim
-    app.router.add_get("/tickets", _tickets_handler)
-    return app
-
-
-async def serve(sim: ShotgunSimulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
-    """Start serving ``sim``; ``port=0`` picks a free port (see ``runner.addresses``)."""
-    return await start_app(build_app(sim), host, port)
-
-
-async def _tickets_handler(request: web.Request) -> web.StreamResponse:
-    # Shotgun Tickets API, "Endpoint URL": GET https://api.shotgun.live/tickets.
-    sim = request.app[_SIM_KEY]
-    sim.requests_served += 1
-    token, bearer = _token_of(request)
-    sim.seen.append(SeenRequest(request.path_qs, dict(request.query), bearer))
-    page_key = _page_key(request)
-    page = sim.page_number(page_key)
-    fault = sim.faults.take(page)
-    if fault is not None:
-        failed = await fault_response(fault, _error)
-        if failed is not None:
-            return failed
-    organizer = None if token is None else sim.organizer_for(token)
-    if organizer is None:
-        # Assumption: an unknown or missing token is refused with 401 and a JSON body (the
-        # page documents neither the status nor the body).
-        return _error(401, "invalid or missing token")
-    query = _parse_query(request)
-    if isinstance(query, web.Response):
-        return query
-    response = _page_response(request, sim, query, organizer, page=page, token_in_query=not bearer)
-    sim.page_served(page_key)
-    return response
-
-
-def _token_of(request: web.Request) -> tuple[str | None, bool]:
-    # Shotgun Tickets API, "Authentication": an organizer adds the token "either as a
-    # header (Authorization: Bearer [token]) or in the query string as token".
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header[len("Bearer ") :].strip(), True
-    return request.query.get("token"), False
-
-
-def _page_key(request: web.Request) -> str:
-    # Identifies a request by its filters and position, so a retry of page 3 is page 3.
-    return _key_of(request.query.items())
-
-
-def _key_of(query: Iterable[tuple[str, str]]) -> str:
-    # Next links drop include_cohosted_events (see ``_next_url``): it is no part of a key.
-    return "&".join(
-        name + "=" + value
-        for name, value in sorted(query)
-        if name not in ("token", "include_cohosted_events")
-    )
-
-
-def _parse_query(request: web.Request) -> Query | web.Response:
-    params = request.query
-    if "organizer_id" not in params:
-        # Shotgun Tickets API: organizer_id is "required". Assumption: without it, a 400.
-        return _error(400, "organizer_id is required")
-    try:
-        return Query(
-            organizer_id=int(params["organizer_id"]),
-            event_id=int(params["event_id"]) if params.get("event_id") else None,
-            cohosted=params.get("include_cohosted_events", "").lower() in ("1", "true"),
-            after=_parse_after(params.get("after")),
-        )
-    except ValueError:
-        return _error(400, "invalid parameter")
-
-
-def _parse_after(value: str | None) -> tuple[datetime, int] | None:
-    """``after`` as a sort key: a bare date is after every id at that instant.
-
-    Shotgun Tickets API: ``after`` is an "ISO date" or "a tuple of [date]_[ticket id]".
-    """
-    if not value:
-        return None
-    stamp, sep, ticket_id = value.rpartition("_")
-    if not sep:
-        when = parse_timestamp(value)
-        return None if when is None else (when, sys.maxsize)
-    when = parse_timestamp(stamp)
-    if when is None:
-        raise ValueError("empty after")
-    return when, int(ticket_id)
-
-
-def _page_response(
-    request: web.Request,
-    sim: ShotgunSimulator,
-    query: Query,
-    organizer: int,
-    *,
-    page: int,
-    token_in_query: bool,
-) -> web.Response:
-    # Observed behaviour: a valid token of another organizer is not refused, just empty
-    # (HTTP 200 with 0 tickets; see docs/providers.md).
-    rows = sim.select(query, sim.page_size) if organizer == query.organizer_id else []
-    next_url = None
-    # Shotgun Tickets API: "if the page is full, the result contains a link to the next
-    # page for your convenience (in pagination.next)".
-    if len(rows) == sim.page_size:
-        after = rows[-1]["ticket_updated_at"] + "_" + str(rows[-1]["ticket_id"])
-        next_url = _next_url(request, after, keep_token=token_in_query)
-        if sim.next_origin is not None:
-            next_url = str(URL(sim.next_origin).join(URL(next_url).relative()))
-            sim.next_origin = None
-        sim.remember_next(_page_key_of(next_url), page + 1)
-    # Shotgun Tickets API, "Response shape": "your params, the pagination infos, and a list
-    # of tickets in data". Assumption: ``next`` is null on the last page (the page says the
-    # link is present only when the page is full).
-    body = {"params": _echo_params(query), "pagination": {"next": next_url}, "data": rows}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-
-def _next_url(request: web.Request, after: str, *, keep_token: bool) -> str:
-    # Shotgun Tickets API, the example response: pagination.next is an absolute URL that
-    # keeps token, organizer_id and event_id, replaces ``after`` with the last ticket's
-    # "<ticket_updated_at>_<ticket_id>", and drops include_cohosted_events although the
-    # request (and the echoed params) had it.
-    params = {
-        name: value
-        for name, value in request.query.items()
-        if name not in ("after", "include_cohosted_events") and (keep_token or name != "token")
-    }
-    params["after"] = after
-    base = request.url.with_query(None)
-    return str(base.with_query(params))
-
-
-def _page_key_of(url: str) -> str:
-    return _key_of(URL(url).query.items())
-
-
-def _echo_params(query: Query) -> dict[str, Any]:
-    # Shotgun Tickets API, the example response: ``params`` echoes organizer_id, event_id
-    # and include_cohosted_events (a boolean).
-    params: dict[str, Any] = {"organizer_id": query.organizer_id}
-    if query.event_id is not None:
-        params["event_id"] = query.event_id
-    params["include_cohosted_events"] = query.cohosted
-    return params
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    body = orjson.dumps({"error": message, "status": status})
-    return web.Response(
-        status=status, body=body, content_type="application/json", headers=headers or {}
-    )
