@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import orjson
 import structlog
 
-from notifier.cli_dev import add_dev_commands
 from notifier.cli_outbox import add_outbox_commands
 from notifier.config import load_config
 from notifier.config.models import Config
@@ -124,8 +123,17 @@ def _parser() -> argparse.ArgumentParser:
         "--config", action="store_true", help="print the config file's JSON Schema instead"
     )
     add_outbox_commands(command, config_option)
-    add_dev_commands(command)
+    _add_dev_commands(command)
     return parser
+
+
+def _add_dev_commands(command: Callable[[str, object, str], argparse.ArgumentParser]) -> None:
+    # The one import of the development package (notifier.dev) from the runtime: its
+    # commands' arguments. What they run (simulators, broker, demo) is imported when one
+    # runs, and says how to install the `demo` extra if it is missing.
+    from notifier.dev.cli import add_dev_commands
+
+    add_dev_commands(command)
 
 
 def _load(path: Path) -> Config:

@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 import pytest
 
+from notifier.dev.simulators.tickettailor import Fault, TicketTailorSimulator, TicketTypeSpec, serve
 from notifier.envelope import OutboxEvent
 from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeRecord
@@ -22,7 +23,6 @@ from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import PollResult, Provider
 from notifier.providers.http import DEFAULT_MAX_HEADER_WAIT, ProviderHttpClient, RetryPolicy
 from notifier.providers.tickettailor import RequestShare, TicketTailorProvider
-from notifier.simulators.tickettailor import Fault, TicketTailorSimulator, TicketTypeSpec, serve
 from notifier.store.memory import MemoryStore
 from tests.fakes import Sleeps
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiokafka.protocol import produce
 
-from notifier.broker import EmbeddedBroker, free_port
+from notifier.dev.broker import EmbeddedBroker, free_port
 
 PRODUCE_API_KEY = 0
 TOPIC_AUTHORIZATION_FAILED = 29

@@ -19,12 +19,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from notifier.broker import free_port
 from notifier.config.models import Config
+from notifier.dev.broker import free_port
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.model import SourceId
 from notifier.observability import health_app
 from notifier.service import Runtime, open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.source_health import STORE_FAILURES_UNREADY
 from notifier.store.sqlite import SqliteStore
 from tests.reliability.harness import Driver, until

@@ -18,9 +18,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from notifier.broker import free_port
-from notifier.receiver import Receiver
-from notifier.simulators.shotgun import ShotgunSimulator, serve
+from notifier.dev.broker import free_port
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from tests.reliability.harness import Driver, assert_no_secrets, new_secret, until
 
 POISON_NEXT = "https://host\\@evil.com/tickets?after=x"

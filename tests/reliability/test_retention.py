@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from notifier.config.models import Config
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.model import SourceId
 from notifier.retention import prune_once
 from notifier.service import open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.store.base import DeliveryStatus, Outcome, Routed
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SqliteStore

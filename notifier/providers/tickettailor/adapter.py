@@ -42,9 +42,11 @@ from notifier.providers.tickettailor.cursor import (
     decode_cursor,
     encode_cursor,
     forget_events,
+    newer_than,
     stable_check_in,
 )
 from notifier.providers.tickettailor.events import EventWindow, parse_events
+from notifier.providers.tickettailor.following import Following
 from notifier.providers.tickettailor.hints import HintQueue, read_hinted, webhook_hints
 from notifier.providers.tickettailor.wirecache import WireCache
 
@@ -108,18 +110,16 @@ class TicketTailorProvider:
         self._source = SourceId(str(source_id))
         token = base64.b64encode((api_key + ":").encode()).decode()
         self._headers = {"Authorization": "Basic " + token, "Accept": "application/json"}
-        self._event_ids = None if event_ids is None else tuple(str(e) for e in event_ids)
         self._base = base_url.rstrip("/")
         self._http = http
         self._share = share or RequestShare()
         self._share.join(self._source)
         self._clock = clock
         self._sleep = sleep
-        self._close_out = close_out
         self._limit = min(max(page_limit, 1), PAGE_LIMIT)
         self._max_pages = max(max_pages, 1)
         # In memory only: rebuilt by the first step after a start.
-        self._windows: dict[str, EventWindow] = {}
+        self._follow = Following(event_ids, close_out)
         self._types: dict[str, TicketType] = {}
         self._events_read_at: datetime | None = None
         # The last read of each ticket of a followed event, so a check-in from the feed is
@@ -176,7 +176,7 @@ class TicketTailorProvider:
             source=self._source,
             sweeping=state.sweeping,
             hinted=len(hinted),
-            followed_events=len(self._followed(now)),
+            followed_events=len(self._follow.followed(now)),
             tickets=len(tickets),
             requests=self.requests - before,
         )
@@ -186,11 +186,7 @@ class TicketTailorProvider:
             complete=False,
             ticket_types=inventory,
             requests=self.requests - before,
-            event_windows={
-                e: (w.start, w.end)
-                for e, w in self._windows.items()
-                if w.start is not None and self._tracks(e)
-            },
+            event_windows=self._follow.reported_windows(self._clock()),
             more=self._remember_more(step.more),
         )
 
@@ -203,28 +199,8 @@ class TicketTailorProvider:
         self._continuing = more
         return more
 
-    # -- what is followed
-
     def _tracks(self, event_id: str) -> bool:
-        if self._event_ids is not None and event_id not in self._event_ids:
-            return False
-        window = self._windows.get(event_id)
-        return window is None or not self._closed(window, self._clock())
-
-    def _closed(self, window: EventWindow, now: datetime) -> bool:
-        end = window.end or window.start
-        return end is not None and end + self._close_out < now
-
-    def _followed(self, now: datetime) -> list[str]:
-        """Current and upcoming events (soonest first), ended ones until their close-out."""
-        windows = [
-            w
-            for w in self._windows.values()
-            if (self._event_ids is None or w.event_id in self._event_ids)
-            and not self._closed(w, now)
-        ]
-        far = datetime.max.replace(tzinfo=UTC)
-        return [w.event_id for w in sorted(windows, key=lambda w: (w.start or far, w.event_id))]
+        return self._follow.tracks(event_id, self._clock())
 
     # -- reads
 
@@ -240,7 +216,7 @@ class TicketTailorProvider:
             after = p.last_id(payload)
             if after is None or p.page_size(payload) < self._limit:
                 break
-        self._windows = windows
+        self._follow.windows = windows
         self._events_read_at = now
         inventory = [t for t in inventory if self._tracks(t.event_id)]
         self._types = {
@@ -259,7 +235,7 @@ class TicketTailorProvider:
         """
         while not step.spent:
             anchor = state.check_in_anchor
-            payload = await self._page(step, "/v1/check_ins", _before(anchor))
+            payload = await self._page(step, "/v1/check_ins", newer_than(anchor))
             if anchor is None:
                 state.check_in_anchor = p.first_id(payload) or ""
                 return
@@ -311,12 +287,13 @@ class TicketTailorProvider:
 
     async def _read_new_tickets(self, step: _Step, state: CursorState) -> None:
         """Tickets issued since the newest one read, forward a page at a time."""
-        scopes = [ALL] if self._event_ids is None else list(self._event_ids)
+        event_ids = self._follow.event_ids
+        scopes = [ALL] if event_ids is None else list(event_ids)
         for scope in scopes:
             params = {} if scope == ALL else {"event_id": scope}
             while not step.spent:
                 anchor = state.ticket_anchors.get(scope)
-                payload = await self._page(step, "/v1/issued_tickets", params | _before(anchor))
+                payload = await self._page(step, "/v1/issued_tickets", params | newer_than(anchor))
                 self._keep(step, payload)
                 newest = p.first_id(payload)
                 if newest is not None:
@@ -332,7 +309,7 @@ class TicketTailorProvider:
         if not state.sweeping:
             if not self._sweep_due(state, now):
                 return
-            state.sweep_queue = self._followed(now)
+            state.sweep_queue = self._follow.followed(now)
             state.sweep_after, state.sweep_pages = None, 0
         while state.sweep_queue and not step.spent:
             event_id = state.sweep_queue[0]
@@ -396,7 +373,7 @@ class TicketTailorProvider:
             record = await self._with_void_meaning(step, state, record)
             record = stable_check_in(record, state)
             out.append(record)
-        dropped = {e for e in self._windows if not self._tracks(e)}
+        dropped = self._follow.dropped(self._clock())
         forget_events(state, dropped)
         self._wire.drop(dropped)
         return out
@@ -458,8 +435,3 @@ class TicketTailorProvider:
             log.warning("tickettailor_rate_limit_wait", source=self._source, seconds=pause)
             await self._sleep(pause)
         return result
-
-
-def _before(anchor: str | None) -> dict[str, str]:
-    """Objects newer than ``anchor`` (the ``limit`` just after it), or the newest page."""
-    return {"ending_before": anchor} if anchor else {}

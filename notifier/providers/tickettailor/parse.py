@@ -24,15 +24,16 @@ from notifier.model import (
     TicketStatus,
     TicketType,
 )
-from notifier.providers.fields import (
+from notifier.providers.http import header_wait
+from notifier.providers.wire import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
+    split_name,
 )
-from notifier.providers.http import header_wait
 from notifier.timeparse import parse_timestamp
 
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
@@ -291,15 +292,8 @@ def _ticket_type(item: dict[str, Any], types: Mapping[str, TicketType]) -> Ticke
 def _holder(item: dict[str, Any]) -> Holder:
     first, last = _opt_str(item.get("first_name")), _opt_str(item.get("last_name"))
     if first is None and last is None:
-        first, last = _split_name(_opt_str(item.get("full_name")))
+        first, last = split_name(_opt_str(item.get("full_name")))
     return Holder(first, last, _opt_str(item.get("email")), _opt_str(item.get("phone")))
-
-
-def _split_name(full: str | None) -> tuple[str | None, str | None]:
-    if not full or not full.strip():
-        return None, None
-    first, _, last = full.strip().partition(" ")
-    return first, (last.strip() or None)
 
 
 def _flag(value: object) -> bool:
