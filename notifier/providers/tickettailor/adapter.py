@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from notifier.errors import FatalProviderError
-from notifier.model import SourceId, TicketRecord, TicketStatus, TicketType, TicketTypeRecord
+from notifier.model import SourceId, TicketRecord, TicketType, TicketTypeRecord
 from notifier.providers.base import PollResult, ReadHint
 from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.providers.tickettailor import parse as p
@@ -48,6 +48,8 @@ from notifier.providers.tickettailor.cursor import (
 from notifier.providers.tickettailor.events import EventWindow, parse_events
 from notifier.providers.tickettailor.following import Following
 from notifier.providers.tickettailor.hints import HintQueue, read_hinted, webhook_hints
+from notifier.providers.tickettailor.step import Step
+from notifier.providers.tickettailor.voids import with_void_meaning
 from notifier.providers.tickettailor.wirecache import WireCache
 
 log = structlog.get_logger(__name__)
@@ -62,21 +64,6 @@ ALL = "*"
 
 Clock = Callable[[], datetime]
 SleepFn = Callable[[float], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class _Step:
-    """What one step has read so far, and its page allowance."""
-
-    cap: int
-    pages: int = 0
-    more: bool = False
-    tickets: dict[str, TicketRecord] = field(default_factory=dict)
-    orders: dict[str | None, p.OrderState | None] = field(default_factory=dict)
-
-    @property
-    def spent(self) -> bool:
-        return self.pages >= self.cap
 
 
 class TicketTailorProvider:
@@ -155,7 +142,7 @@ class TicketTailorProvider:
         """One bounded step of reads; all of it or a ``ProviderError``."""
         state = decode_cursor(cursor)
         now = self._clock()
-        step = _Step(cap=self._max_pages)
+        step = Step(cap=self._max_pages)
         before = self.requests
         inventory: list[TicketTypeRecord] = []
         if self._events_read_at is None or now - self._events_read_at >= EVENTS_EVERY:
@@ -204,7 +191,7 @@ class TicketTailorProvider:
 
     # -- reads
 
-    async def _read_events(self, step: _Step, now: datetime) -> list[TicketTypeRecord]:
+    async def _read_events(self, step: Step, now: datetime) -> list[TicketTypeRecord]:
         windows: dict[str, EventWindow] = {}
         inventory: list[TicketTypeRecord] = []
         after: str | None = None
@@ -225,7 +212,7 @@ class TicketTailorProvider:
         }
         return inventory
 
-    async def _read_check_ins(self, step: _Step, state: CursorState) -> None:
+    async def _read_check_ins(self, step: Step, state: CursorState) -> None:
         """Check-ins since the newest one read: oldest of them first, a page at a time.
 
         The first read ever only takes its position (the newest record, or "" when there
@@ -249,7 +236,7 @@ class TicketTailorProvider:
                 return
         step.more = True
 
-    async def _apply_check_in(self, step: _Step, state: CursorState, check_in: p.CheckIn) -> bool:
+    async def _apply_check_in(self, step: Step, state: CursorState, check_in: p.CheckIn) -> bool:
         """Report the ticket checked in at the record's time; False if out of pages."""
         if check_in.quantity < 1:
             # Assumption: a record admitting no one (an undo, if the API writes one) says
@@ -276,7 +263,7 @@ class TicketTailorProvider:
         step.tickets[record.ticket_id] = replace(record, checked_in_at=check_in.at)
         return True
 
-    async def _read_ticket(self, step: _Step, ticket_id: str) -> dict[str, Any]:
+    async def _read_ticket(self, step: Step, ticket_id: str) -> dict[str, Any]:
         """``GET /v1/issued_tickets/{id}``: the wire item, once it parses."""
         result = await self._get(step, "/v1/issued_tickets/" + ticket_id, {})
         record = p.parse_one_ticket(result.payload, source=self._source, types=self._types)
@@ -285,7 +272,7 @@ class TicketTailorProvider:
             self._wire.keep([result.payload])
         return result.payload
 
-    async def _read_new_tickets(self, step: _Step, state: CursorState) -> None:
+    async def _read_new_tickets(self, step: Step, state: CursorState) -> None:
         """Tickets issued since the newest one read, forward a page at a time."""
         event_ids = self._follow.event_ids
         scopes = [ALL] if event_ids is None else list(event_ids)
@@ -304,7 +291,7 @@ class TicketTailorProvider:
             else:
                 step.more = True
 
-    async def _sweep(self, step: _Step, state: CursorState, now: datetime) -> None:
+    async def _sweep(self, step: Step, state: CursorState, now: datetime) -> None:
         """Continue the sweep in progress, or start one if the budget allows it now."""
         if not state.sweeping:
             if not self._sweep_due(state, now):
@@ -333,13 +320,13 @@ class TicketTailorProvider:
         wait = sweep_interval(state.sweep_cost or 0, self._share.sweep_rate())
         return now.timestamp() - state.swept_at >= wait.total_seconds()
 
-    async def _read_hinted(self, step: _Step) -> list[ReadHint]:
+    async def _read_hinted(self, step: Step) -> list[ReadHint]:
         """The hinted tickets and orders, on an allowance of their own (not the page cap:
         they are few and bounded, and must not push the feeds to the next step)."""
         batch = self._hints.batch()
         if not batch:
             return batch
-        side = _Step(cap=2 * len(batch))
+        side = Step(cap=2 * len(batch))
 
         async def get(path: str, query: Mapping[str, str]) -> object:
             return (await self._get(side, path, query)).payload
@@ -355,22 +342,22 @@ class TicketTailorProvider:
             self._keep_items(step, [(record, item)])
         return batch
 
-    def _keep(self, step: _Step, payload: object) -> None:
+    def _keep(self, step: Step, payload: object) -> None:
         records = p.parse_issued_tickets(payload, source=self._source, types=self._types)
         items = p.page_data(payload)  # the page parsed, so it is a list of ticket objects
         self._keep_items(step, zip(records, items, strict=True))
 
-    def _keep_items(self, step: _Step, read: Iterable[tuple[TicketRecord, Any]]) -> None:
+    def _keep_items(self, step: Step, read: Iterable[tuple[TicketRecord, Any]]) -> None:
         kept = [(r, i) for r, i in read if self._tracks(r.event_id)]
         step.tickets.update((r.ticket_id, r) for r, _ in kept)
         self._wire.keep(i for _, i in kept)
 
     # -- assembling
 
-    async def _finish(self, step: _Step, state: CursorState, now: datetime) -> list[TicketRecord]:
+    async def _finish(self, step: Step, state: CursorState, now: datetime) -> list[TicketRecord]:
         out = []
         for record in step.tickets.values():
-            record = await self._with_void_meaning(step, state, record)
+            record = await with_void_meaning(self._get, step, state, record)
             record = stable_check_in(record, state)
             out.append(record)
         dropped = self._follow.dropped(self._clock())
@@ -378,44 +365,11 @@ class TicketTailorProvider:
         self._wire.drop(dropped)
         return out
 
-    async def _with_void_meaning(
-        self, step: _Step, state: CursorState, record: TicketRecord
-    ) -> TicketRecord:
-        """A voided ticket as its order makes it, the order read once per void.
-
-        Assumption: a refund is on the order by the time its voided ticket is read (a
-        refund voids the tickets it covers); a void's meaning is not read again.
-        """
-        if record.status in (TicketStatus.REFUNDED, TicketStatus.CANCELED):
-            return record  # already given its meaning (a record kept from an earlier read)
-        if record.status is not TicketStatus.VOID:
-            state.voids.get(record.event_id, {}).pop(record.ticket_id, None)
-            return record
-        known = state.voids.setdefault(record.event_id, {}).get(record.ticket_id)
-        if known is None:
-            if record.order_id not in step.orders:
-                step.orders[record.order_id] = await self._read_order(step, record.order_id)
-            order = step.orders[record.order_id]
-            known = p.void_status(order).value
-            state.voids[record.event_id][record.ticket_id] = known
-        return p.with_void_status(record, TicketStatus(known))
-
-    async def _read_order(self, step: _Step, order_id: str | None) -> p.OrderState | None:
-        if order_id is None:
-            return None
-        try:
-            result = await self._get(step, "/v1/orders/" + order_id, {})
-        except FatalProviderError as exc:
-            if exc.status != 404:
-                raise
-            return None  # the order is gone: the void is all that is known
-        return p.parse_order(result.payload)
-
     # -- HTTP
 
     async def _page(
         self,
-        step: _Step,
+        step: Step,
         path: str,
         params: Mapping[str, str],
         *,
@@ -426,7 +380,7 @@ class TicketTailorProvider:
             query["starting_after"] = after
         return (await self._get(step, path, query)).payload
 
-    async def _get(self, step: _Step, path: str, query: Mapping[str, str]) -> FetchResult:
+    async def _get(self, step: Step, path: str, query: Mapping[str, str]) -> FetchResult:
         result = await self._http.fetch_json(self._base + path, params=query, headers=self._headers)
         step.pages += 1
         self.requests += result.attempts
