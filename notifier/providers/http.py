@@ -10,14 +10,11 @@ messages carry only redacted URLs and never a header value.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
@@ -26,6 +23,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from notifier.errors import FatalProviderError, RetriableProviderError
+from notifier.providers.budget import BACKGROUND as BACKGROUND, RequestBudget as RequestBudget
+from notifier.providers.waits import (
+    RetryPolicy as RetryPolicy,
+    backoff_delay as backoff_delay,
+    configure_limits as configure_limits,
+    header_wait as header_wait,
+    max_body_bytes as max_body_bytes,
+    parse_retry_after as parse_retry_after,
+)
 
 __all__ = [
     "PAGE_FETCHED",
@@ -67,49 +73,6 @@ SECRET_PARAMS = frozenset(
 REDACTED = "***"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# docs/reliability.md "Bounded resources": no provider header may make a source wait longer
-# than this, and no answer may hold more than this many (decompressed) body bytes.
-DEFAULT_MAX_HEADER_WAIT = 900.0
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class _Limits:
-    max_header_wait: float = DEFAULT_MAX_HEADER_WAIT
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-
-
-# One process serves one config: the service sets these from it before any poll starts
-# (``configure_limits``), so the adapters' own pacers read the same cap as the client.
-_LIMITS = _Limits()
-
-
-def configure_limits(
-    *, max_header_wait: float | None = None, max_body_bytes: int | None = None
-) -> None:
-    """Set the process-wide caps (``limits:`` in the config); None keeps the current one."""
-    if max_header_wait is not None:
-        if not (math.isfinite(max_header_wait) and max_header_wait >= 0):
-            raise ValueError("max_header_wait must be a finite number of seconds >= 0")
-        _LIMITS.max_header_wait = max_header_wait
-    if max_body_bytes is not None:
-        if max_body_bytes < 1:
-            raise ValueError("max_body_bytes must be positive")
-        _LIMITS.max_body_bytes = max_body_bytes
-
-
-def max_body_bytes() -> int:
-    return _LIMITS.max_body_bytes
-
-
-def header_wait(seconds: float | None) -> float | None:
-    """A wait a provider header states, made safe: None when non-finite or negative (no
-    answer: ``1e400``, ``-5``, ``nan``), else capped at the configured maximum (a header
-    saying ``1e9`` must not park a source for 31 years)."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return None
-    return min(seconds, _LIMITS.max_header_wait)
-
 
 def redact_url(url: str | URL) -> str:
     """The URL with credential query values and any userinfo replaced by ``***``."""
@@ -127,123 +90,6 @@ def redact_url(url: str | URL) -> str:
     except (ValueError, TypeError):
         # Never echo something we could not parse: it may hold a credential.
         return "<unparseable url>"
-
-
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until_http_date(text, now=now)
-    return header_wait(seconds)
-
-
-def _seconds_until_http_date(text: str, *, now: datetime) -> float | None:
-    try:
-        when = parsedate_to_datetime(text)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        # A date already past means "now"; one far ahead is capped like a number.
-        return header_wait(max((when - now).total_seconds(), 0.0))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
-    """Delay before retry number ``attempt`` (1-based): capped exponential, "equal jitter".
-
-    ``jitter`` is a draw from [0, 1): half the delay is fixed so retries never bunch at
-    zero, the other half spreads clients that failed together.
-    """
-    ceiling = min(cap, base * 2.0 ** (attempt - 1))
-    return ceiling / 2 + ceiling / 2 * jitter
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard one request tries; ``max_attempts`` counts the first try."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 300.0
-    timeout: float = 30.0
-    # Where a provider says how long to wait: Nuweb answers 429 without Retry-After but
-    # with X-Available-In-Seconds.
-    retry_after_headers: tuple[str, ...] = ("Retry-After",)
-
-
-# Share of an account's burst that background requests leave for foreground polls.
-BACKGROUND_HEADROOM = 0.5
-# Set by the scheduler around a reconcile sweep: its requests yield to live polling.
-BACKGROUND: ContextVar[bool] = ContextVar("provider_background_request", default=False)
-
-
-class RequestBudget:
-    """An async token bucket: ``rate`` requests per ``per`` seconds, bursts up to ``burst``.
-
-    One object is shared by every source polling through the same provider account, so
-    together they stay under the account's limit. The clock and sleep are injectable so
-    pacing is tested without waiting.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        per: float = 60.0,
-        *,
-        burst: float | None = None,
-        clock: Clock = time.monotonic,
-        sleep: SleepFn = asyncio.sleep,
-    ) -> None:
-        if rate <= 0 or per <= 0:
-            raise ValueError("rate and per must be positive")
-        self._fill_per_second = rate / per
-        self._capacity = burst if burst is not None else rate
-        self._tokens = self._capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, *, background: bool = False) -> float:
-        """Take one request slot, waiting until one is free; returns the seconds waited.
-
-        A ``background`` request (a reconcile sweep) first waits, outside the lock, until
-        the bucket holds headroom for foreground polls, so a long sweep never starves the
-        live cadence of the sources sharing the account.
-        """
-        waited = await self._await_headroom() if background else 0.0
-        async with self._lock:
-            self._refill()
-            wait = 0.0
-            if self._tokens < 1:
-                wait = (1 - self._tokens) / self._fill_per_second
-                await self._sleep(wait)
-                self._refill()
-            self._tokens = max(self._tokens - 1, 0.0)
-            return waited + wait
-
-    async def _await_headroom(self) -> float:
-        headroom = min(self._capacity * BACKGROUND_HEADROOM, max(self._capacity - 1, 0.0))
-        waited = 0.0
-        while True:
-            self._refill()
-            shortfall = headroom + 1 - self._tokens
-            if shortfall <= 0:
-                return waited
-            delay = shortfall / self._fill_per_second
-            await self._sleep(delay)
-            waited += delay
-
-    def _refill(self) -> None:
-        now = self._clock()
-        elapsed = max(now - self._updated, 0.0)
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._fill_per_second)
-        self._updated = now
 
 
 # Body bytes -> payload; ValueError when the bytes are not JSON (orjson.loads is one).
@@ -486,7 +332,7 @@ async def _read_capped(response: aiohttp.ClientResponse, target: URL) -> bytes:
     """The body, refused once it exceeds the cap. aiohttp decompresses transparently, so
     bytes are counted as they come out of the decoder: a gzip bomb is stopped at the cap,
     not after inflating it into memory."""
-    cap = _LIMITS.max_body_bytes
+    cap = max_body_bytes()
     declared = response.content_length
     if declared is not None and declared > cap and not response.headers.get("Content-Encoding"):
         raise FatalProviderError(_too_large(cap, target))

@@ -21,8 +21,9 @@ from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeRecord
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import PollResult, Provider
-from notifier.providers.http import DEFAULT_MAX_HEADER_WAIT, ProviderHttpClient, RetryPolicy
+from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.tickettailor import RequestShare, TicketTailorProvider
+from notifier.providers.waits import DEFAULT_MAX_HEADER_WAIT
 from notifier.store.memory import MemoryStore
 from tests.fakes import Sleeps
 

@@ -31,14 +31,11 @@ from yarl import URL
 from notifier.errors import NotifierError
 from notifier.providers.base import Provider
 from notifier.providers.eventpop import EventpopProvider
-from notifier.providers.http import (
-    DEFAULT_MAX_HEADER_WAIT,
-    ProviderHttpClient,
-    RetryPolicy,
-)
+from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.nuweb import RETRY_POLICY as NUWEB_POLICY, NuwebProvider, RatePacer
 from notifier.providers.shotgun import ShotgunProvider
 from notifier.providers.tickettailor import TicketTailorProvider
+from notifier.providers.waits import DEFAULT_MAX_HEADER_WAIT
 from tests.fakes import Sleeps
 from tests.providers import (
     harness_eventpop as ep,

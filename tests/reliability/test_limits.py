@@ -20,16 +20,15 @@ from aiohttp import web
 from notifier.config.models import Config
 from notifier.errors import FatalProviderError, RetriableProviderError
 from notifier.providers.base import PollResult
-from notifier.providers.http import (
+from notifier.providers.http import ProviderHttpClient, RetryPolicy
+from notifier.providers.nuweb import RatePacer
+from notifier.providers.tickettailor import rate_limit_pause
+from notifier.providers.waits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_WAIT,
-    ProviderHttpClient,
-    RetryPolicy,
     configure_limits,
     parse_retry_after,
 )
-from notifier.providers.nuweb import RatePacer
-from notifier.providers.tickettailor import rate_limit_pause
 from notifier.service import open_runtime, run_service
 from notifier.store.memory import MemoryStore
 from tests.fakes import Sleeps
