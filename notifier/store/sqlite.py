@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
 from notifier.model import SourceId, TicketId, TicketTypeId
 from notifier.observability import STORE_WRITE_FAILURES
@@ -37,63 +35,20 @@ from notifier.store.codec import (
     encode_state,
     encode_type_state,
 )
-from notifier.store.sqlite_retention import prune_batch, retire_events
-
-SCHEMA_VERSION = 2
-# Version 1 -> 2 (retention): each ticket names its event, so the tickets of an event that
-# ended long ago can be removed; run before _SCHEMA, whose indexes need the column.
-_MIGRATE_1_TO_2 = """
-ALTER TABLE tickets ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
-"""
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tickets (
-    source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
-    event_id TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (source, ticket_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tickets_event ON tickets (source, event_id);
-CREATE TABLE IF NOT EXISTS retired_events (
-    source TEXT NOT NULL, event_id TEXT NOT NULL, retired_at REAL NOT NULL,
-    PRIMARY KEY (source, event_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ticket_types (
-    source TEXT NOT NULL, ticket_type_id TEXT NOT NULL, state BLOB NOT NULL,
-    PRIMARY KEY (source, ticket_type_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sources (
-    source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL,
-    epoch TEXT NOT NULL DEFAULT '', settled INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, ce_source TEXT NOT NULL,
-    subject TEXT NOT NULL, time TEXT NOT NULL, partition_key TEXT NOT NULL,
-    organizer TEXT NOT NULL, source_id TEXT NOT NULL, data BLOB NOT NULL,
-    committed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    sink TEXT NOT NULL, position INTEGER NOT NULL REFERENCES outbox(position),
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT,
-    PRIMARY KEY (sink, position)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, status, next_attempt_at);
--- Only what is still owed, in commit order: finding due deliveries never walks history.
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, position)
-    WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS disabled_sinks (
-    sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
-);
--- Retention finds old events by commit time, and each one's deliveries by position.
-CREATE INDEX IF NOT EXISTS outbox_committed ON outbox (committed_at);
-CREATE INDEX IF NOT EXISTS deliveries_position ON deliveries (position);
-"""
-
-_DELIVERY_COLUMNS = (
-    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
-    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
-    "o.source_id, o.data"
+from notifier.store.sqlite_outbox import (
+    due_deliveries,
+    insert_event,
+    list_deliveries,
+    record_outcomes,
+    requeue_parked,
 )
+from notifier.store.sqlite_retention import prune_batch, retire_events
+from notifier.store.sqlite_schema import (
+    CREDENTIALS_TABLE,
+    SCHEMA_VERSION as SCHEMA_VERSION,
+    open_database,
+)
+
 # Bound parameters per ``IN (...)`` query, well under SQLite's limit of 32,766.
 _IDS_PER_QUERY = 500
 _T = TypeVar("_T")
@@ -190,20 +145,20 @@ class SqliteStore:
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
-        return await self._run(self._due, sink, now, limit)
+        return await self._run(self._read, due_deliveries, sink, now, limit)
 
     async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self._write(self._record, sink, outcomes)
+        await self._write(self._in_transaction, record_outcomes, sink, outcomes)
 
     async def deliveries(
         self, *, sink: str | None = None, status: DeliveryStatus | None = None
     ) -> list[Delivery]:
-        return await self._run(self._deliveries, sink, status)
+        return await self._run(self._read, list_deliveries, sink, status)
 
     async def requeue(
         self, sink: str, *, since: float | None = None, event_id: str | None = None
     ) -> int:
-        return await self._run(self._requeue, sink, since, event_id)
+        return await self._run(self._in_transaction, requeue_parked, sink, since, event_id)
 
     async def pending_count(self) -> int:
         return await self._run(
@@ -252,30 +207,7 @@ class SqliteStore:
             raise StoreError(f"state store {self._path}: {exc}") from exc
 
     def _open(self) -> None:
-        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-        db.execute("PRAGMA foreign_keys=ON")
-        # After a checkpoint the WAL file shrinks back to this, rather than keeping the
-        # size of the largest transaction ever written.
-        db.execute("PRAGMA journal_size_limit=67108864")
-        # Deleted and overwritten rows are zeroed, not left in free pages: holders rewritten
-        # as digests (a pii policy change) leave nothing readable in a copy of the file.
-        db.execute("PRAGMA secure_delete=ON")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise sqlite3.DatabaseError(
-                f"schema version {version} is newer than this build understands "
-                f"({SCHEMA_VERSION}); upgrade checkin-notifier"
-            )
-        if version < SCHEMA_VERSION:  # only write when needed: a read-only file still opens
-            if version == 1:
-                db.executescript(_MIGRATE_1_TO_2)
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._db = db
+        self._db = open_database(self._path)
 
     def _close(self) -> None:
         assert self._db is not None
@@ -287,6 +219,13 @@ class SqliteStore:
         if self._db is None:
             raise sqlite3.ProgrammingError("store is not open")
         return self._db
+
+    def _read(self, query: Callable[..., _T], *args: Any) -> _T:
+        return query(self._conn, *args)
+
+    def _in_transaction(self, change: Callable[..., _T], *args: Any) -> _T:
+        with self._transaction() as db:
+            return change(db, *args)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -378,7 +317,7 @@ class SqliteStore:
                 [(source, type_id, encode_type_state(s)) for type_id, s in ticket_types.items()],
             )
             for routed in events:
-                _insert_event(db, routed, now)
+                insert_event(db, routed, now)
             # The epoch is written once, by the first commit; a settled baseline stays so.
             db.execute(
                 "INSERT INTO sources (source, cursor, committed_at, epoch, settled) "
@@ -424,50 +363,6 @@ class SqliteStore:
         # digests of a retired key): empty it. Rare, and best effort while a reader holds it.
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
-        # INDEXED BY: without statistics the planner walks the primary key, i.e. every
-        # delivered row of the sink, before reaching the pending ones (9x slower at 200k).
-        rows = self._conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY deliveries_pending "  # noqa: S608 -- constant column list
-            "JOIN outbox o USING (position) "
-            "WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
-            "ORDER BY d.position LIMIT ?",
-            (sink, now, limit),
-        )
-        return [_delivery(row) for row in rows]
-
-    def _record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
-                "last_error = ? WHERE sink = ? AND position = ?",
-                [(o.status.value, o.retry_at, o.error, sink, o.position) for o in outcomes],
-            )
-
-    def _deliveries(self, sink: str | None, status: DeliveryStatus | None) -> list[Delivery]:
-        clauses, params = _filters(sink=sink, status=status)
-        rows = self._conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- clauses are constants, values are bound
-            f"{clauses} ORDER BY d.position",
-            params,
-        )
-        return [_delivery(row) for row in rows]
-
-    def _requeue(self, sink: str, since: float | None, event_id: str | None) -> int:
-        conditions = ["sink = ?", "status = ?"]
-        params: list[Any] = [sink, DeliveryStatus.PARKED.value]
-        if since is not None:
-            conditions.append("position IN (SELECT position FROM outbox WHERE committed_at >= ?)")
-            params.append(since)
-        if event_id is not None:
-            conditions.append("position IN (SELECT position FROM outbox WHERE id = ?)")
-            params.append(event_id)
-        with self._transaction() as db:
-            where = " AND ".join(conditions)
-            sql = "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = 0 "
-            cursor = db.execute(sql + f"WHERE {where}", params)
-            return cursor.rowcount
-
     def _scalar(self, sql: str, params: tuple[Any, ...]) -> int:
         return int(self._conn.execute(sql, params).fetchone()[0])
 
@@ -498,81 +393,8 @@ class SqliteStore:
 
     def _save_credentials(self, key: str, value: str) -> None:
         with self._transaction() as db:
-            db.execute(_CREDENTIALS)
+            db.execute(CREDENTIALS_TABLE)
             db.execute(
                 "INSERT OR REPLACE INTO credentials (key, value, saved_at) VALUES (?, ?, ?)",
                 (key, value, self._clock()),
             )
-
-
-_CREDENTIALS = (
-    "CREATE TABLE IF NOT EXISTS credentials "
-    "(key TEXT PRIMARY KEY, value TEXT NOT NULL, saved_at REAL NOT NULL)"
-)
-
-
-def _insert_event(db: sqlite3.Connection, routed: Routed, now: float) -> None:
-    """Insert an event and its deliveries; an id already committed is left as it was."""
-    event = routed.event
-    cursor = db.execute(
-        "INSERT INTO outbox (id, type, ce_source, subject, time, partition_key, organizer, "
-        "source_id, data, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO NOTHING",
-        (
-            event.id,
-            event.type,
-            event.ce_source,
-            event.subject,
-            event.time.isoformat(),
-            event.partition_key,
-            event.organizer,
-            event.source_id,
-            event.data,
-            now,
-        ),
-    )
-    if cursor.rowcount == 0:
-        return
-    db.executemany(
-        "INSERT INTO deliveries (sink, position, status) VALUES (?, ?, ?)",
-        [(sink, cursor.lastrowid, DeliveryStatus.PENDING.value) for sink in routed.sinks],
-    )
-
-
-def _filters(*, sink: str | None, status: DeliveryStatus | None) -> tuple[str, tuple[Any, ...]]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    if sink is not None:
-        conditions.append("d.sink = ?")
-        params.append(sink)
-    if status is not None:
-        conditions.append("d.status = ?")
-        params.append(status.value)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    return where, tuple(params)
-
-
-def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
-    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
-    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
-        event_columns
-    )
-    return Delivery(
-        position=position,
-        sink=sink,
-        attempts=attempts,
-        status=DeliveryStatus(status),
-        next_attempt_at=next_attempt_at,
-        last_error=last_error,
-        event=OutboxEvent(
-            id=event_id,
-            type=event_type,
-            ce_source=ce_source,
-            subject=subject,
-            time=datetime.fromisoformat(moment),
-            partition_key=key,
-            organizer=organizer,
-            source_id=source_id,
-            data=bytes(data),
-        ),
-    )
