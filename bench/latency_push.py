@@ -1,0 +1,391 @@
+"""Figure 2's push rows: detection latency when the provider's webhook wakes the poll.
+
+Each run is the real service (``open_runtime`` + ``run_service``) on one source polled
+every 2 s (the figure's cadence, also in the live window), its inbound endpoint served by
+``start_ingest_server(ingest_routes(runtime))``, the simulator sending its own signed
+webhooks there (``WebhookSender``); the same run with push off is the comparison. Latency
+= arrival (Kafka record read by a consumer, webhook 2xx at the verifying receiver) - the
+time of the change in the simulator.
+
+- Nuweb: check-ins at ``--rate`` per minute, each sending "Attendee check in". The
+  account's budget is raised (as the figure's Shotgun source is), so that the rows show
+  what push costs in requests rather than where a budget caps it.
+- Ticket Tailor sends no check-in webhook (docs/providers.md), so its rows time *voids*
+  (``ISSUED_TICKET.UPDATED``, read through the hint), at ``--tt-rate`` per minute under
+  the documented budget (5,000 requests / 30 min), against the sweep alone (push off).
+
+Requests per minute are those the simulator served while the changes were made; bursts
+are the deliveries that found no wake-up pending (``Trigger.received - coalesced``), each
+of which led to one poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from bench.arrivals import Scans, consume, create_topic, make_changes, wait_until
+from bench.common import Row, percentile
+from bench.delivery import new_secret
+from notifier.config.models import Config
+from notifier.providers.tickettailor import sweep_latency
+from notifier.push.server import start_ingest_server
+from notifier.receiver import Receiver
+from notifier.service import Runtime, ingest_routes, open_runtime, run_service
+from notifier.simulators import nuweb, tickettailor
+from notifier.simulators.webhook_sender import Scheme, WebhookSender
+
+INTERVAL = 2.0  # figure 2's poll interval
+TARGET_P99 = 0.5
+PUSH_SECRET = "bench-push-secret"  # noqa: S105 - a fake webhook secret
+NUWEB_COMPANY, NUWEB_EVENT, NUWEB_TOKEN = 12, 5, "bench-nuweb-token"
+NUWEB_BUDGET = 100_000  # requests a minute: not the cap under test (see the module doc)
+TT_KEY = "sk_bench_push"
+
+
+class PushSetup(Protocol):
+    """One provider's seeded simulator and the change the rows time."""
+
+    name: str
+    scheme: Scheme
+    event_type: str  # the event the change produces
+    ids: list[str]
+
+    async def serve(self) -> web.AppRunner: ...
+    def source(self, base_url: str) -> dict[str, Any]: ...
+    def change(self, ticket: str) -> None: ...
+    def served(self) -> int: ...
+    def send_webhooks(self, sender: WebhookSender | None) -> None: ...
+
+
+class NuwebPush:
+    """One live event of ``tickets`` entry tickets; the change is a check-in."""
+
+    name, event_type = "nuweb", "ticket.checked_in"
+    scheme: Scheme = "nuweb"
+
+    def __init__(self, tickets: int, budget: int | None = None) -> None:
+        # ``budget``: the account's requests a minute, in the simulator's limiter and in
+        # the source's config; None raises it out of the way.
+        self.budget = budget
+        self.sim = nuweb.NuwebSimulator(rate_limit=budget or 10**9)
+        self.sim.add_company(NUWEB_COMPANY, NUWEB_TOKEN)
+        self.sim.add_event(NUWEB_COMPANY, NUWEB_EVENT)
+        kind = self.sim.add_ticket_type(NUWEB_EVENT, total_stock=tickets)
+        self.ids = [str(self.sim.sell(kind)) for _ in range(tickets)]
+
+    async def serve(self) -> web.AppRunner:
+        return await nuweb.serve(self.sim, "127.0.0.1", 0)
+
+    def source(self, base_url: str) -> dict[str, Any]:
+        return {
+            "provider": "nuweb",
+            "token": NUWEB_TOKEN,
+            "company_id": NUWEB_COMPANY,
+            "event_ids": [NUWEB_EVENT],
+            "base_url": base_url,
+            "requests_per_minute": self.budget or NUWEB_BUDGET,
+        }
+
+    def change(self, ticket: str) -> None:
+        self.sim.scan_in(int(ticket))
+
+    def served(self) -> int:
+        return self.sim.requests_served
+
+    def send_webhooks(self, sender: WebhookSender | None) -> None:
+        self.sim.webhooks = sender
+
+
+class TicketTailorPush:
+    """One live event of ``tickets`` one-ticket orders; the change is a void."""
+
+    name, event_type = "tickettailor", "ticket.voided"
+    scheme: Scheme = "tickettailor"
+
+    def __init__(self, tickets: int) -> None:
+        self.sim = tickettailor.TicketTailorSimulator()  # the documented rate limit
+        self.sim.add_box_office(TT_KEY)
+        now = datetime.now(UTC)
+        event = self.sim.add_event(now - timedelta(hours=1), now + timedelta(hours=4))
+        self.ids = [self.sim.create_order(event)[1][0] for _ in range(tickets)]
+
+    async def serve(self) -> web.AppRunner:
+        return await tickettailor.serve(self.sim)
+
+    def source(self, base_url: str) -> dict[str, Any]:
+        # No requests_per_minute: the documented 5,000 requests / 30 min.
+        return {"provider": "tickettailor", "api_key": TT_KEY, "base_url": base_url}
+
+    def change(self, ticket: str) -> None:
+        self.sim.void(ticket)
+
+    def served(self) -> int:
+        return self.sim.requests_served
+
+    def send_webhooks(self, sender: WebhookSender | None) -> None:
+        self.sim.webhooks = sender
+
+
+@dataclass
+class PushRun:
+    """One run's arrivals and what it cost the provider while the changes were made."""
+
+    scans: Scans
+    seconds: float
+    requests: int
+    received: int = 0  # verified deliveries
+    coalesced: int = 0  # deliveries that found a wake-up pending
+
+    def per_minute(self, count: float) -> float:
+        return count / self.seconds * 60
+
+    @property
+    def requests_per_minute(self) -> float:
+        return self.per_minute(self.requests)
+
+    @property
+    def bursts_per_minute(self) -> float:
+        return self.per_minute(self.received - self.coalesced)
+
+
+def _config(
+    state: Path, bootstrap: str, topic: str, source: dict[str, Any], webhook: str, secret: str
+) -> Config:
+    return Config.model_validate(
+        {
+            "state": {"path": str(state)},
+            "kafka": {"bootstrap_servers": [bootstrap], "topic": topic},
+            "webhooks": [
+                {"name": "doors", "url": webhook, "allow_insecure_http": True, "secret": secret}
+            ],
+            "organizers": [{"id": "bench", "name": "Bench", "sources": [source]}],
+        }
+    )
+
+
+async def measure(
+    setup: PushSetup,
+    bootstrap: str,
+    label: str,
+    *,
+    push: bool,
+    rate: float,
+    seconds: float,
+    drain: float,
+) -> PushRun:
+    """Make ``rate`` changes a minute for ``seconds``, then wait up to ``drain`` s for them."""
+    source_id = f"{setup.name}-{label}"
+    topic = f"bench.latency.{source_id}"
+    scans = Scans()
+    secret = new_secret()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == setup.event_type:
+            scans.arrived("webhook", str(event["subject"]))
+
+    receiver = Receiver(secret, on_event=on_event)
+    runner = await setup.serve()
+    await create_topic(bootstrap, topic)
+    base_url = "http://127.0.0.1:" + str(runner.addresses[0][1])
+    source = setup.source(base_url) | {
+        "id": source_id,
+        "allow_insecure_http": True,
+        "poll_interval": f"{INTERVAL:g}s",
+        "live_poll_interval": f"{INTERVAL:g}s",
+    }
+    if push:
+        source["push"] = {"secret": PUSH_SECRET}
+    stop, consumer_stop = asyncio.Event(), asyncio.Event()
+    ingest: web.AppRunner | None = None
+    sender: WebhookSender | None = None
+    with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+        webhook = await receiver.start()
+        config = _config(Path(tmp) / "state.db", bootstrap, topic, source, webhook, secret)
+        runtime = await open_runtime(config)
+        service = asyncio.create_task(run_service(runtime, stop))
+        types = [setup.event_type]
+        consumer = asyncio.create_task(consume(bootstrap, topic, scans, consumer_stop, types=types))
+        try:
+            (scheduled,) = runtime.sources
+            await wait_until(lambda: scheduled.poller.settled, 60)
+            await asyncio.sleep(INTERVAL)  # the baseline's last steps are committed
+            if push:
+                ingest, sender = await _ingest(runtime, setup, source_id)
+            trigger = scheduled.trigger
+            received, coalesced, served = trigger.received, trigger.coalesced, setup.served()
+            started = time.monotonic()
+            await make_changes(setup.change, setup.ids, scans, rate=rate, seconds=seconds)
+            await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
+            run = PushRun(
+                scans,
+                seconds,
+                setup.served() - served,
+                trigger.received - received,
+                trigger.coalesced - coalesced,
+            )
+            await wait_until(lambda: scans.complete(["kafka", "webhook"]), drain)
+        finally:
+            stop.set()
+            await service
+            consumer_stop.set()
+            await consumer
+            setup.send_webhooks(None)
+            if sender is not None:
+                await sender.close()
+            if ingest is not None:
+                await ingest.cleanup()
+            await runtime.close()
+            await receiver.stop()
+            await runner.cleanup()
+    return run
+
+
+async def _ingest(
+    runtime: Runtime, setup: PushSetup, source_id: str
+) -> tuple[web.AppRunner, WebhookSender]:
+    """Serve the inbound endpoint and have the simulator send its webhooks to it."""
+    ingest = await start_ingest_server(ingest_routes(runtime), host="127.0.0.1", port=0)
+    url = f"http://127.0.0.1:{ingest.addresses[0][1]}/ingest/{source_id}"
+    sender = WebhookSender(url, scheme=setup.scheme, secret=PUSH_SECRET.encode())
+    setup.send_webhooks(sender)
+    return ingest, sender
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One provider's run with push, the same with push off, and what each cost."""
+
+    provider: str
+    change: str  # what is timed: "scan", "void"
+    push: PushRun
+    off: PushRun
+
+
+def latency_rows(name: str, change: str, run: PushRun, off: PushRun) -> list[Row]:
+    """p50/p95/p99 per path, push off in the baseline column; the p99s carry the target."""
+    rows = []
+    for path in ("kafka", "webhook"):
+        for fraction in (0.5, 0.95, 0.99):
+            mine = percentile(run.scans.latencies(path), fraction) * 1000
+            theirs = percentile(off.scans.latencies(path), fraction) * 1000
+            figure = f"{name}: p{round(fraction * 100)} {change} -> {path}"
+            if fraction < 0.99:
+                rows.append(Row(figure, mine, theirs, "ms"))
+            else:
+                target = f"<= {TARGET_P99 * 1000:,.0f} ms"
+                rows.append(Row(figure, mine, theirs, "ms", target, mine <= TARGET_P99 * 1000))
+    return rows
+
+
+def comparison_rows(c: Comparison) -> list[Row]:
+    """Latencies, then requests a minute against push off + one per coalesced burst."""
+    name = f"{c.provider} push"
+    allowed = c.off.requests_per_minute + c.push.bursts_per_minute
+    requests = c.push.requests_per_minute
+    bursts = c.push.received - c.push.coalesced
+    extra = (c.push.requests - c.off.requests) / bursts if bursts else float("nan")
+    return [
+        *latency_rows(name, c.change, c.push, c.off),
+        Row(
+            f"{name}: requests/min",
+            requests,
+            c.off.requests_per_minute,
+            "/min",
+            f"<= {allowed:,.0f} (push off + 1 per burst)",
+            requests <= allowed,
+        ),
+        Row(f"{name}: coalesced bursts/min", c.push.bursts_per_minute, None, "/min"),
+        Row(f"{name}: extra requests per burst", extra, None, ""),
+    ]
+
+
+def budget_rows(run: PushRun, off: PushRun, budget: int) -> list[Row]:
+    """Nuweb with push under its documented budget: latencies, and the budget holding."""
+    name = f"nuweb push, {budget}/min budget"
+    return [
+        *latency_rows(name, "scan", run, off),
+        Row(
+            f"{name}: requests/min",
+            run.requests_per_minute,
+            off.requests_per_minute,
+            "/min",
+            f"<= {budget} (the budget)",
+            run.requests_per_minute <= budget,
+        ),
+    ]
+
+
+def arrived(run: PushRun) -> str:
+    kafka, webhook = len(run.scans.latencies("kafka")), len(run.scans.latencies("webhook"))
+    return f"kafka {kafka:,}, webhook {webhook:,} of {len(run.scans.at):,}"
+
+
+def comparison_note(c: Comparison, tickets: int, rate: float) -> str:
+    return (
+        f"{c.provider}: {c.change}s at {rate:g}/min over {c.push.seconds:g} s, "
+        f"{tickets:,} tickets; arrived with push {arrived(c.push)}, push off {arrived(c.off)}; "
+        f"{c.push.received:,} deliveries, {c.push.coalesced:,} coalesced"
+    )
+
+
+async def nuweb_runs(
+    bootstrap: str, tickets: int, rate: float, seconds: float, *, budget: int, smoke: bool
+) -> tuple[Comparison, PushRun]:
+    """Push and push off with the budget raised, then push under ``budget``.
+
+    The budgeted run follows as many tickets as it scans: its baseline read must fit the
+    budget too (100 tickets a request).
+    """
+    scans = int(seconds * rate / 60)
+    runs = [
+        measure(NuwebPush(tickets), bootstrap, "push", push=True, **_timing(rate, seconds)),
+        measure(NuwebPush(tickets), bootstrap, "poll", push=False, **_timing(rate, seconds)),
+        measure(
+            NuwebPush(max(scans, 1), budget),
+            bootstrap,
+            "budget",
+            push=True,
+            **_timing(rate, seconds),
+        ),
+    ]
+    push, off, budgeted = await _run(runs, concurrently=smoke)
+    return Comparison("nuweb", "scan", push, off), budgeted
+
+
+async def tickettailor_runs(
+    bootstrap: str, tickets: int, rate: float, seconds: float, *, smoke: bool
+) -> Comparison:
+    # Push off, a void waits for the next sweep, whose cadence the budget sets.
+    drain = sweep_latency(tickets, poll_interval=timedelta(seconds=INTERVAL)).total_seconds()
+    runs = [
+        measure(TicketTailorPush(tickets), bootstrap, "push", push=True, **_timing(rate, seconds)),
+        measure(
+            TicketTailorPush(tickets),
+            bootstrap,
+            "sweep",
+            push=False,
+            **_timing(rate, seconds, drain + 10),
+        ),
+    ]
+    push, off = await _run(runs, concurrently=smoke)
+    return Comparison("tickettailor", "void", push, off)
+
+
+def _timing(rate: float, seconds: float, drain: float = 15) -> dict[str, float]:
+    return {"rate": rate, "seconds": seconds, "drain": drain}
+
+
+async def _run(runs: list[Coroutine[Any, Any, PushRun]], *, concurrently: bool) -> list[PushRun]:
+    """One after the other (measuring), or all at once (a smoke run only proves they work)."""
+    if concurrently:
+        return list(await asyncio.gather(*runs))
+    return [await run for run in runs]
