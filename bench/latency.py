@@ -220,16 +220,15 @@ def _push(
     )
     rows = [
         *latency_push.comparison_rows(nuweb),
-        *latency_push.budget_rows(budgeted, nuweb.off, NUWEB_BUDGET),
+        *latency_push.budget_rows(budgeted, NUWEB_BUDGET),
         *latency_push.comparison_rows(tt),
     ]
     notes = [
         "push rows: the baseline column is the same run with push off (polled every "
-        f"{INTERVAL:g} s either way); Ticket Tailor's: its sweeps alone",
+        f"{INTERVAL:g} s either way; Ticket Tailor: its sweeps alone); measuring starts "
+        "once the baseline's long reads are done",
         latency_push.comparison_note(nuweb, tickets, args.rate),
-        f"nuweb, {NUWEB_BUDGET}/min budget: {len(budgeted.scans.at):,} tickets, all scanned; "
-        f"arrived {latency_push.arrived(budgeted)}; {budgeted.received:,} deliveries, "
-        f"{budgeted.coalesced:,} coalesced",
+        latency_push.comparison_note(budgeted, len(budgeted.push.scans.at), args.rate),
         latency_push.comparison_note(tt, tt_tickets, tt_rate),
         f"tickettailor: voids at {tt_rate:g}/min, within the documented budget (5,000 "
         "requests / 30 min): a pushed void costs about 4 requests (the two feeds a woken "
