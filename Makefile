@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Every dependency, transitive ones included, at an exact version with its hashes: what CI,
 # the developers and (runtime.lock) the image install. `make lock` after editing pyproject.toml.
+# dev.lock holds every extra ([dev] ⊃ [test] ⊃ [demo]: the broker binary, cloudevents), so
+# `make demo` and `make test` have what the runtime alone lacks.
 DEV_LOCK     := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
 UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes

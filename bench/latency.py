@@ -28,11 +28,11 @@ from bench import latency_push
 from bench.arrivals import Scans, consume, create_topic, make_changes, wait_until
 from bench.common import Row, parse_args, percentile, print_table, quiet_logs
 from bench.delivery import new_secret
-from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
-from notifier.receiver import Receiver
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.service import open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 INTERVAL = 2.0
 TARGET_P99 = INTERVAL + 0.25

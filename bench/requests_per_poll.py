@@ -34,12 +34,12 @@ from typing import Protocol
 from aiohttp import web
 
 from bench.common import Row, parse_args, print_table, quiet_logs
+from notifier.dev.simulators import eventpop, nuweb, shotgun
 from notifier.providers.base import Provider
 from notifier.providers.eventpop import EventpopProvider
 from notifier.providers.http import ProviderHttpClient
 from notifier.providers.nuweb import NuwebProvider
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators import eventpop, nuweb, shotgun
 
 TARGET = 1 / 100
 # Polls 5 s apart on the simulators' clock; the warm-up fills the default 2 min lookback

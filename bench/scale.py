@@ -32,10 +32,10 @@ import aiohttp
 from bench.common import Row, cpu_seconds, parse_args, percentile, print_table, quiet_logs
 from bench.delivery import new_secret
 from notifier.config.models import Config
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.observability import POLLS
-from notifier.receiver import Receiver
 from notifier.service import open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 CADENCE = 5.0
 PER_SIMULATOR = 10

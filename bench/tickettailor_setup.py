@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from notifier.dev.simulators import tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient
 from notifier.providers.tickettailor import TicketTailorProvider
-from notifier.simulators import tickettailor
 
 if TYPE_CHECKING:
     from bench.requests_per_poll import Clock

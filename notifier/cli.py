@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import orjson
 import structlog
 
-from notifier.cli_dev import add_dev_commands
 from notifier.cli_outbox import add_outbox_commands
 from notifier.config import load_config
 from notifier.config.models import Config
@@ -124,8 +123,17 @@ def _parser() -> argparse.ArgumentParser:
         "--config", action="store_true", help="print the config file's JSON Schema instead"
     )
     add_outbox_commands(command, config_option)
-    add_dev_commands(command)
+    _add_dev_commands(command)
     return parser
+
+
+def _add_dev_commands(command: Callable[[str, object, str], argparse.ArgumentParser]) -> None:
+    # The one import of the development package (notifier.dev) from the runtime: its
+    # commands' arguments. What they run (simulators, broker, demo) is imported when one
+    # runs, and says how to install the `demo` extra if it is missing.
+    from notifier.dev.cli import add_dev_commands
+
+    add_dev_commands(command)
 
 
 def _load(path: Path) -> Config:
@@ -227,7 +235,7 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app = health_app(alive=runtime.alive, ready=lambda: _ready(runtime))
+    app = health_app(alive=runtime.alive, ready=runtime.readiness)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -271,19 +279,6 @@ async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | Non
             f"server: cannot listen on {server.ingest_host}:{server.ingest_port} "
             f"(ingest_port): {exc.strerror or exc}"
         ) from None
-
-
-async def _ready(runtime: Runtime) -> dict[str, bool]:
-    checks = {"config": True, "store": True}
-    try:
-        await runtime.store.pending_count()
-    except NotifierError:
-        checks["store"] = False
-    for sink in runtime.sinks:
-        ping = getattr(sink, "ping", None)
-        if ping is not None:
-            checks[sink.name] = bool(await ping())
-    return checks
 
 
 def _schema(args: argparse.Namespace) -> int:

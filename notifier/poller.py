@@ -94,6 +94,9 @@ class SourcePoller:
         self._settled = False
         self._epoch = ""
         self._form_settled = False
+        # Events retention retired (ended long ago): their tickets are not kept, here or in
+        # the store, and not announced as new should the provider still list them.
+        self._retired: set[str] = set()
 
     @property
     def settled(self) -> bool:
@@ -137,7 +140,10 @@ class SourcePoller:
         events = [self._envelope(event) for event in change.events]
         events += [to_outbox_event(event, epoch=self._epoch) for event in inventory.events]
         if not dry_run:
-            await self._commit(result, states, inventory.states, events, wire_digests)
+            ticket_events = {record.ticket_id: record.event_id for record in changed}
+            await self._commit(
+                result, states, inventory.states, events, wire_digests, ticket_events
+            )
         committed_at = self._clock()
         latencies = [
             (committed_at - event.occurred_at).total_seconds()
@@ -170,6 +176,27 @@ class SourcePoller:
             self._cursor = snapshot.cursor
             self._settled = snapshot.settled
             self._epoch = snapshot.epoch
+            self._retired = set(snapshot.retired_events)
+
+    async def retire(self, event_ids: Sequence[str]) -> int:
+        """Forget the tickets of events that ended long ago, in the store and in memory
+        (docs/reliability.md, retention); returns how many tickets were forgotten.
+
+        Called between polls by the loop that runs them, never during one: a poll in flight
+        would otherwise announce a just-forgotten ticket as new.
+        """
+        await self.load()
+        fresh = [event_id for event_id in event_ids if event_id not in self._retired]
+        if not fresh:
+            return 0
+        removed = await self._store.retire_events(self.settings.source, fresh)
+        self._retired.update(fresh)
+        assert self._fingerprints is not None
+        for ticket in removed:
+            self._fingerprints.pop(ticket, None)
+        if removed:
+            log.info("tickets_retired", events=len(fresh), tickets=len(removed))
+        return len(removed)
 
     async def _settle_pii_form(self) -> None:
         """Bring the stored holders to the form of the current policy and key, once.
@@ -244,6 +271,7 @@ class SourcePoller:
         type_states: dict[TicketTypeId, TicketTypeState],
         events: list[OutboxEvent],
         wire_digests: dict[TicketId, int],
+        ticket_events: dict[TicketId, str],
     ) -> None:
         routed = [Routed(event=event, sinks=tuple(self._route(event))) for event in events]
         await self._store.commit(
@@ -254,6 +282,7 @@ class SourcePoller:
             ticket_types=type_states,
             epoch=self._epoch,
             settled=self._settled or not result.more,
+            ticket_events=ticket_events,
         )
         # Only after the commit: a failed commit leaves memory as the store has it.
         assert self._fingerprints is not None
@@ -287,7 +316,12 @@ class SourcePoller:
             return self._changed_on_the_wire(records)
         assert self._fingerprints is not None
         known = self._fingerprints
-        latest = {record.ticket_id: self._private(record) for record in records}
+        retired = self._retired
+        latest = {
+            record.ticket_id: self._private(record)
+            for record in records
+            if record.event_id not in retired
+        }
         changed = [
             record
             for ticket, record in latest.items()
@@ -313,6 +347,8 @@ class SourcePoller:
             if remembered == digest:
                 continue  # the common case of a sweep: no record is even built
             record = self._private(tickets.parse(item))
+            if record.event_id in self._retired:
+                continue  # its event ended long ago: retention forgot it on purpose
             wire_digests[ticket] = digest
             if remembered != record_fingerprint(record):
                 changed.append(record)

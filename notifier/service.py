@@ -14,27 +14,26 @@ import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
-from notifier.errors import NotifierError
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
-    OUTBOX_PENDING,
-    POLL_FAILURES,
     POLLS,
     RECORDS,
+    Readiness,
 )
 from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
 from notifier.providers.base import EventWindow, HintedReads, Provider
 from notifier.providers.eventpop import GrantBook
-from notifier.providers.http import BACKGROUND
+from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.push.server import IngestRoute
 from notifier.push.signatures import signature_check
 from notifier.push.triggers import Trigger
+from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import Cadence, poll_wait, reconcile_due
 from notifier.sealing import STATE_KEY_ENV, Sealer
 from notifier.sharding import owns
@@ -43,6 +42,13 @@ from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
+from notifier.source_health import (
+    SourceFailure,
+    observe_failure,
+    observe_success,
+    readiness,
+    watch_store,
+)
 from notifier.store.base import DeliveryStatus, StateStore
 from notifier.store.sqlite import SqliteStore
 
@@ -67,6 +73,8 @@ class ScheduledSource:
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
     trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
+    failing: SourceFailure | None = None
+    last_retention: datetime | None = None
 
     @property
     def sweeps(self) -> bool:
@@ -89,6 +97,17 @@ class Runtime:
     def alive(self) -> bool:
         """False once any poll loop or sink worker has died: the pod should be restarted."""
         return not any(task.done() for task in self.tasks)
+
+    async def readiness(self) -> Readiness:
+        """What /readyz answers (``notifier.source_health.readiness``)."""
+        failing = [
+            scheduled.failing.detail(
+                scheduled.poller.settings.source, scheduled.poller.settings.organizer
+            )
+            for scheduled in self.sources
+            if scheduled.failing is not None
+        ]
+        return await readiness(self.store, self.sinks, failing)
 
     async def close(self) -> None:
         for scheduled in self.sources:
@@ -118,6 +137,10 @@ async def open_runtime(
     of organizers that moved away, so nothing committed here is stranded. ``store``
     replaces the configured SQLite file (a dry run on a fresh config must not create it).
     """
+    configure_limits(
+        max_header_wait=config.limits.max_provider_wait.total_seconds(),
+        max_body_bytes=config.limits.max_response_bytes,
+    )
     if store is None:
         store = await SqliteStore(config.state.path).open()
     sinks = build_sinks(config)
@@ -267,12 +290,11 @@ async def poll_and_observe(
     ):
         try:
             report = await scheduled.poller.poll_once(dry_run=dry_run, full=full)
-        except NotifierError as exc:
-            POLLS.labels(settings.source, "error").inc()
-            POLL_FAILURES.labels(settings.source).set(scheduled.failures + 1)
-            log.error("poll_failed", error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:
+            _observe_failure(scheduled, exc)
             raise
-    POLL_FAILURES.labels(settings.source).set(0)
+    observe_success(settings.source)
+    scheduled.failing = None
     scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
     RECORDS.labels(settings.source).inc(report.records)
@@ -284,6 +306,16 @@ async def poll_and_observe(
         for seconds in report.latencies:
             committed.observe(seconds)
     return report
+
+
+def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
+    scheduled.failing = observe_failure(
+        exc,
+        source=scheduled.poller.settings.source,
+        failures=scheduled.failures,
+        previous=scheduled.failing,
+        now=_utc_now(),
+    )
 
 
 async def run_once(runtime: Runtime) -> int:
@@ -301,7 +333,7 @@ async def once_summary(runtime: Runtime) -> OnceSummary:
                 committed += len(report.events)
                 if not report.more:
                     break
-        except NotifierError:
+        except Exception:  # logged and counted by poll_and_observe; the others still run
             failed += 1
     await runtime.dispatcher.drain()
     return await _owed(runtime, committed=committed, failed=failed)
@@ -330,7 +362,15 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
         for index, scheduled in enumerate(runtime.sources)
     ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
-    runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
+    runtime.tasks.append(
+        asyncio.create_task(watch_store(runtime.store, stop, _stopped_within), name="store-gauges")
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            retention_loop(runtime.store, runtime.config.retention, stop, _stopped_within),
+            name="retention",
+        )
+    )
     try:
         await asyncio.gather(*runtime.tasks)
     finally:
@@ -396,10 +436,17 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
     token = BACKGROUND.set(full)
     try:
-        await scheduled.poller.load()
+        try:
+            await scheduled.poller.load()
+            await retire_ended_events(runtime.config.retention, scheduled, now)
+        except Exception as exc:  # before poll_and_observe, which counts its own failures
+            _observe_failure(scheduled, exc)
+            raise
         with _long_read(scheduled, full=full):
             report = await poll_and_observe(scheduled, full=full)
-    except NotifierError:
+    except Exception:
+        # Any failure stays with this source (docs/reliability.md): it waits a capped
+        # exponential back-off (``poll_wait``) and the other sources never notice.
         scheduled.failures += 1
         return False
     finally:
@@ -426,13 +473,6 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
     if not scheduled.poller.settled:
         return reporting(f"{source}: first read (baseline)")
     return nullcontext()
-
-
-async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        OUTBOX_PENDING.set(await runtime.store.pending_count())
-        if await _stopped_within(stop, 5.0):
-            return
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 
 # Properties assert behaviour, not speed: on a loaded two-core CI machine one example can
 # exceed hypothesis's default 200 ms deadline and fail a correct property.

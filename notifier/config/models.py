@@ -40,6 +40,38 @@ class State(Model):
     """SQLite file of cursors, ticket state and the outbox; relative to the config file."""
 
 
+class Retention(Model):
+    """How long the state store keeps what is no longer needed (docs/reliability.md)."""
+
+    delivered: PositiveDuration = timedelta(days=7)
+    """Events delivered to every sink, and their delivery rows, are deleted this long after
+    their commit."""
+    parked: PositiveDuration = timedelta(days=30)
+    """Events with a parked delivery are kept until replayed, or at most this long."""
+    ended_events: PositiveDuration = timedelta(days=30)
+    """Tickets of an event that ended this long ago leave the store and the poller's memory."""
+    interval: PositiveDuration = timedelta(hours=1)
+    """How often retention runs."""
+
+    @model_validator(mode="after")
+    def _parked_outlives_delivered(self) -> Retention:
+        if self.parked < self.delivered:
+            raise ConfigProblems(
+                [("parked", "must be at least retention.delivered: parked events wait for replay")]
+            )
+        return self
+
+
+class Limits(Model):
+    """Caps on what a provider's answer may cost."""
+
+    max_response_bytes: PositiveInt = 32 * 1024 * 1024
+    """A response body larger than this, counted after decompression, fails the page."""
+    max_provider_wait: PositiveDuration = timedelta(minutes=15)
+    """The longest wait a provider header (Retry-After, X-Available-In-Seconds,
+    X-Rate-Limit-Reset) may impose; longer ones are capped, negative or infinite ignored."""
+
+
 class Server(Model):
     """The health and metrics server of ``notifier run``."""
 
@@ -257,6 +289,10 @@ class Config(Model):
     """Where the state database lives."""
     server: Server = Server()
     """The health and metrics server of `notifier run`."""
+    retention: Retention = Retention()
+    """How long delivered events, parked ones and tickets of ended events are kept."""
+    limits: Limits = Limits()
+    """Caps on provider answers: body size and the waits their headers may impose."""
     kafka: Kafka | None = None
     """The Kafka sink; leave it out to publish to webhooks only."""
     webhooks: tuple[WebhookEndpoint, ...] = ()

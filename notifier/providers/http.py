@@ -10,6 +10,7 @@ messages carry only redacted URLs and never a header value.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +34,8 @@ __all__ = [
     "RequestBudget",
     "RetryPolicy",
     "backoff_delay",
+    "configure_limits",
+    "header_wait",
     "parse_retry_after",
     "redact_url",
 ]
@@ -64,6 +67,49 @@ SECRET_PARAMS = frozenset(
 REDACTED = "***"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# docs/reliability.md "Bounded resources": no provider header may make a source wait longer
+# than this, and no answer may hold more than this many (decompressed) body bytes.
+DEFAULT_MAX_HEADER_WAIT = 900.0
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Limits:
+    max_header_wait: float = DEFAULT_MAX_HEADER_WAIT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+
+# One process serves one config: the service sets these from it before any poll starts
+# (``configure_limits``), so the adapters' own pacers read the same cap as the client.
+_LIMITS = _Limits()
+
+
+def configure_limits(
+    *, max_header_wait: float | None = None, max_body_bytes: int | None = None
+) -> None:
+    """Set the process-wide caps (``limits:`` in the config); None keeps the current one."""
+    if max_header_wait is not None:
+        if not (math.isfinite(max_header_wait) and max_header_wait >= 0):
+            raise ValueError("max_header_wait must be a finite number of seconds >= 0")
+        _LIMITS.max_header_wait = max_header_wait
+    if max_body_bytes is not None:
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+        _LIMITS.max_body_bytes = max_body_bytes
+
+
+def max_body_bytes() -> int:
+    return _LIMITS.max_body_bytes
+
+
+def header_wait(seconds: float | None) -> float | None:
+    """A wait a provider header states, made safe: None when non-finite or negative (no
+    answer: ``1e400``, ``-5``, ``nan``), else capped at the configured maximum (a header
+    saying ``1e9`` must not park a source for 31 years)."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, _LIMITS.max_header_wait)
+
 
 def redact_url(url: str | URL) -> str:
     """The URL with credential query values and any userinfo replaced by ``***``."""
@@ -92,17 +138,18 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
         seconds = float(text)
     except ValueError:
         return _seconds_until_http_date(text, now=now)
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
+    return header_wait(seconds)
 
 
 def _seconds_until_http_date(text: str, *, now: datetime) -> float | None:
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        # A date already past means "now"; one far ahead is capped like a number.
+        return header_wait(max((when - now).total_seconds(), 0.0))
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
@@ -260,12 +307,22 @@ class ProviderHttpClient:
         return str(self._base)
 
     def resolve(self, url: str) -> URL:
-        """An absolute URL on the configured origin: paths join the base, others are checked."""
-        target = URL(url)
-        if not target.absolute:
-            base = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
-            target = URL(base + "/" + url.lstrip("/"))
-        if _origin(target) != self._origin:
+        """An absolute URL on the configured origin: paths join the base, others are checked.
+
+        A link that does not parse (``https://host\\@evil.com/``, a bad port) is the page's
+        fault: a ``FatalProviderError``, never the ``ValueError`` yarl raises.
+        """
+        try:
+            target = URL(url)
+            if not target.absolute:
+                base = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
+                target = URL(base + "/" + url.lstrip("/"))
+            origin = _origin(target)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise FatalProviderError(
+                "refusing a link that is not a valid URL (" + type(exc).__name__ + ")"
+            ) from exc
+        if origin != self._origin:
             raise FatalProviderError(
                 "refusing to follow a link to another origin: " + redact_url(target)
             )
@@ -289,7 +346,10 @@ class ProviderHttpClient:
         """
         target = self.resolve(url)
         if params:
-            target = target.update_query(dict(params))
+            try:
+                target = target.update_query(dict(params))
+            except (ValueError, TypeError) as exc:
+                raise FatalProviderError("query parameters do not form a valid URL") from exc
         return await self._with_retries(_Request("GET", target, headers, None, decode))
 
     async def post_form(
@@ -369,10 +429,11 @@ class ProviderHttpClient:
                 allow_redirects=False,
             ) as response:
                 self._on_response(str(response.status))
-                body = await response.read()
+                body = await _read_capped(response, target)
                 received = CIMultiDict(response.headers)
                 return self._interpret(request, response.status, received, body), received
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # ValueError: aiohttp refusing a header or a URL of the answer it cannot read.
             self._on_response("error")
             raise RetriableProviderError(
                 "network error (" + type(exc).__name__ + ") on " + redact_url(target)
@@ -421,9 +482,34 @@ class _Request:
     decode: Decoder = orjson.loads
 
 
+async def _read_capped(response: aiohttp.ClientResponse, target: URL) -> bytes:
+    """The body, refused once it exceeds the cap. aiohttp decompresses transparently, so
+    bytes are counted as they come out of the decoder: a gzip bomb is stopped at the cap,
+    not after inflating it into memory."""
+    cap = _LIMITS.max_body_bytes
+    declared = response.content_length
+    if declared is not None and declared > cap and not response.headers.get("Content-Encoding"):
+        raise FatalProviderError(_too_large(cap, target))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise FatalProviderError(_too_large(cap, target))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int, target: URL) -> str:
+    return f"response body over the {cap}-byte limit from " + redact_url(target)
+
+
 def _decode(body: bytes, request: _Request) -> object:
     try:
         return request.decode(body)
+    except RecursionError as exc:
+        # A decoder walking a deeply nested page: the page's fault, and retrying repeats it.
+        raise FatalProviderError("page nested too deeply from " + redact_url(request.url)) from exc
     except ValueError as exc:
         # A truncated body is usually a dropped connection: worth another try.
         raise RetriableProviderError("malformed JSON from " + redact_url(request.url)) from exc

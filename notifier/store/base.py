@@ -35,6 +35,17 @@ class SourceSnapshot:
     # Filled instead of ``tickets`` by ``load(..., as_fingerprints=True)``: the digest of
     # each remembered ticket's tracked fields (``TicketState.fingerprint``).
     fingerprints: dict[TicketId, int] = field(default_factory=dict)
+    # Events whose tickets retention removed (they ended long ago): their tickets, should a
+    # provider still list them, are neither stored again nor announced as new.
+    retired_events: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention pass removed from the outbox."""
+
+    events: int = 0
+    deliveries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,16 @@ class SnapshotStore(Protocol):
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
-    ) -> None: ...
+        ticket_events: Mapping[TicketId, str] | None = None,
+    ) -> None:
+        """``ticket_events`` names each ticket's event, so retention can find the tickets
+        of an event that ended long ago (``retire_events``)."""
+        ...
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        """Forget the tickets of these (long-ended) events and remember the events as
+        retired; returns the ticket ids removed, for the poller to forget too."""
+        ...
 
     async def pii_form(self, source: SourceId) -> str | None:
         """The form the source's stored holders are in (``notifier.pii.state_form``); None
@@ -119,6 +139,23 @@ class Outbox(Protocol):
     ) -> int: ...
 
 
+class Retention(Protocol):
+    """Deleting what is no longer owed, so the store stays bounded (docs/reliability.md)."""
+
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        """Delete, one batch (one transaction) at a time, events committed before
+        ``delivered_before`` whose every delivery is delivered, and those committed before
+        ``parked_before`` with nothing pending (parked ones included), with their
+        deliveries. Times are epoch seconds."""
+        ...
+
+    async def file_bytes(self) -> int:
+        """The store's size on disk (0 for a store without a file)."""
+        ...
+
+
 class SinkSwitches(Outbox, Protocol):
     """The outbox plus the per-sink off switch that a 410 Gone flips."""
 
@@ -127,8 +164,12 @@ class SinkSwitches(Outbox, Protocol):
     async def disabled_sinks(self) -> dict[str, str]: ...
 
 
-class StateStore(SnapshotStore, SinkSwitches, Protocol):
+class StateStore(SnapshotStore, SinkSwitches, Retention, Protocol):
     """A whole store: snapshots, credentials, outbox, sink switches and housekeeping."""
+
+    # Writes (commits, delivery outcomes) failed in a row, reset by the next success:
+    # /readyz reports a store that cannot write (disk full, read-only volume).
+    consecutive_write_failures: int
 
     async def pending_count(self) -> int:
         """Deliveries still pending (the outbox backlog gauge, the readiness probe)."""

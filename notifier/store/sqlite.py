@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -21,20 +21,40 @@ from typing import Any, TypeVar
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.observability import STORE_WRITE_FAILURES
 from notifier.state import TicketState, TicketTypeState
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.store.base import (
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    Pruned,
+    Routed,
+    SourceSnapshot,
+)
 from notifier.store.codec import (
     decode_state,
     decode_type_state,
     encode_state,
     encode_type_state,
 )
+from notifier.store.sqlite_retention import prune_batch, retire_events
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 -> 2 (retention): each ticket names its event, so the tickets of an event that
+# ended long ago can be removed; run before _SCHEMA, whose indexes need the column.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE tickets ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source, ticket_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tickets_event ON tickets (source, event_id);
+CREATE TABLE IF NOT EXISTS retired_events (
+    source TEXT NOT NULL, event_id TEXT NOT NULL, retired_at REAL NOT NULL,
+    PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ticket_types (
     source TEXT NOT NULL, ticket_type_id TEXT NOT NULL, state BLOB NOT NULL,
@@ -64,7 +84,11 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, position)
 CREATE TABLE IF NOT EXISTS disabled_sinks (
     sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
 );
+-- Retention finds old events by commit time, and each one's deliveries by position.
+CREATE INDEX IF NOT EXISTS outbox_committed ON outbox (committed_at);
+CREATE INDEX IF NOT EXISTS deliveries_position ON deliveries (position);
 """
+
 _DELIVERY_COLUMNS = (
     "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
     "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
@@ -83,6 +107,9 @@ class SqliteStore:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        # Writes (commits, delivery outcomes) failed in a row: /readyz turns this into
+        # "not ready" (disk full, read-only volume); the next successful write resets it.
+        self.consecutive_write_failures = 0
 
     async def open(self) -> SqliteStore:
         await self._run(self._open)
@@ -112,10 +139,48 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
-        await self._run(
-            self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
+        await self._write(
+            self._commit,
+            source,
+            tickets,
+            events,
+            cursor,
+            ticket_types or {},
+            epoch,
+            settled,
+            ticket_events or {},
         )
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        return await self._write(self._retire_events, source, list(event_ids))
+
+    # -- Retention -------------------------------------------------------------------------
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        # One transaction per batch, each its own call: commits and deliveries interleave.
+        events = deliveries = 0
+        while True:
+            removed, rows = await self._write(
+                self._prune_batch, delivered_before, parked_before, batch
+            )
+            events += removed
+            deliveries += rows
+            if removed < batch:
+                return Pruned(events=events, deliveries=deliveries)
+
+    async def file_bytes(self) -> int:
+        """The database file and its WAL: what the volume holds for this store."""
+        return await self._run(self._file_bytes)
+
+    def _file_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with suppress(OSError):
+                total += Path(self._path + suffix).stat().st_size
+        return total
 
     async def pii_form(self, source: SourceId) -> str | None:
         return await self._run(self._pii_form, source)
@@ -128,7 +193,7 @@ class SqliteStore:
         return await self._run(self._due, sink, now, limit)
 
     async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self._run(self._record, sink, outcomes)
+        await self._write(self._record, sink, outcomes)
 
     async def deliveries(
         self, *, sink: str | None = None, status: DeliveryStatus | None = None
@@ -166,6 +231,19 @@ class SqliteStore:
         await self._run(self._save_credentials, key, value)
 
     # -- the worker-thread side ----------------------------------------------------------
+    async def _write(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``_run`` for a write, counting consecutive failures for readiness."""
+        try:
+            result = await self._run(function, *args)
+        except StoreError:
+            self.consecutive_write_failures += 1
+            STORE_WRITE_FAILURES.set(self.consecutive_write_failures)
+            raise
+        if self.consecutive_write_failures:
+            self.consecutive_write_failures = 0
+            STORE_WRITE_FAILURES.set(0)
+        return result
+
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
         try:
@@ -179,6 +257,9 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         db.execute("PRAGMA foreign_keys=ON")
+        # After a checkpoint the WAL file shrinks back to this, rather than keeping the
+        # size of the largest transaction ever written.
+        db.execute("PRAGMA journal_size_limit=67108864")
         # Deleted and overwritten rows are zeroed, not left in free pages: holders rewritten
         # as digests (a pii policy change) leave nothing readable in a copy of the file.
         db.execute("PRAGMA secure_delete=ON")
@@ -190,6 +271,8 @@ class SqliteStore:
                 f"({SCHEMA_VERSION}); upgrade checkin-notifier"
             )
         if version < SCHEMA_VERSION:  # only write when needed: a read-only file still opens
+            if version == 1:
+                db.executescript(_MIGRATE_1_TO_2)
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db = db
@@ -239,6 +322,7 @@ class SqliteStore:
             "SELECT ticket_type_id, state FROM ticket_types WHERE source = ?", (source,)
         )
         types = {TicketTypeId(type_id): decode_type_state(blob) for type_id, blob in type_rows}
+        retired = db.execute("SELECT event_id FROM retired_events WHERE source = ?", (source,))
         return SourceSnapshot(
             tickets=tickets,
             cursor=None if row is None else row[0],
@@ -247,6 +331,7 @@ class SqliteStore:
             epoch="" if row is None else row[1],
             settled=row is not None and bool(row[2]),
             fingerprints=fingerprints,
+            retired_events=frozenset(event_id for (event_id,) in retired),
         )
 
     def _ticket_states(
@@ -272,12 +357,20 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState],
         epoch: str,
         settled: bool,
+        ticket_events: Mapping[TicketId, str],
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
+            # A ticket's event, once known, is kept when a commit does not name it.
             db.executemany(
-                "INSERT OR REPLACE INTO tickets (source, ticket_id, state) VALUES (?, ?, ?)",
-                [(source, ticket_id, encode_state(state)) for ticket_id, state in tickets.items()],
+                "INSERT INTO tickets (source, ticket_id, state, event_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, ticket_id) DO UPDATE SET state = excluded.state, "
+                "event_id = CASE WHEN excluded.event_id = '' THEN tickets.event_id "
+                "ELSE excluded.event_id END",
+                [
+                    (source, ticket_id, encode_state(state), ticket_events.get(ticket_id, ""))
+                    for ticket_id, state in tickets.items()
+                ],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO ticket_types (source, ticket_type_id, state) "
@@ -295,6 +388,17 @@ class SqliteStore:
                 "settled = max(sources.settled, excluded.settled)",
                 (source, cursor, now, epoch, int(settled)),
             )
+
+    def _retire_events(self, source: SourceId, event_ids: list[str]) -> list[TicketId]:
+        now = self._clock()
+        with self._transaction() as db:
+            return retire_events(db, source, event_ids, now)
+
+    def _prune_batch(
+        self, delivered_before: float, parked_before: float, batch: int
+    ) -> tuple[int, int]:
+        with self._transaction() as db:
+            return prune_batch(db, delivered_before, parked_before, batch)
 
     def _pii_form(self, source: SourceId) -> str | None:
         db = self._conn

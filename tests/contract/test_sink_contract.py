@@ -1,7 +1,7 @@
 """The sink contract (``notifier.sinks.base.Sink``), written once and run against every sink.
 
 Each sink runs against a real destination: the memory sink against itself, the webhook
-sink against a ``notifier.receiver.Receiver`` on 127.0.0.1, the Kafka sink against the
+sink against a ``notifier.dev.receiver.Receiver`` on 127.0.0.1, the Kafka sink against the
 session's broker, read back with confluent-kafka (another client than the sink's aiokafka).
 A new sink plugs in by adding a ``Destination`` factory to ``DESTINATIONS`` and passing.
 
@@ -29,10 +29,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     NewTopic,
 )
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Receiver
 from notifier.envelope import OutboxEvent, event_id
 from notifier.errors import FatalDeliveryError
-from notifier.receiver import Receiver
 from notifier.sinks.base import Pipelined, Sink
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.memory import MemorySink

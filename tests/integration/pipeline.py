@@ -20,11 +20,11 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     NewTopic,
 )
 
-from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
-from notifier.receiver import Receiver
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.service import Runtime, open_runtime
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 ORGANIZER_ID = 173027
 PARTITIONS = 4

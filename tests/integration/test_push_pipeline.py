@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 
 from notifier.config.models import Config
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.webhook_sender import WebhookSender
 from notifier.push.server import start_ingest_server
 from notifier.push.signatures import NUWEB_HEADER, nuweb_header
-from notifier.receiver import Receiver
 from notifier.service import Runtime, ingest_routes, open_runtime, run_service
-from notifier.simulators.webhook_sender import WebhookSender
 from notifier.store.memory import MemoryStore
 from tests.integration.pipeline import new_secret
 from tests.providers.harness_nuweb import COMPANY, EVENT, TOKEN, NuwebHarness

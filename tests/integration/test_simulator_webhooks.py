@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from notifier.simulators.webhook_sender import SenderPolicy, WebhookSender
+from notifier.dev.simulators.webhook_sender import SenderPolicy, WebhookSender
 
 SECRET = b"simulator-webhook-secret"
 FAST = SenderPolicy(attempts=3, timeout=1.0, first_backoff=0.01)

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
+from notifier.dev.simulators.tickettailor import TicketTailorSimulator, serve
 from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.base import HintedReads, ReadHint
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
@@ -27,7 +28,6 @@ from notifier.providers.tickettailor.hints import webhook_hints
 from notifier.push.server import HintParser, IngestRoute, ingest_app
 from notifier.push.signatures import TICKETTAILOR_HEADER, tickettailor_check, tickettailor_header
 from notifier.push.triggers import MAX_PENDING_HINTS, Trigger
-from notifier.simulators.tickettailor import TicketTailorSimulator, serve
 
 SECRET = b"tt-hint-secret"
 API_KEY = "sk_hints_51c0"

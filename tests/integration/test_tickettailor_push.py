@@ -25,14 +25,14 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from notifier.config.models import Config
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.tickettailor import TicketTailorSimulator, serve
+from notifier.dev.simulators.webhook_sender import WebhookSender
 from notifier.model import SourceId
 from notifier.providers.tickettailor import RequestShare, decode_cursor, sweep_interval
 from notifier.push.server import start_ingest_server
 from notifier.push.signatures import TICKETTAILOR_HEADER, tickettailor_header
-from notifier.receiver import Receiver
 from notifier.service import Runtime, ingest_routes, open_runtime, run_service
-from notifier.simulators.tickettailor import TicketTailorSimulator, serve
-from notifier.simulators.webhook_sender import WebhookSender
 from notifier.store.memory import MemoryStore
 from tests.integration.pipeline import new_secret
 

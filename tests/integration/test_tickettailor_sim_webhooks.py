@@ -11,9 +11,9 @@ import orjson
 import pytest
 from aiohttp import web
 
+from notifier.dev.simulators.tickettailor import TicketTailorSimulator
+from notifier.dev.simulators.webhook_sender import SenderPolicy, WebhookSender
 from notifier.push.signatures import tickettailor_check
-from notifier.simulators.tickettailor import TicketTailorSimulator
-from notifier.simulators.webhook_sender import SenderPolicy, WebhookSender
 
 SECRET = b"tt-simulator-webhook-secret"
 

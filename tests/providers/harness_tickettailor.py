@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from notifier.dev.simulators.faults import Fault
+from notifier.dev.simulators.tickettailor import TicketTailorSimulator, serve
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.tickettailor import RequestShare, TicketTailorProvider
-from notifier.simulators.faults import Fault
-from notifier.simulators.tickettailor import TicketTailorSimulator, serve
 from tests.providers.harness import Transition
 
 API_KEY = "sk_harness_3f9a"

@@ -69,6 +69,7 @@ class FlakyStore(MemoryStore):
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
         if self.failures:
             self.failures -= 1
@@ -82,6 +83,7 @@ class FlakyStore(MemoryStore):
             ticket_types=ticket_types,
             epoch=epoch,
             settled=settled,
+            ticket_events=ticket_events,
         )
 
 

@@ -25,7 +25,7 @@ from notifier.providers.shotgun import (
     ticket_parser,
     wire_page,
 )
-from notifier.providers.shotgun_events import (
+from notifier.providers.shotgun.events import (
     CLOSE_OUT,
     PROBE_INTERVAL,
     EventWatch,

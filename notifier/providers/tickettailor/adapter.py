@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from notifier.errors import FatalProviderError
-from notifier.model import SourceId, TicketRecord, TicketStatus, TicketType, TicketTypeRecord
+from notifier.model import SourceId, TicketRecord, TicketType, TicketTypeRecord
 from notifier.providers.base import PollResult, ReadHint
 from notifier.providers.http import FetchResult, ProviderHttpClient
 from notifier.providers.tickettailor import parse as p
@@ -42,10 +42,14 @@ from notifier.providers.tickettailor.cursor import (
     decode_cursor,
     encode_cursor,
     forget_events,
+    newer_than,
     stable_check_in,
 )
 from notifier.providers.tickettailor.events import EventWindow, parse_events
+from notifier.providers.tickettailor.following import Following
 from notifier.providers.tickettailor.hints import HintQueue, read_hinted, webhook_hints
+from notifier.providers.tickettailor.step import Step
+from notifier.providers.tickettailor.voids import with_void_meaning
 from notifier.providers.tickettailor.wirecache import WireCache
 
 log = structlog.get_logger(__name__)
@@ -60,21 +64,6 @@ ALL = "*"
 
 Clock = Callable[[], datetime]
 SleepFn = Callable[[float], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class _Step:
-    """What one step has read so far, and its page allowance."""
-
-    cap: int
-    pages: int = 0
-    more: bool = False
-    tickets: dict[str, TicketRecord] = field(default_factory=dict)
-    orders: dict[str | None, p.OrderState | None] = field(default_factory=dict)
-
-    @property
-    def spent(self) -> bool:
-        return self.pages >= self.cap
 
 
 class TicketTailorProvider:
@@ -108,18 +97,16 @@ class TicketTailorProvider:
         self._source = SourceId(str(source_id))
         token = base64.b64encode((api_key + ":").encode()).decode()
         self._headers = {"Authorization": "Basic " + token, "Accept": "application/json"}
-        self._event_ids = None if event_ids is None else tuple(str(e) for e in event_ids)
         self._base = base_url.rstrip("/")
         self._http = http
         self._share = share or RequestShare()
         self._share.join(self._source)
         self._clock = clock
         self._sleep = sleep
-        self._close_out = close_out
         self._limit = min(max(page_limit, 1), PAGE_LIMIT)
         self._max_pages = max(max_pages, 1)
         # In memory only: rebuilt by the first step after a start.
-        self._windows: dict[str, EventWindow] = {}
+        self._follow = Following(event_ids, close_out)
         self._types: dict[str, TicketType] = {}
         self._events_read_at: datetime | None = None
         # The last read of each ticket of a followed event, so a check-in from the feed is
@@ -155,7 +142,7 @@ class TicketTailorProvider:
         """One bounded step of reads; all of it or a ``ProviderError``."""
         state = decode_cursor(cursor)
         now = self._clock()
-        step = _Step(cap=self._max_pages)
+        step = Step(cap=self._max_pages)
         before = self.requests
         inventory: list[TicketTypeRecord] = []
         if self._events_read_at is None or now - self._events_read_at >= EVENTS_EVERY:
@@ -176,7 +163,7 @@ class TicketTailorProvider:
             source=self._source,
             sweeping=state.sweeping,
             hinted=len(hinted),
-            followed_events=len(self._followed(now)),
+            followed_events=len(self._follow.followed(now)),
             tickets=len(tickets),
             requests=self.requests - before,
         )
@@ -186,11 +173,7 @@ class TicketTailorProvider:
             complete=False,
             ticket_types=inventory,
             requests=self.requests - before,
-            event_windows={
-                e: (w.start, w.end)
-                for e, w in self._windows.items()
-                if w.start is not None and self._tracks(e)
-            },
+            event_windows=self._follow.reported_windows(self._clock()),
             more=self._remember_more(step.more),
         )
 
@@ -203,32 +186,12 @@ class TicketTailorProvider:
         self._continuing = more
         return more
 
-    # -- what is followed
-
     def _tracks(self, event_id: str) -> bool:
-        if self._event_ids is not None and event_id not in self._event_ids:
-            return False
-        window = self._windows.get(event_id)
-        return window is None or not self._closed(window, self._clock())
-
-    def _closed(self, window: EventWindow, now: datetime) -> bool:
-        end = window.end or window.start
-        return end is not None and end + self._close_out < now
-
-    def _followed(self, now: datetime) -> list[str]:
-        """Current and upcoming events (soonest first), ended ones until their close-out."""
-        windows = [
-            w
-            for w in self._windows.values()
-            if (self._event_ids is None or w.event_id in self._event_ids)
-            and not self._closed(w, now)
-        ]
-        far = datetime.max.replace(tzinfo=UTC)
-        return [w.event_id for w in sorted(windows, key=lambda w: (w.start or far, w.event_id))]
+        return self._follow.tracks(event_id, self._clock())
 
     # -- reads
 
-    async def _read_events(self, step: _Step, now: datetime) -> list[TicketTypeRecord]:
+    async def _read_events(self, step: Step, now: datetime) -> list[TicketTypeRecord]:
         windows: dict[str, EventWindow] = {}
         inventory: list[TicketTypeRecord] = []
         after: str | None = None
@@ -240,7 +203,7 @@ class TicketTailorProvider:
             after = p.last_id(payload)
             if after is None or p.page_size(payload) < self._limit:
                 break
-        self._windows = windows
+        self._follow.windows = windows
         self._events_read_at = now
         inventory = [t for t in inventory if self._tracks(t.event_id)]
         self._types = {
@@ -249,7 +212,7 @@ class TicketTailorProvider:
         }
         return inventory
 
-    async def _read_check_ins(self, step: _Step, state: CursorState) -> None:
+    async def _read_check_ins(self, step: Step, state: CursorState) -> None:
         """Check-ins since the newest one read: oldest of them first, a page at a time.
 
         The first read ever only takes its position (the newest record, or "" when there
@@ -259,7 +222,7 @@ class TicketTailorProvider:
         """
         while not step.spent:
             anchor = state.check_in_anchor
-            payload = await self._page(step, "/v1/check_ins", _before(anchor))
+            payload = await self._page(step, "/v1/check_ins", newer_than(anchor))
             if anchor is None:
                 state.check_in_anchor = p.first_id(payload) or ""
                 return
@@ -273,7 +236,7 @@ class TicketTailorProvider:
                 return
         step.more = True
 
-    async def _apply_check_in(self, step: _Step, state: CursorState, check_in: p.CheckIn) -> bool:
+    async def _apply_check_in(self, step: Step, state: CursorState, check_in: p.CheckIn) -> bool:
         """Report the ticket checked in at the record's time; False if out of pages."""
         if check_in.quantity < 1:
             # Assumption: a record admitting no one (an undo, if the API writes one) says
@@ -300,7 +263,7 @@ class TicketTailorProvider:
         step.tickets[record.ticket_id] = replace(record, checked_in_at=check_in.at)
         return True
 
-    async def _read_ticket(self, step: _Step, ticket_id: str) -> dict[str, Any]:
+    async def _read_ticket(self, step: Step, ticket_id: str) -> dict[str, Any]:
         """``GET /v1/issued_tickets/{id}``: the wire item, once it parses."""
         result = await self._get(step, "/v1/issued_tickets/" + ticket_id, {})
         record = p.parse_one_ticket(result.payload, source=self._source, types=self._types)
@@ -309,14 +272,15 @@ class TicketTailorProvider:
             self._wire.keep([result.payload])
         return result.payload
 
-    async def _read_new_tickets(self, step: _Step, state: CursorState) -> None:
+    async def _read_new_tickets(self, step: Step, state: CursorState) -> None:
         """Tickets issued since the newest one read, forward a page at a time."""
-        scopes = [ALL] if self._event_ids is None else list(self._event_ids)
+        event_ids = self._follow.event_ids
+        scopes = [ALL] if event_ids is None else list(event_ids)
         for scope in scopes:
             params = {} if scope == ALL else {"event_id": scope}
             while not step.spent:
                 anchor = state.ticket_anchors.get(scope)
-                payload = await self._page(step, "/v1/issued_tickets", params | _before(anchor))
+                payload = await self._page(step, "/v1/issued_tickets", params | newer_than(anchor))
                 self._keep(step, payload)
                 newest = p.first_id(payload)
                 if newest is not None:
@@ -327,12 +291,12 @@ class TicketTailorProvider:
             else:
                 step.more = True
 
-    async def _sweep(self, step: _Step, state: CursorState, now: datetime) -> None:
+    async def _sweep(self, step: Step, state: CursorState, now: datetime) -> None:
         """Continue the sweep in progress, or start one if the budget allows it now."""
         if not state.sweeping:
             if not self._sweep_due(state, now):
                 return
-            state.sweep_queue = self._followed(now)
+            state.sweep_queue = self._follow.followed(now)
             state.sweep_after, state.sweep_pages = None, 0
         while state.sweep_queue and not step.spent:
             event_id = state.sweep_queue[0]
@@ -356,13 +320,13 @@ class TicketTailorProvider:
         wait = sweep_interval(state.sweep_cost or 0, self._share.sweep_rate())
         return now.timestamp() - state.swept_at >= wait.total_seconds()
 
-    async def _read_hinted(self, step: _Step) -> list[ReadHint]:
+    async def _read_hinted(self, step: Step) -> list[ReadHint]:
         """The hinted tickets and orders, on an allowance of their own (not the page cap:
         they are few and bounded, and must not push the feeds to the next step)."""
         batch = self._hints.batch()
         if not batch:
             return batch
-        side = _Step(cap=2 * len(batch))
+        side = Step(cap=2 * len(batch))
 
         async def get(path: str, query: Mapping[str, str]) -> object:
             return (await self._get(side, path, query)).payload
@@ -378,67 +342,34 @@ class TicketTailorProvider:
             self._keep_items(step, [(record, item)])
         return batch
 
-    def _keep(self, step: _Step, payload: object) -> None:
+    def _keep(self, step: Step, payload: object) -> None:
         records = p.parse_issued_tickets(payload, source=self._source, types=self._types)
         items = p.page_data(payload)  # the page parsed, so it is a list of ticket objects
         self._keep_items(step, zip(records, items, strict=True))
 
-    def _keep_items(self, step: _Step, read: Iterable[tuple[TicketRecord, Any]]) -> None:
+    def _keep_items(self, step: Step, read: Iterable[tuple[TicketRecord, Any]]) -> None:
         kept = [(r, i) for r, i in read if self._tracks(r.event_id)]
         step.tickets.update((r.ticket_id, r) for r, _ in kept)
         self._wire.keep(i for _, i in kept)
 
     # -- assembling
 
-    async def _finish(self, step: _Step, state: CursorState, now: datetime) -> list[TicketRecord]:
+    async def _finish(self, step: Step, state: CursorState, now: datetime) -> list[TicketRecord]:
         out = []
         for record in step.tickets.values():
-            record = await self._with_void_meaning(step, state, record)
+            record = await with_void_meaning(self._get, step, state, record)
             record = stable_check_in(record, state)
             out.append(record)
-        dropped = {e for e in self._windows if not self._tracks(e)}
+        dropped = self._follow.dropped(self._clock())
         forget_events(state, dropped)
         self._wire.drop(dropped)
         return out
-
-    async def _with_void_meaning(
-        self, step: _Step, state: CursorState, record: TicketRecord
-    ) -> TicketRecord:
-        """A voided ticket as its order makes it, the order read once per void.
-
-        Assumption: a refund is on the order by the time its voided ticket is read (a
-        refund voids the tickets it covers); a void's meaning is not read again.
-        """
-        if record.status in (TicketStatus.REFUNDED, TicketStatus.CANCELED):
-            return record  # already given its meaning (a record kept from an earlier read)
-        if record.status is not TicketStatus.VOID:
-            state.voids.get(record.event_id, {}).pop(record.ticket_id, None)
-            return record
-        known = state.voids.setdefault(record.event_id, {}).get(record.ticket_id)
-        if known is None:
-            if record.order_id not in step.orders:
-                step.orders[record.order_id] = await self._read_order(step, record.order_id)
-            order = step.orders[record.order_id]
-            known = p.void_status(order).value
-            state.voids[record.event_id][record.ticket_id] = known
-        return p.with_void_status(record, TicketStatus(known))
-
-    async def _read_order(self, step: _Step, order_id: str | None) -> p.OrderState | None:
-        if order_id is None:
-            return None
-        try:
-            result = await self._get(step, "/v1/orders/" + order_id, {})
-        except FatalProviderError as exc:
-            if exc.status != 404:
-                raise
-            return None  # the order is gone: the void is all that is known
-        return p.parse_order(result.payload)
 
     # -- HTTP
 
     async def _page(
         self,
-        step: _Step,
+        step: Step,
         path: str,
         params: Mapping[str, str],
         *,
@@ -449,7 +380,7 @@ class TicketTailorProvider:
             query["starting_after"] = after
         return (await self._get(step, path, query)).payload
 
-    async def _get(self, step: _Step, path: str, query: Mapping[str, str]) -> FetchResult:
+    async def _get(self, step: Step, path: str, query: Mapping[str, str]) -> FetchResult:
         result = await self._http.fetch_json(self._base + path, params=query, headers=self._headers)
         step.pages += 1
         self.requests += result.attempts
@@ -458,8 +389,3 @@ class TicketTailorProvider:
             log.warning("tickettailor_rate_limit_wait", source=self._source, seconds=pause)
             await self._sleep(pause)
         return result
-
-
-def _before(anchor: str | None) -> dict[str, str]:
-    """Objects newer than ``anchor`` (the ``limit`` just after it), or the newest page."""
-    return {"ending_before": anchor} if anchor else {}

@@ -18,7 +18,7 @@ import orjson
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketRecord, TicketStatus
-from notifier.providers.fields import optional_int as _opt_int
+from notifier.providers.wire import optional_int as _opt_int
 
 
 @dataclass(slots=True)
@@ -147,3 +147,9 @@ def _voids(value: object) -> dict[str, dict[str, str]]:
         # TicketStatus(...) raises ValueError on anything that is not a status.
         result[str(event_id)] = {str(k): TicketStatus(v).value for k, v in tickets.items()}
     return result
+
+
+def newer_than(anchor: str | None) -> dict[str, str]:
+    """The query for objects newer than ``anchor`` (the ``limit`` just after it), or for
+    the newest page when there is no anchor yet."""
+    return {"ending_before": anchor} if anchor else {}

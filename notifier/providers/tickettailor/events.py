@@ -12,18 +12,18 @@ from typing import Any
 
 from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketTypeId, TicketTypeRecord
-from notifier.providers.fields import (
-    describe_problem as _describe,
-    id_text as _id,
-    optional_int as _opt_int,
-    optional_text as _opt_str,
-)
 from notifier.providers.tickettailor.parse import (
     MALFORMED,
     PROVIDER,
     currency_code,
     page_data,
     unix_seconds,
+)
+from notifier.providers.wire import (
+    describe_problem as _describe,
+    id_text as _id,
+    optional_int as _opt_int,
+    optional_text as _opt_str,
 )
 from notifier.timeparse import parse_timestamp
 

@@ -24,13 +24,15 @@ from notifier.model import (
     TicketStatus,
     TicketType,
 )
-from notifier.providers.fields import (
+from notifier.providers.http import header_wait
+from notifier.providers.wire import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
     optional_id as _opt_id,
     optional_int as _opt_int,
     optional_text as _opt_str,
+    split_name,
 )
 from notifier.timeparse import parse_timestamp
 
@@ -210,7 +212,7 @@ def rate_limit_pause(headers: Mapping[str, str], *, now: datetime) -> float:
         return 0.0
     if reset > 1_000_000_000:  # an absolute unix time
         reset -= now.timestamp()
-    return min(max(reset, 0.0), MAX_RATE_WAIT)
+    return min(header_wait(max(reset, 0.0)) or 0.0, MAX_RATE_WAIT)
 
 
 def last_id(payload: object) -> str | None:
@@ -290,15 +292,8 @@ def _ticket_type(item: dict[str, Any], types: Mapping[str, TicketType]) -> Ticke
 def _holder(item: dict[str, Any]) -> Holder:
     first, last = _opt_str(item.get("first_name")), _opt_str(item.get("last_name"))
     if first is None and last is None:
-        first, last = _split_name(_opt_str(item.get("full_name")))
+        first, last = split_name(_opt_str(item.get("full_name")))
     return Holder(first, last, _opt_str(item.get("email")), _opt_str(item.get("phone")))
-
-
-def _split_name(full: str | None) -> tuple[str | None, str | None]:
-    if not full or not full.strip():
-        return None, None
-    first, _, last = full.strip().partition(" ")
-    return first, (last.strip() or None)
 
 
 def _flag(value: object) -> bool:
