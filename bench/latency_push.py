@@ -36,12 +36,12 @@ from bench.arrivals import Scans, consume, create_topic, make_changes, wait_unti
 from bench.common import Row, percentile
 from bench.delivery import new_secret
 from notifier.config.models import Config
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators import nuweb, tickettailor
+from notifier.dev.simulators.webhook_sender import Scheme, WebhookSender
 from notifier.providers.tickettailor import sweep_latency
 from notifier.push.server import start_ingest_server
-from notifier.receiver import Receiver
 from notifier.service import Runtime, ingest_routes, open_runtime, run_service
-from notifier.simulators import nuweb, tickettailor
-from notifier.simulators.webhook_sender import Scheme, WebhookSender
 
 INTERVAL = 2.0  # figure 2's poll interval
 TARGET_P99 = 0.5
