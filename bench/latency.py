@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import latency_push
+from bench import latency_push, latency_push_rows
 from bench.arrivals import Scans, consume, create_topic, make_changes, wait_until
 from bench.common import Row, parse_args, percentile, print_table, quiet_logs
 from bench.delivery import new_secret
@@ -219,17 +219,17 @@ def _push(
         latency_push.tickettailor_runs(bootstrap, tt_tickets, tt_rate, seconds, smoke=args.smoke)
     )
     rows = [
-        *latency_push.comparison_rows(nuweb),
-        *latency_push.budget_rows(budgeted, NUWEB_BUDGET),
-        *latency_push.comparison_rows(tt),
+        *latency_push_rows.comparison_rows(nuweb),
+        *latency_push_rows.budget_rows(budgeted, NUWEB_BUDGET),
+        *latency_push_rows.comparison_rows(tt),
     ]
     notes = [
         "push rows: the baseline column is the same run with push off (polled every "
         f"{INTERVAL:g} s either way; Ticket Tailor: its sweeps alone); measuring starts "
         "once the baseline's long reads are done",
-        latency_push.comparison_note(nuweb, tickets, args.rate),
-        latency_push.comparison_note(budgeted, len(budgeted.push.scans.at), args.rate),
-        latency_push.comparison_note(tt, tt_tickets, tt_rate),
+        latency_push_rows.comparison_note(nuweb, tickets, args.rate),
+        latency_push_rows.comparison_note(budgeted, len(budgeted.push.scans.at), args.rate),
+        latency_push_rows.comparison_note(tt, tt_tickets, tt_rate),
         f"tickettailor: voids at {tt_rate:g}/min, within the documented budget (5,000 "
         "requests / 30 min): a pushed void costs about 4 requests (the two feeds a woken "
         "poll reads, the ticket, its order), and hinted reads draw on 25% of the budget",
