@@ -210,13 +210,15 @@ def _push(
     """The push rows (``latency_push``): Nuweb scans, Ticket Tailor voids."""
     tt_tickets = 300 if args.smoke else args.tt_tickets
     tt_rate = 60.0 if args.smoke else args.tt_rate  # at least one void in a smoke run
-    nuweb, budgeted = asyncio.run(
-        latency_push.nuweb_runs(
-            bootstrap, tickets, args.rate, seconds, budget=NUWEB_BUDGET, smoke=args.smoke
+    (nuweb, budgeted), tt = asyncio.run(
+        latency_push.all_runs(
+            bootstrap,
+            (tickets, args.rate),
+            (tt_tickets, tt_rate),
+            seconds,
+            budget=NUWEB_BUDGET,
+            smoke=args.smoke,
         )
-    )
-    tt = asyncio.run(
-        latency_push.tickettailor_runs(bootstrap, tt_tickets, tt_rate, seconds, smoke=args.smoke)
     )
     rows = [
         *latency_push_rows.comparison_rows(nuweb),

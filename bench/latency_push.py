@@ -335,6 +335,24 @@ async def tickettailor_runs(
     return Comparison("tickettailor", "void", push, off)
 
 
+async def all_runs(
+    bootstrap: str,
+    nuweb_size: tuple[int, float],
+    tt_size: tuple[int, float],
+    seconds: float,
+    *,
+    budget: int,
+    smoke: bool,
+) -> tuple[tuple[Comparison, Comparison], Comparison]:
+    """Nuweb's runs, then Ticket Tailor's (``(tickets, rate)`` each); at once in a smoke run."""
+    (tickets, rate), (tt_tickets, tt_rate) = nuweb_size, tt_size
+    nuweb_all = nuweb_runs(bootstrap, tickets, rate, seconds, budget=budget, smoke=smoke)
+    tt = tickettailor_runs(bootstrap, tt_tickets, tt_rate, seconds, smoke=smoke)
+    if smoke:
+        return await asyncio.gather(nuweb_all, tt)
+    return await nuweb_all, await tt
+
+
 def _timing(rate: float, seconds: float, drain: float = 15) -> dict[str, float]:
     return {"rate": rate, "seconds": seconds, "drain": drain}
 
