@@ -30,6 +30,7 @@ from notifier.providers.base import EventWindow, HintedReads, Provider
 from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.push.pacing import WakePacer
 from notifier.push.server import IngestRoute
 from notifier.push.signatures import signature_check
 from notifier.push.triggers import Trigger
@@ -73,6 +74,7 @@ class ScheduledSource:
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
     trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
+    wakes: WakePacer = field(default_factory=lambda: WakePacer(gap=0.0))  # the account's
     failing: SourceFailure | None = None
     last_retention: datetime | None = None
 
@@ -259,7 +261,7 @@ def _build_sources(
             after_end=settings.live_margin_after,
             reconcile_interval=settings.reconcile_interval,
         )
-        scheduled.append(ScheduledSource(poller, provider, cadence))
+        scheduled.append(ScheduledSource(poller, provider, cadence, wakes=accounts[key].wakes))
     return scheduled
 
 
@@ -406,7 +408,19 @@ async def _wait_for_turn(scheduled: ScheduledSource, stop: asyncio.Event, second
     """
     if scheduled.failures:
         return await _stopped_within(stop, seconds)
-    return await scheduled.trigger.wait(stop, seconds)
+    due = time.monotonic() + seconds
+    if await scheduled.trigger.wait(stop, seconds):
+        return True
+    now = time.monotonic()
+    if not scheduled.trigger.pending or now >= due:
+        return False  # the scheduled turn
+    # Woken: within the account's share of its budget (push/pacing.py); deliveries that
+    # arrive meanwhile join this poll.
+    delay = scheduled.wakes.delay(now)
+    if delay >= due - now:
+        return await _stopped_within(stop, due - now)  # the scheduled poll comes first
+    scheduled.wakes.book(now + delay)
+    return await _stopped_within(stop, delay) if delay else False
 
 
 def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
@@ -28,6 +28,7 @@ from notifier.providers import eventpop, nuweb, tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
+from notifier.push.pacing import WakePacer
 
 # Request budgets per provider account (docs/design.md §5); "undocumented" ones are our guesses.
 BUDGET_PER_MINUTE: dict[str, float] = {
@@ -54,6 +55,8 @@ class Account:
     eventpop_grants: eventpop.GrantBook | None = None
     # Ticket Tailor: the budget the sources of one API key split between their sweeps.
     tickettailor_share: tickettailor.RequestShare | None = None
+    # How often webhooks may wake the account's sources (a share of its budget).
+    wakes: WakePacer = field(default_factory=lambda: WakePacer(gap=0.0))
 
     async def close(self) -> None:
         await self.http.close()
@@ -89,7 +92,13 @@ def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) ->
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
     share = tickettailor.RequestShare(per_minute) if source.provider == "tickettailor" else None
-    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants, tickettailor_share=share)
+    return Account(
+        http=http,
+        nuweb_pacer=pacer,
+        eventpop_grants=grants,
+        tickettailor_share=share,
+        wakes=WakePacer.for_budget(per_minute),
+    )
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from notifier.config.models import Config
 from notifier.dev.receiver import Receiver
@@ -138,3 +139,27 @@ async def test_the_simulators_own_webhooks_drive_detection(running: Running) -> 
         await sender.close()
     assert [e["type"] for e in events] == ["ticket.checked_in", "ticket.checked_out"]
     assert sender.outcomes == [202, 202]
+
+
+def _polls() -> float:
+    sample = REGISTRY.get_sample_value(
+        "notifier_polls_total", {"source": "nuweb-main", "outcome": "ok"}
+    )
+    return sample or 0.0
+
+
+async def test_woken_polls_keep_to_a_share_of_the_budget(running: Running) -> None:
+    """Thirty deliveries over 3 s, on an account whose share allows one woken poll a second
+    (a 240/min budget): about three polls, each answering every delivery before it."""
+    (scheduled,) = running.runtime.sources
+    scheduled.wakes.gap = 1.0
+    before = _polls()
+    signature = nuweb_header(PUSH_SECRET.encode(), PAYLOAD)
+    for _ in range(30):
+        assert await running.push(signature) == 202
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # the last gap, then its poll
+    woken = _polls() - before
+    assert scheduled.trigger.received == 30
+    assert 2 <= woken <= 5, woken
+    assert not scheduled.trigger.pending  # the last delivery was answered by a poll
