@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Every dependency, transitive ones included, at an exact version with its hashes: what CI,
 # the developers and (runtime.lock) the image install. `make lock` after editing pyproject.toml.
+# dev.lock holds every extra ([dev] ⊃ [test] ⊃ [demo]: the broker binary, cloudevents), so
+# `make demo` and `make test` have what the runtime alone lacks.
 DEV_LOCK     := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
 UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
@@ -34,6 +36,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check notifier tests bench
 	$(BIN)/ruff check notifier tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -53,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -8,7 +8,7 @@ concurrency of 8), recording every outcome in the outbox. Figure: deliveries/s.
 
 Kafka: ``--kafka-events`` events drained by the ``Dispatcher`` through the ``KafkaSink``
 (acks=all and the defaults: 256 KB record batches, outbox reads of 4,000 handed over in
-slices of 2,000, one in flight) to the embedded broker (``notifier.broker``).
+slices of 2,000, one in flight) to the embedded broker (``notifier.dev.broker``).
 
 Naive baseline, same process and outbox: one event at a time, each sent and awaited
 (webhook: sign + POST; Kafka: ``send_and_wait``), then its outcome recorded in the
@@ -34,10 +34,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.common import Row, parse_args, print_table, quiet_logs, timed
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Receiver
 from notifier.envelope import OutboxEvent
 from notifier.model import SourceId
-from notifier.receiver import Receiver
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink, record_headers

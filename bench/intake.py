@@ -34,11 +34,12 @@ import orjson
 
 from bench.common import Row, parse_args, print_table, quiet_logs, timed
 from bench.workload import pages
-from notifier.diff import DiffContext, TicketState, diff_tickets
+from notifier.diff import DiffContext, diff_tickets
 from notifier.model import SourceId, TicketId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import PollResult, WireTickets
 from notifier.providers.shotgun import parse_page, ticket_parser, wire_page
+from notifier.state import TicketState
 from notifier.store.sqlite import SqliteStore
 
 SOURCE = SourceId("bench")

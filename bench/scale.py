@@ -32,10 +32,10 @@ import aiohttp
 from bench.common import Row, cpu_seconds, parse_args, percentile, print_table, quiet_logs
 from bench.delivery import new_secret
 from notifier.config.models import Config
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.observability import POLLS
-from notifier.receiver import Receiver
 from notifier.service import open_runtime, run_service
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 CADENCE = 5.0
 PER_SIMULATOR = 10
@@ -167,6 +167,7 @@ def _config(sims: Simulators, sources: int, state: Path) -> Config:
                     "organizer_id": source,
                     "token": f"token-{source}",
                     "base_url": sims.url(source),
+                    "allow_insecure_http": True,
                 }
             ],
         }
@@ -176,7 +177,14 @@ def _config(sims: Simulators, sources: int, state: Path) -> Config:
         {
             "state": {"path": str(state)},
             "defaults": {"poll_interval": f"{CADENCE:g}s"},
-            "webhooks": [{"name": "doors", "url": sims.webhook, "secret": sims.secret}],
+            "webhooks": [
+                {
+                    "name": "doors",
+                    "url": sims.webhook,
+                    "allow_insecure_http": True,
+                    "secret": sims.secret,
+                }
+            ],
             "organizers": organizers,
         }
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from notifier.simulators.shotgun import ShotgunSimulator
+from notifier.dev.simulators.shotgun import ShotgunSimulator
 from notifier.timeparse import format_shotgun_time
 
 PAGE = 100

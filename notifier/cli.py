@@ -12,26 +12,31 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
 
 from notifier import state_copy
-from notifier.cli_dev import add_dev_commands
 from notifier.cli_outbox import add_outbox_commands
 from notifier.config import load_config
 from notifier.config.models import Config
 from notifier.config.problems import Problem
 from notifier.errors import ConfigError, NotifierError
 from notifier.observability import configure_logging, health_app
+from notifier.push.server import start_ingest_server
 from notifier.service import (
     Runtime,
+    ingest_routes,
     once_summary,
     open_runtime,
     poll_and_observe,
     run_service,
 )
 from notifier.store.location import state_path_problem
+
+if TYPE_CHECKING:  # aiohttp is imported when a server starts, not for every command
+    from aiohttp import web
 
 log = structlog.get_logger(__name__)
 
@@ -118,9 +123,18 @@ def _parser() -> argparse.ArgumentParser:
         "--config", action="store_true", help="print the config file's JSON Schema instead"
     )
     add_outbox_commands(command, config_option)
-    add_dev_commands(command)
+    _add_dev_commands(command)
     state_copy.register(commands)
     return parser
+
+
+def _add_dev_commands(command: Callable[[str, object, str], argparse.ArgumentParser]) -> None:
+    # The one import of the development package (notifier.dev) from the runtime: its
+    # commands' arguments. What they run (simulators, broker, demo) is imported when one
+    # runs, and says how to install the `demo` extra if it is missing.
+    from notifier.dev.cli import add_dev_commands
+
+    add_dev_commands(command)
 
 
 def _load(path: Path) -> Config:
@@ -216,7 +230,7 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app = health_app(alive=runtime.alive, ready=lambda: _ready(runtime))
+    app = health_app(alive=runtime.alive, ready=runtime.readiness)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -228,32 +242,38 @@ async def _serve(config: Config) -> int:
             f"server: cannot listen on {config.server.host}:{config.server.port}: "
             f"{exc.strerror or exc}"
         ) from None
-    log.info(
-        "service_started",
-        sources=len(runtime.sources),
-        sinks=len(runtime.sinks),
-        port=config.server.port,
-    )
+    ingest: web.AppRunner | None = None
     try:
+        ingest = await _start_ingest(runtime, config)
+        log.info(
+            "service_started",
+            sources=len(runtime.sources),
+            sinks=len(runtime.sinks),
+            port=config.server.port,
+        )
         await run_service(runtime, stop)
     finally:
+        if ingest is not None:
+            await ingest.cleanup()
         await runner.cleanup()
         await runtime.close()
         log.info("service_stopped")
     return EXIT_OK
 
 
-async def _ready(runtime: Runtime) -> dict[str, bool]:
-    checks = {"config": True, "store": True}
+async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | None:
+    """The inbound webhook server, when a source has ``push``; its own port."""
+    routes = ingest_routes(runtime)
+    if not routes:
+        return None
+    server = config.server
     try:
-        await runtime.store.pending_count()
-    except NotifierError:
-        checks["store"] = False
-    for sink in runtime.sinks:
-        ping = getattr(sink, "ping", None)
-        if ping is not None:
-            checks[sink.name] = bool(await ping())
-    return checks
+        return await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
+    except OSError as exc:
+        raise ConfigError(
+            f"server: cannot listen on {server.ingest_host}:{server.ingest_port} "
+            f"(ingest_port): {exc.strerror or exc}"
+        ) from None
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@
     │   └── FatalProviderError       401 / 403 / malformed data: alert, keep polling on the schedule
     ├── DeliveryError                a sink did not acknowledge; the outbox keeps the event
     │   ├── RetriableDeliveryError   follow the retry schedule (retry_after, status)
+    │   │   └── AccessDeniedError    the sink refused our credentials or ACL: retry, alert
     │   └── FatalDeliveryError       e.g. 410 Gone: disable the endpoint, park its deliveries
     ├── StoreError                   the state store failed; the poll is not committed
     └── BrokerStartError             the embedded broker (demo, tests) did not come up
@@ -64,6 +65,15 @@ class RetriableDeliveryError(DeliveryError):
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+class AccessDeniedError(RetriableDeliveryError):
+    """The sink refused our credentials or permissions (a Kafka ACL, SASL): an operator must
+    act, so it is retried with back-off and surfaced, never parked."""
+
+    def __init__(self, message: str, *, error_type: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.error_type = error_type
 
 
 class FatalDeliveryError(DeliveryError):

@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from notifier.diff import DiffContext, TicketState, diff_tickets
+from notifier.diff import DiffContext, diff_tickets
 from notifier.envelope import to_outbox_event
 from notifier.events import EVENT_TYPES
-from notifier.inventory_diff import TicketTypeState, diff_ticket_types
+from notifier.inventory_diff import diff_ticket_types
 from notifier.model import (
     Holder,
     SourceId,
@@ -26,6 +26,7 @@ from notifier.model import (
     TicketTypeId,
     TicketTypeRecord,
 )
+from notifier.state import TicketState, TicketTypeState
 
 DOORS = datetime(2025, 6, 7, 21, 4, 11, tzinfo=UTC)
 CONTEXT = DiffContext(

@@ -6,56 +6,43 @@ ids are deterministic. Fixed order within one poll: removed, price_changed,
 sale_state_changed, sold_changed, sold_out / back_in_stock. A ticket type first seen after
 the baseline is recorded silently: the catalogue has no "created" event, and its first
 sale will show as ``sold_changed``.
+
+Counts settle before they are reported. Some providers' counters swing for a while after
+a change (Ticket Tailor's ``quantity_issued`` read 3 -> 1 -> 0 -> 1 for about ten minutes
+after a void, docs/providers.md), and each pass through zero would read as a sell-out and
+a restock. So a new reading of the counts (sold, reserved, stock) is kept pending until
+it has held, unchanged, for the ``settle`` window; only then do ``sold_changed`` and
+``sold_out`` / ``back_in_stock`` fire, from the last settled counts to the new ones. A
+reading that returns to the settled counts is dropped silently. ``settle`` of zero
+reports every reading at once. The pending reading and its first sight are part of the
+state, so a restart does not restart the window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from notifier import events as ev
 from notifier.diff import DiffContext
 from notifier.model import TicketTypeId, TicketTypeRecord
+from notifier.state import Counts as Counts, TicketTypeState as TicketTypeState
+
+# Settle windows by provider, when the configuration names none. Ticket Tailor: its
+# counters were observed swinging for about ten minutes after a void. Nuweb: its inventory
+# is served from a 60-second response cache, so a reading is known current once it has
+# outlived one cache period. The others report no swing (Shotgun and Eventpop give no
+# inventory): every reading counts at once.
+DEFAULT_SETTLE: Mapping[str, timedelta] = {
+    "tickettailor": timedelta(minutes=10),
+    "nuweb": timedelta(seconds=60),
+}
 
 
-@dataclass(frozen=True, slots=True)
-class TicketTypeState:
-    """The tracked inventory fields of a ticket type and its last event sequence."""
-
-    name: str | None = None
-    price_minor: int | None = None
-    currency: str | None = None
-    total_stock: int | None = None
-    sold: int | None = None
-    reserved: int | None = None
-    current_stock: int | None = None
-    on_sale: bool | None = None
-    sale_starts_at: datetime | None = None
-    sale_ends_at: datetime | None = None
-    deleted_at: datetime | None = None
-    sequence: int = 0
-
-    @classmethod
-    def of(cls, record: TicketTypeRecord, sequence: int = 0) -> TicketTypeState:
-        return cls(
-            name=record.name,
-            price_minor=record.price_minor,
-            currency=record.currency,
-            total_stock=record.total_stock,
-            sold=record.sold,
-            reserved=record.reserved,
-            current_stock=record.current_stock,
-            on_sale=record.on_sale,
-            sale_starts_at=record.sale_starts_at,
-            sale_ends_at=record.sale_ends_at,
-            deleted_at=record.deleted_at,
-            sequence=sequence,
-        )
-
-    def tracked(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "sequence")
+def default_settle(provider: str) -> timedelta:
+    return DEFAULT_SETTLE.get(provider, timedelta(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +56,26 @@ def diff_ticket_types(
     current: Iterable[TicketTypeRecord],
     *,
     context: DiffContext,
+    settle: timedelta = timedelta(0),
 ) -> TicketTypeDiff:
-    """Events for every tracked inventory change; states for every type that changed."""
+    """Events for every tracked inventory change; states for every type that changed.
+
+    Counts are reported once they have held for ``settle`` (measured on
+    ``context.detected_at``); other fields at once.
+    """
     latest = {record.ticket_type_id: record for record in current}
     events: list[ev.TicketTypeEvent] = []
     states: dict[TicketTypeId, TicketTypeState] = {}
-    for type_id, record in latest.items():
+    for type_id, observed in latest.items():
         before = previous.get(type_id)
-        target = TicketTypeState.of(record)
+        record, pending = observed, None
+        if before is not None:
+            record, pending = _settled(before, observed, context.detected_at, settle)
+        target = replace(
+            TicketTypeState.of(record),
+            pending=None if pending is None else _counts(observed),
+            pending_since=pending,
+        )
         if before is not None and before.tracked() == target.tracked():
             continue
         new_events = [] if before is None else list(_transitions(before, record, context))
@@ -84,6 +83,31 @@ def diff_ticket_types(
         states[type_id] = replace(target, sequence=sequence)
         events.extend(new_events)
     return TicketTypeDiff(events=events, states=states)
+
+
+def _counts(record: TicketTypeRecord) -> Counts:
+    return (record.sold, record.reserved, record.total_stock, record.current_stock)
+
+
+def _settled(
+    before: TicketTypeState, observed: TicketTypeRecord, now: datetime, settle: timedelta
+) -> tuple[TicketTypeRecord, datetime | None]:
+    """The record to report (counts settled or still the last settled ones), and since
+    when its new counts have been pending (None: nothing pending)."""
+    counts = _counts(observed)
+    if counts == before.counts() or settle <= timedelta(0):
+        return observed, None
+    since = before.pending_since if before.pending == counts else None
+    if since is not None and now - since >= settle:
+        return observed, None
+    held = replace(
+        observed,
+        sold=before.sold,
+        reserved=before.reserved,
+        total_stock=before.total_stock,
+        current_stock=before.current_stock,
+    )
+    return held, since or now
 
 
 def _transitions(
@@ -115,6 +139,7 @@ def _transitions(
         name=record.name,
         deleted_at=record.deleted_at,
     )
+    after = replace(after, pending=None, pending_since=None)
     stock_event = _stock_event(state.current_stock, record.current_stock)
     if stock_event is not None:
         yield build(stock_event, state, after, record.updated_at)
@@ -170,7 +195,10 @@ class _Builder:
         return event
 
 
+_NOT_IN_SNAPSHOT = frozenset({"sequence", "pending", "pending_since"})
+
+
 def inventory_snapshot(state: TicketTypeState) -> ev.InventorySnapshot:
     return ev.InventorySnapshot(
-        **{f.name: getattr(state, f.name) for f in fields(state) if f.name != "sequence"}
+        **{f.name: getattr(state, f.name) for f in fields(state) if f.name not in _NOT_IN_SNAPSHOT}
     )

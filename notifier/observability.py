@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import structlog
@@ -56,6 +57,33 @@ BUDGET_WAIT = Counter(
 )
 POLL_FAILURES = Gauge(
     "notifier_source_consecutive_failures", "Polls failed in a row, per source", ["source"]
+)
+POLL_ERRORS = Counter(
+    "notifier_poll_errors_total",
+    "Failed polls by source and exception type (ours or not): each stays with its source",
+    ["source", "error_type"],
+)
+SOURCE_REFUSED = Gauge(
+    "notifier_source_credentials_refused",
+    "1 while a source's provider refuses its credentials (401/403): an operator must act",
+    ["source"],
+)
+STORE_WRITE_FAILURES = Gauge(
+    "notifier_store_consecutive_write_failures",
+    "State store writes (commits, delivery outcomes) failed in a row",
+)
+STATE_FILE_BYTES = Gauge(
+    "notifier_state_file_bytes", "Size of the SQLite state file, its WAL included"
+)
+RETENTION_DELETED = Counter(
+    "notifier_retention_deleted_total",
+    "Rows removed by retention: delivered/parked events, tickets of ended events",
+    ["kind"],
+)
+KAFKA_ACCESS_ERRORS = Counter(
+    "notifier_kafka_access_errors_total",
+    "Kafka deliveries refused for authorization or authentication (retried, never parked)",
+    ["sink", "error_type"],
 )
 
 
@@ -180,7 +208,20 @@ class _StderrLogger:
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
 
-ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What /readyz answers: every check must pass; ``detail`` informs without deciding
+    (failing sources by id, never a secret or a provider's message)."""
+
+    checks: dict[str, bool]
+    detail: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(self.checks.values())
+
+
+ReadyCheck = Callable[[], Awaitable[Readiness]]
 
 
 def health_app(*, alive: Callable[[], bool], ready: ReadyCheck) -> web.Application:
@@ -191,9 +232,9 @@ def health_app(*, alive: Callable[[], bool], ready: ReadyCheck) -> web.Applicati
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
     async def readyz(_: web.Request) -> web.Response:
-        checks = await ready()
-        ok = all(checks.values())
-        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+        readiness = await ready()
+        body = {"ok": readiness.ok, "checks": readiness.checks, **readiness.detail}
+        return web.json_response(body, status=200 if readiness.ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest())

@@ -1,8 +1,9 @@
 """Progress of long reads (a first baseline, a reconcile sweep), shown to whoever watches.
 
-The adapter does not need to know: the HTTP client reports each page it fetched to the
-reporter set in ``PROGRESS`` for the current task. On a terminal that is a live rich
-progress line; otherwise a structured log line at most every ``every`` seconds.
+The adapter does not need to know: the HTTP client calls the ``PAGE_FETCHED`` callback
+once per page, and ``reporting`` points it at a reporter for the current task. On a
+terminal that is a live rich progress line; otherwise a structured log line at most every
+``every`` seconds.
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Protocol
 
 import structlog
+
+from notifier.providers.http import PAGE_FETCHED
 
 log = structlog.get_logger(__name__)
 
 
 class Reporter(Protocol):
     def page(self) -> None: ...
-
-
-PROGRESS: ContextVar[Reporter | None] = ContextVar("read_progress", default=None)
 
 
 class LogReporter:
@@ -90,9 +89,9 @@ def reporting(label: str, *, terminal: bool | None = None) -> Iterator[Reporter]
     reporter: LogReporter | RichReporter = (
         RichReporter(label) if on_terminal else LogReporter(label)
     )
-    token = PROGRESS.set(reporter)
+    token = PAGE_FETCHED.set(reporter.page)
     try:
         yield reporter
     finally:
-        PROGRESS.reset(token)
+        PAGE_FETCHED.reset(token)
         reporter.finish()

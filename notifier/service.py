@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -15,35 +15,45 @@ import structlog
 
 from notifier.config.models import Config, WebhookEndpoint
 from notifier.envelope import OutboxEvent
-from notifier.errors import NotifierError
 from notifier.membership import LeaseKeeper, run_leased
 from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
-    OUTBOX_PENDING,
-    POLL_FAILURES,
     POLLS,
     RECORDS,
+    Readiness,
 )
 from notifier.once import OnceSummary
 from notifier.poller import PollReport, SourcePoller, SourceSettings
 from notifier.progress import reporting
-from notifier.providers.base import EventWindow, Provider
+from notifier.providers.base import EventWindow, HintedReads, Provider
 from notifier.providers.eventpop import GrantBook
-from notifier.providers.http import BACKGROUND
+from notifier.providers.http import BACKGROUND, configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
+from notifier.push.pacing import WakePacer
+from notifier.push.server import IngestRoute
+from notifier.push.signatures import signature_check
+from notifier.push.triggers import Trigger
+from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import Cadence, poll_wait, reconcile_due
+from notifier.sealing import STATE_KEY_ENV, Sealer
 from notifier.sinks.base import Sink
 from notifier.sinks.dispatcher import Dispatcher
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.retry import RetrySchedule
 from notifier.sinks.webhook import WebhookSink
-from notifier.store.base import DeliveryStatus
-from notifier.store.opening import AnyStore, open_store
+from notifier.source_health import (
+    SourceFailure,
+    observe_failure,
+    observe_success,
+    readiness,
+    watch_store,
+)
+from notifier.store.base import DeliveryStatus, StateStore
+from notifier.store.opening import open_store
 from notifier.store.postgres import PostgresStore
-from notifier.store.sealing import STATE_KEY_ENV, Sealer
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +75,10 @@ class ScheduledSource:
     failures: int = 0
     windows: dict[str, EventWindow] = field(default_factory=dict)
     last_reconcile: datetime | None = None
+    trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
+    wakes: WakePacer = field(default_factory=lambda: WakePacer(gap=0.0))  # the account's
+    failing: SourceFailure | None = None
+    last_retention: datetime | None = None
 
     @property
     def sweeps(self) -> bool:
@@ -77,7 +91,7 @@ class Runtime:
     """Everything a config turns into, ready to run; ``close`` releases it all."""
 
     config: Config
-    store: AnyStore
+    store: StateStore
     sources: list[ScheduledSource]
     sinks: list[Sink]
     dispatcher: Dispatcher
@@ -87,6 +101,17 @@ class Runtime:
     def alive(self) -> bool:
         """False once any poll loop or sink worker has died: the pod should be restarted."""
         return not any(task.done() for task in self.tasks)
+
+    async def readiness(self) -> Readiness:
+        """What /readyz answers (``notifier.source_health.readiness``)."""
+        failing = [
+            scheduled.failing.detail(
+                scheduled.poller.settings.source, scheduled.poller.settings.organizer
+            )
+            for scheduled in self.sources
+            if scheduled.failing is not None
+        ]
+        return await readiness(self.store, self.sinks, failing)
 
     async def close(self) -> None:
         for scheduled in self.sources:
@@ -107,7 +132,7 @@ async def open_runtime(
     *,
     clock: Callable[[], datetime] = _utc_now,
     replica: str | None = None,
-    store: AnyStore | None = None,
+    store: StateStore | None = None,
 ) -> Runtime:
     """Open the store and build every sink and poller the config describes.
 
@@ -115,6 +140,10 @@ async def open_runtime(
     and delivers only the sources it holds a lease on (notifier/membership.py). ``store``
     replaces the configured one (a dry run on a fresh config must not create it).
     """
+    configure_limits(
+        max_header_wait=config.limits.max_provider_wait.total_seconds(),
+        max_body_bytes=config.limits.max_response_bytes,
+    )
     if store is None:
         store = await open_store(config.state, replica=replica)
     sinks = build_sinks(config)
@@ -191,7 +220,7 @@ def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
 def _build_sources(
     config: Config,
     *,
-    store: AnyStore,
+    store: StateStore,
     route: Callable[[OutboxEvent], list[str]],
     clock: Callable[[], datetime],
     accounts: dict[str, Account],
@@ -214,6 +243,7 @@ def _build_sources(
                 emit_existing=settings.initial_sync == "emit_existing",
                 pii=settings.pii,
                 pii_key=pii_key.get_secret_value().encode() if pii_key else b"",
+                inventory_settle=settings.inventory_settle,
             ),
             provider=provider,
             store=store,
@@ -227,11 +257,11 @@ def _build_sources(
             after_end=settings.live_margin_after,
             reconcile_interval=settings.reconcile_interval,
         )
-        scheduled.append(ScheduledSource(poller, provider, cadence))
+        scheduled.append(ScheduledSource(poller, provider, cadence, wakes=accounts[key].wakes))
     return scheduled
 
 
-def _eventpop_grants(config: Config, store: AnyStore) -> GrantBook:
+def _eventpop_grants(config: Config, store: StateStore) -> GrantBook:
     """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
     sealer = Sealer.from_environment()
     refreshable = any(
@@ -258,12 +288,11 @@ async def poll_and_observe(
     ):
         try:
             report = await scheduled.poller.poll_once(dry_run=dry_run, full=full)
-        except NotifierError as exc:
-            POLLS.labels(settings.source, "error").inc()
-            POLL_FAILURES.labels(settings.source).set(scheduled.failures + 1)
-            log.error("poll_failed", error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:
+            _observe_failure(scheduled, exc)
             raise
-    POLL_FAILURES.labels(settings.source).set(0)
+    observe_success(settings.source)
+    scheduled.failing = None
     scheduled.windows.update(report.event_windows)
     POLLS.labels(settings.source, "ok").inc()
     RECORDS.labels(settings.source).inc(report.records)
@@ -275,6 +304,16 @@ async def poll_and_observe(
         for seconds in report.latencies:
             committed.observe(seconds)
     return report
+
+
+def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
+    scheduled.failing = observe_failure(
+        exc,
+        source=scheduled.poller.settings.source,
+        failures=scheduled.failures,
+        previous=scheduled.failing,
+        now=_utc_now(),
+    )
 
 
 async def run_once(runtime: Runtime) -> int:
@@ -292,7 +331,7 @@ async def once_summary(runtime: Runtime) -> OnceSummary:
                 committed += len(report.events)
                 if not report.more:
                     break
-        except NotifierError:
+        except Exception:  # logged and counted by poll_and_observe; the others still run
             failed += 1
     await runtime.dispatcher.drain()
     return await _owed(runtime, committed=committed, failed=failed)
@@ -324,7 +363,15 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
             for index, scheduled in enumerate(runtime.sources)
         ]
     runtime.tasks.append(asyncio.create_task(runtime.dispatcher.run(stop), name="dispatcher"))
-    runtime.tasks.append(asyncio.create_task(_watch_outbox(runtime, stop), name="outbox-gauge"))
+    runtime.tasks.append(
+        asyncio.create_task(watch_store(runtime.store, stop, _stopped_within), name="store-gauges")
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            retention_loop(runtime.store, runtime.config.retention, stop, _stopped_within),
+            name="retention",
+        )
+    )
     try:
         await asyncio.gather(*runtime.tasks)
     finally:
@@ -347,14 +394,60 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         return
     scheduled.last_reconcile = _utc_now()
     while not stop.is_set():
+        # This poll answers every webhook delivery received so far, and reads what they named.
+        hints = scheduled.trigger.take()
+        if hints and isinstance(scheduled.provider, HintedReads):
+            scheduled.provider.hint(hints)
         more = await _poll_step(runtime, scheduled)
         if more:
             continue  # the read stopped at its page cap: carry on from the new cursor
         wait = poll_wait(
             scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
         )
-        if await _stopped_within(stop, wait.total_seconds()):
+        if await _wait_for_turn(scheduled, stop, wait.total_seconds()):
             return
+
+
+async def _wait_for_turn(scheduled: ScheduledSource, stop: asyncio.Event, seconds: float) -> bool:
+    """Until the next poll is due, or a webhook wakes the source; True once ``stop`` is set.
+
+    A failing source ignores webhooks: its backoff protects the provider, and a flood of
+    deliveries during an outage must not turn into a flood of failing requests.
+    """
+    if scheduled.failures:
+        return await _stopped_within(stop, seconds)
+    due = time.monotonic() + seconds
+    if await scheduled.trigger.wait(stop, seconds):
+        return True
+    now = time.monotonic()
+    if not scheduled.trigger.pending or now >= due:
+        return False  # the scheduled turn
+    # Woken: within the account's share of its budget (push/pacing.py); deliveries that
+    # arrive meanwhile join this poll.
+    delay = scheduled.wakes.delay(now)
+    if delay >= due - now:
+        return await _stopped_within(stop, due - now)  # the scheduled poll comes first
+    scheduled.wakes.book(now + delay)
+    return await _stopped_within(stop, delay) if delay else False
+
+
+def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
+    """The inbound webhook routes of this replica's sources that have ``push``."""
+    secrets = {
+        source.id: source.push.secret.get_secret_value().encode()
+        for _, source in runtime.config.sources()
+        if source.push is not None
+    }
+    routes: dict[str, IngestRoute] = {}
+    for scheduled in runtime.sources:
+        settings = scheduled.poller.settings
+        if settings.source in secrets:
+            check = signature_check(settings.provider, secrets[settings.source])
+            route = IngestRoute(settings.provider, check, scheduled.trigger)
+            if isinstance(scheduled.provider, HintedReads):
+                route = replace(route, hints=scheduled.provider.webhook_hints)
+            routes[settings.source] = route
+    return routes
 
 
 async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
@@ -365,10 +458,17 @@ async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
     token = BACKGROUND.set(full)
     try:
-        await scheduled.poller.load()
+        try:
+            await scheduled.poller.load()
+            await retire_ended_events(runtime.config.retention, scheduled, now)
+        except Exception as exc:  # before poll_and_observe, which counts its own failures
+            _observe_failure(scheduled, exc)
+            raise
         with _long_read(scheduled, full=full):
             report = await poll_and_observe(scheduled, full=full)
-    except NotifierError:
+    except Exception:
+        # Any failure stays with this source (docs/reliability.md): it waits a capped
+        # exponential back-off (``poll_wait``) and the other sources never notice.
         scheduled.failures += 1
         return False
     finally:
@@ -395,16 +495,6 @@ def _long_read(scheduled: ScheduledSource, *, full: bool) -> AbstractContextMana
     if not scheduled.poller.settled:
         return reporting(f"{source}: first read (baseline)")
     return nullcontext()
-
-
-async def _watch_outbox(runtime: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            OUTBOX_PENDING.set(await runtime.store.pending_count())
-        except NotifierError as exc:  # a database blip must not end the replica's life
-            log.warning("outbox_gauge_failed", error=str(exc))
-        if await _stopped_within(stop, 5.0):
-            return
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 from tests.pg import create_database, postgres_server
 
 # Properties assert behaviour, not speed: on a loaded two-core CI machine one example can

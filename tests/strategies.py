@@ -7,8 +7,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from notifier.diff import DiffContext, TicketState
+from notifier.diff import DiffContext
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
+from notifier.state import TicketState
 
 SOURCE = SourceId("shotgun-main")
 DETECTED_AT = datetime(2025, 6, 1, 20, 0, tzinfo=UTC)

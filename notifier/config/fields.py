@@ -65,6 +65,20 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def plain_http_problems(url: str, key: str, *, allowed: bool) -> list[tuple[str, str]]:
+    """A problem at ``key`` when ``url`` is plain http:// and the item did not allow it:
+    a token or a signed event would cross the network unencrypted."""
+    if allowed or urlsplit(url).scheme != "http":
+        return []
+    return [
+        (
+            key,
+            "must be https:// — plain http:// sends credentials and events unencrypted; for "
+            "a local simulator or receiver set allow_insecure_http: true on this item",
+        )
+    ]
+
+
 def _check_base_url(value: str) -> str:
     # A token must never leave for another host (docs/design.md §6), and credentials belong in their
     # own secret fields, where they are masked, not in a URL that gets logged.

@@ -6,30 +6,28 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveInt, SecretStr, model_validator
 
+from notifier.config.delivery import (
+    DEFAULT_RETRY_SCHEDULE as DEFAULT_RETRY_SCHEDULE,
+    DEFAULT_TOPIC as DEFAULT_TOPIC,
+    Kafka as Kafka,
+    OrganizerKafka as OrganizerKafka,
+    WebhookEndpoint as WebhookEndpoint,
+)
 from notifier.config.fields import (
     ConfigProblems,
-    EventPattern,
-    EventType,
-    HttpUrl,
     Model,
     Slug,
-    TopicName,
-    WebhookSecret,
 )
 from notifier.config.sources import InitialSync, Source
 from notifier.durations import Duration, PositiveDuration
+from notifier.inventory_diff import default_settle
 from notifier.store.pg_url import is_postgres_url
 
 Pii = Literal["include", "hash", "omit"]
-DEFAULT_TOPIC: Final = "ticket-events"
-# docs/design.md §4: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (like Svix).
-DEFAULT_RETRY_SCHEDULE: Final[tuple[timedelta, ...]] = tuple(
-    timedelta(seconds=s) for s in (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-)
 
 
 class State(Model):
@@ -59,6 +57,38 @@ class State(Model):
         return self
 
 
+class Retention(Model):
+    """How long the state store keeps what is no longer needed (docs/reliability.md)."""
+
+    delivered: PositiveDuration = timedelta(days=7)
+    """Events delivered to every sink, and their delivery rows, are deleted this long after
+    their commit."""
+    parked: PositiveDuration = timedelta(days=30)
+    """Events with a parked delivery are kept until replayed, or at most this long."""
+    ended_events: PositiveDuration = timedelta(days=30)
+    """Tickets of an event that ended this long ago leave the store and the poller's memory."""
+    interval: PositiveDuration = timedelta(hours=1)
+    """How often retention runs."""
+
+    @model_validator(mode="after")
+    def _parked_outlives_delivered(self) -> Retention:
+        if self.parked < self.delivered:
+            raise ConfigProblems(
+                [("parked", "must be at least retention.delivered: parked events wait for replay")]
+            )
+        return self
+
+
+class Limits(Model):
+    """Caps on what a provider's answer may cost."""
+
+    max_response_bytes: PositiveInt = 32 * 1024 * 1024
+    """A response body larger than this, counted after decompression, fails the page."""
+    max_provider_wait: PositiveDuration = timedelta(minutes=15)
+    """The longest wait a provider header (Retry-After, X-Available-In-Seconds,
+    X-Rate-Limit-Reset) may impose; longer ones are capped, negative or infinite ignored."""
+
+
 class Server(Model):
     """The health and metrics server of ``notifier run``."""
 
@@ -66,123 +96,20 @@ class Server(Model):
     """Address to listen on for /healthz, /readyz and /metrics."""
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port of the health and metrics server."""
-
-
-class Kafka(Model):
-    """The Kafka sink; without this section there is none."""
-
-    bootstrap_servers: tuple[str, ...] = Field(min_length=1)
-    """Brokers to connect to first, as host:port, e.g. [kafka-0.kafka:9092]."""
-    topic: TopicName = DEFAULT_TOPIC
-    """Topic of every event unless an override below or in an organizer says otherwise."""
-    topics: dict[EventType, TopicName] = Field(default_factory=dict)
-    """Topic per event type, e.g. {ticket.checked_in: door-scans}; wins over `topic`."""
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    """How to reach the brokers; the SASL_ ones need sasl_mechanism, username and password."""
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    """SASL mechanism; required with a SASL_ security_protocol."""
-    sasl_username: str | None = None
-    """SASL user name; required with a SASL_ security_protocol."""
-    sasl_password: SecretStr | None = None
-    """SASL password, e.g. ${KAFKA_PASSWORD}; required with a SASL_ security_protocol."""
-    ssl_cafile: Path | None = None
-    """PEM file of the CA that signed the brokers' certificates; none: the system's CAs."""
-    ssl_certfile: Path | None = None
-    """PEM client certificate, for brokers that require mutual TLS."""
-    ssl_keyfile: Path | None = None
-    """PEM private key of ssl_certfile."""
-    # Off by default: the embedded Tansu broker of `notifier demo` does not support aiokafka's
-    # idempotent producer. Turn it on against a real Kafka cluster.
-    enable_idempotence: bool = False
-    """Idempotent producer (no duplicates from producer retries); turn on for a real cluster."""
-    # The sink packs and sends each dispatched batch at once, so a linger rarely delays.
-    linger_ms: int = Field(default=0, ge=0)
-    """Milliseconds the producer may wait to fill a batch."""
-    client_id: str = "checkin-notifier"
-    """Client id the brokers see in their logs and quotas."""
+    ingest_host: str = "0.0.0.0"  # noqa: S104 - providers reach it through an Ingress
+    """Address of the inbound webhook server (POST /ingest/{source_id}); it starts only when
+    a source has `push`."""
+    ingest_port: int = Field(default=8081, ge=1, le=65535)
+    """TCP port of the inbound webhook server, apart from health and metrics so that it
+    alone can be exposed."""
 
     @model_validator(mode="after")
-    def _sasl_has_credentials(self) -> Kafka:
-        if not self.security_protocol.startswith("SASL_"):
-            return self
-        needed = {
-            "sasl_mechanism": self.sasl_mechanism,
-            "sasl_username": self.sasl_username,
-            "sasl_password": self.sasl_password,
-        }
-        missing = [name for name, value in needed.items() if value is None]
-        if missing:
+    def _ports_differ(self) -> Server:
+        if self.ingest_port == self.port:
             raise ConfigProblems(
-                [
-                    (name, f"required with security_protocol {self.security_protocol}")
-                    for name in missing
-                ]
+                [("ingest_port", "must differ from port — e.g. port: 8080, ingest_port: 8081")]
             )
         return self
-
-
-class OrganizerKafka(Model):
-    """Per-organizer topic overrides."""
-
-    topic: TopicName | None = None
-    """Topic of this organizer's events; wins over kafka.topic and kafka.topics."""
-    topics: dict[EventType, TopicName] = Field(default_factory=dict)
-    """Topic per event type for this organizer; wins over every other topic setting."""
-
-
-class WebhookEndpoint(Model):
-    """One signed webhook receiver (Standard Webhooks)."""
-
-    name: Slug
-    """Unique name of the endpoint, used by `deliveries --endpoint` and `replay`."""
-    url: HttpUrl
-    """Where events are POSTed, an http:// or https:// URL."""
-    secret: WebhookSecret | None = None
-    """Signing secret, 'whsec_' + base64, e.g. ${WEBHOOK_SECRET}; the receiver checks with it.
-    Give this or `secrets`."""
-    # Instead of `secret` while one is rotated: every delivery carries one signature per
-    # secret, so receivers can switch from the old key to the new one without a gap.
-    secrets: tuple[WebhookSecret, ...] = ()
-    """Instead of `secret` while rotating: the old and the new key; each delivery carries one
-    signature per key, so the receiver can switch keys without a gap."""
-    # Empty: every event (docs/design.md §6a).
-    events: tuple[EventPattern, ...] = ()
-    """Event types to send: names, 'ticket.*', 'ticket_type.*' or '*'; empty: every event."""
-    timeout: PositiveDuration = timedelta(seconds=15)
-    """How long one delivery attempt may take before it counts as failed."""
-    retry_schedule: tuple[Duration, ...] = Field(default=DEFAULT_RETRY_SCHEDULE, min_length=1)
-    """Wait before each attempt: the first entry before the first attempt, the n-th after n-1
-    failures; after the last, the delivery is parked for `replay`."""
-    max_retry_after: Duration = timedelta(hours=1)
-    """Longest wait honoured from the endpoint's Retry-After header."""
-    concurrency: PositiveInt = 8
-    """Deliveries in flight to this endpoint at once."""
-
-    @model_validator(mode="after")
-    def _one_way_to_give_secrets(self) -> WebhookEndpoint:
-        if (self.secret is None) == (not self.secrets):
-            raise ConfigProblems(
-                [
-                    (
-                        "secret",
-                        "set either secret (one whsec_ key) or secrets (a list, while "
-                        "rotating: the old key and the new one), not both and not neither",
-                    )
-                ]
-            )
-        return self
-
-    @property
-    def signing_secrets(self) -> tuple[SecretStr, ...]:
-        """Every secret this endpoint's deliveries are signed with."""
-        return (self.secret,) if self.secret is not None else self.secrets
-
-    def wants(self, event_type: str) -> bool:
-        """Whether this endpoint's filter lets an event of this type through."""
-        if not self.events:
-            return True
-        family = event_type.split(".", 1)[0] + ".*"
-        return any(pattern in ("*", event_type, family) for pattern in self.events)
 
 
 class Defaults(Model):
@@ -196,9 +123,10 @@ class Defaults(Model):
     """First poll of a new source: 'baseline' records what exists without events,
     'emit_existing' sends an event for every existing ticket."""
     pii: Pii = "include"
-    """Holder names, emails and phones in events: 'include', 'hash' (keyed HMAC) or 'omit'."""
+    """Holder data, barcodes and person ids in events and state: 'include', 'hash' (keyed
+    HMAC) or 'omit'."""
     pii_hash_key: SecretStr | None = None
-    """Key of pii 'hash', e.g. ${PII_HASH_KEY}; required when any pii is 'hash'."""
+    """Key of pii 'hash' and 'omit', e.g. ${PII_HASH_KEY}; required when any pii is either."""
     reconcile_interval: PositiveDuration = timedelta(hours=6)
     """Time between full reads that catch what an incremental feed missed."""
     # The live window of an event (live_poll_interval applies) opens this long before its
@@ -242,6 +170,7 @@ class SourceSettings(Model):
     requests_per_minute: float | None
     live_margin_before: timedelta
     live_margin_after: timedelta
+    inventory_settle: timedelta = timedelta(0)
 
 
 class Config(Model):
@@ -251,6 +180,10 @@ class Config(Model):
     """Where the state database lives."""
     server: Server = Server()
     """The health and metrics server of `notifier run`."""
+    retention: Retention = Retention()
+    """How long delivered events, parked ones and tickets of ended events are kept."""
+    limits: Limits = Limits()
+    """Caps on provider answers: body size and the waits their headers may impose."""
     kafka: Kafka | None = None
     """The Kafka sink; leave it out to publish to webhooks only."""
     webhooks: tuple[WebhookEndpoint, ...] = ()
@@ -294,6 +227,11 @@ class Config(Model):
             requests_per_minute=source.requests_per_minute,
             live_margin_before=defaults.live_margin_before,
             live_margin_after=defaults.live_margin_after,
+            inventory_settle=(
+                source.inventory_settle
+                if source.inventory_settle is not None
+                else default_settle(source.provider)
+            ),
         )
 
     def kafka_topic_for(self, organizer_id: str, event_type: str) -> str:
@@ -350,17 +288,21 @@ class Config(Model):
         ]
 
     def _pii_key_problems(self) -> list[tuple[str, str]]:
+        # 'omit' needs the key too: the state keeps keyed digests of the holders, so a
+        # transfer is still detected while nothing guessable is stored (docs/operations.md).
         if self.defaults.pii_hash_key is not None:
             return []
-        users = ["defaults.pii"] if self.defaults.pii == "hash" else []
-        users += [f"organizers[{i}].pii" for i, o in enumerate(self.organizers) if o.pii == "hash"]
+        used: list[tuple[str, str | None]] = [("defaults.pii", self.defaults.pii)]
+        used += [(f"organizers[{i}].pii", o.pii) for i, o in enumerate(self.organizers)]
+        users = [(path, pii) for path, pii in used if pii in ("hash", "omit")]
         if not users:
             return []
+        policies = " or ".join(sorted({f"'{pii}'" for _, pii in users}))
         return [
             (
                 "defaults.pii_hash_key",
-                f"required because pii is 'hash' at {', '.join(users)} — set it from the "
-                "environment, e.g. pii_hash_key: ${PII_HASH_KEY}",
+                f"required because pii is {policies} at {', '.join(p for p, _ in users)} — set "
+                "it from the environment, e.g. pii_hash_key: ${PII_HASH_KEY}",
             )
         ]
 

@@ -10,10 +10,22 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, SecretStr, model_validator
 
-from notifier.config.fields import BaseUrl, ConfigProblems, Model, Slug
+from notifier.config.fields import BaseUrl, ConfigProblems, Model, Slug, plain_http_problems
 from notifier.durations import Duration, PositiveDuration
 
 InitialSync = Literal["baseline", "emit_existing"]
+
+
+# Providers that send webhooks (Nuweb, Ticket Tailor); Shotgun and Eventpop document none.
+PUSH_PROVIDERS: tuple[str, ...] = ("nuweb", "tickettailor")
+
+
+class Push(Model):
+    """The provider's webhooks, used as triggers: a verified delivery polls the source at once."""
+
+    secret: SecretStr
+    """The signing secret the provider's dashboard shows for the webhook, e.g.
+    ${NUWEB_WEBHOOK_SECRET}."""
 
 
 class SourceBase(Model):
@@ -32,6 +44,41 @@ class SourceBase(Model):
     requests_per_minute: PositiveFloat | None = None
     """Request budget of the provider account; unset: the provider's own (Shotgun 100,
     Eventpop 60, Nuweb 60, Ticket Tailor 166.7). Sources of one account share it."""
+    inventory_settle: Duration | None = None
+    """How long an inventory count must hold before sold_changed / sold_out /
+    back_in_stock report it; unset: the provider's own (Ticket Tailor 10m, Nuweb 60s,
+    others 0)."""
+    push: Push | None = None
+    """Nuweb and Ticket Tailor only: their webhooks, verified with this secret, make the
+    source poll at once (polling stays the truth). Register
+    https://<ingress>/ingest/<source id> in the provider's dashboard (docs/providers.md)."""
+
+    allow_insecure_http: bool = False
+    """Accept a plain http:// base_url (a local simulator, tests); https:// is required
+    otherwise, since the token travels with every request."""
+
+    @model_validator(mode="after")
+    def _https_unless_allowed(self) -> SourceBase:
+        url = str(getattr(self, "base_url", ""))
+        problems = plain_http_problems(url, "base_url", allowed=self.allow_insecure_http)
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _push_only_where_webhooks_exist(self) -> SourceBase:
+        provider = getattr(self, "provider", "")
+        if self.push is not None and provider not in PUSH_PROVIDERS:
+            raise ConfigProblems(
+                [
+                    (
+                        "push",
+                        f"{provider} sends no webhooks — remove push; only "
+                        f"{' and '.join(PUSH_PROVIDERS)} can push",
+                    )
+                ]
+            )
+        return self
 
 
 class ShotgunSource(SourceBase):

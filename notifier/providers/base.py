@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, overload
+from typing import Protocol, overload, runtime_checkable
 
 from notifier.model import TicketId, TicketRecord, TicketTypeRecord
 
 EventWindow = tuple[datetime, datetime | None]
+
+
+class CredentialStore(Protocol):
+    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
+
+    Values are opaque text, sealed by the caller (``notifier.sealing``); the store neither
+    reads nor logs them. Saving replaces what was stored under the key. Declared here, by
+    the side that needs it: every ``notifier.store`` state store is one.
+    """
+
+    async def load_credentials(self, key: str) -> str | None: ...
+
+    async def save_credentials(self, key: str, value: str) -> None: ...
 
 
 class WireTickets(Sequence[TicketRecord]):
@@ -103,3 +116,32 @@ class Provider(Protocol):
     async def poll(self, cursor: str | None) -> PollResult: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHint:
+    """An object a verified provider webhook named as changed: only *what* to read.
+
+    ``kind`` is the provider's own word for the object (Ticket Tailor: ``issued_ticket``,
+    ``order``); ``object_id`` its id, already checked to be a plain id. A hint never carries
+    data: the adapter reads the object from the API and the poller diffs it as usual, so a
+    forged hint costs at most the read of an object then found unchanged.
+    """
+
+    kind: str
+    object_id: str
+
+
+@runtime_checkable
+class HintedReads(Protocol):
+    """A provider that can read an object its webhook names alone, cheaply (issue 14).
+
+    ``webhook_hints`` turns a verified delivery's raw body into hints and never raises (a
+    payload it cannot read gives none: the delivery still wakes the poll). ``hint`` hands
+    the poll loop's pending hints to the adapter, which reads them on its next ``poll``
+    within its own bounds. Providers without this capability are only woken.
+    """
+
+    def webhook_hints(self, body: bytes) -> Sequence[ReadHint]: ...
+
+    def hint(self, hints: Sequence[ReadHint]) -> None: ...

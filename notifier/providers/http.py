@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
@@ -25,14 +23,25 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from notifier.errors import FatalProviderError, RetriableProviderError
-from notifier.progress import PROGRESS
+from notifier.providers.budget import BACKGROUND as BACKGROUND, RequestBudget as RequestBudget
+from notifier.providers.waits import (
+    RetryPolicy as RetryPolicy,
+    backoff_delay as backoff_delay,
+    configure_limits as configure_limits,
+    header_wait as header_wait,
+    max_body_bytes as max_body_bytes,
+    parse_retry_after as parse_retry_after,
+)
 
 __all__ = [
+    "PAGE_FETCHED",
     "FetchResult",
     "ProviderHttpClient",
     "RequestBudget",
     "RetryPolicy",
     "backoff_delay",
+    "configure_limits",
+    "header_wait",
     "parse_retry_after",
     "redact_url",
 ]
@@ -42,6 +51,10 @@ log = structlog.get_logger(__name__)
 SleepFn = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
+
+# Called once per page fetched, in the current task only: whoever watches a long read (the
+# progress display, notifier/progress.py) sets it; the client knows nothing of the display.
+PAGE_FETCHED: ContextVar[Callable[[], None] | None] = ContextVar("page_fetched", default=None)
 
 # Query parameters whose values are credentials somewhere among our providers.
 SECRET_PARAMS = frozenset(
@@ -77,122 +90,6 @@ def redact_url(url: str | URL) -> str:
     except (ValueError, TypeError):
         # Never echo something we could not parse: it may hold a credential.
         return "<unparseable url>"
-
-
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until_http_date(text, now=now)
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
-
-
-def _seconds_until_http_date(text: str, *, now: datetime) -> float | None:
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
-    """Delay before retry number ``attempt`` (1-based): capped exponential, "equal jitter".
-
-    ``jitter`` is a draw from [0, 1): half the delay is fixed so retries never bunch at
-    zero, the other half spreads clients that failed together.
-    """
-    ceiling = min(cap, base * 2.0 ** (attempt - 1))
-    return ceiling / 2 + ceiling / 2 * jitter
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard one request tries; ``max_attempts`` counts the first try."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 300.0
-    timeout: float = 30.0
-    # Where a provider says how long to wait: Nuweb answers 429 without Retry-After but
-    # with X-Available-In-Seconds.
-    retry_after_headers: tuple[str, ...] = ("Retry-After",)
-
-
-# Share of an account's burst that background requests leave for foreground polls.
-BACKGROUND_HEADROOM = 0.5
-# Set by the scheduler around a reconcile sweep: its requests yield to live polling.
-BACKGROUND: ContextVar[bool] = ContextVar("provider_background_request", default=False)
-
-
-class RequestBudget:
-    """An async token bucket: ``rate`` requests per ``per`` seconds, bursts up to ``burst``.
-
-    One object is shared by every source polling through the same provider account, so
-    together they stay under the account's limit. The clock and sleep are injectable so
-    pacing is tested without waiting.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        per: float = 60.0,
-        *,
-        burst: float | None = None,
-        clock: Clock = time.monotonic,
-        sleep: SleepFn = asyncio.sleep,
-    ) -> None:
-        if rate <= 0 or per <= 0:
-            raise ValueError("rate and per must be positive")
-        self._fill_per_second = rate / per
-        self._capacity = burst if burst is not None else rate
-        self._tokens = self._capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, *, background: bool = False) -> float:
-        """Take one request slot, waiting until one is free; returns the seconds waited.
-
-        A ``background`` request (a reconcile sweep) first waits, outside the lock, until
-        the bucket holds headroom for foreground polls, so a long sweep never starves the
-        live cadence of the sources sharing the account.
-        """
-        waited = await self._await_headroom() if background else 0.0
-        async with self._lock:
-            self._refill()
-            wait = 0.0
-            if self._tokens < 1:
-                wait = (1 - self._tokens) / self._fill_per_second
-                await self._sleep(wait)
-                self._refill()
-            self._tokens = max(self._tokens - 1, 0.0)
-            return waited + wait
-
-    async def _await_headroom(self) -> float:
-        headroom = min(self._capacity * BACKGROUND_HEADROOM, max(self._capacity - 1, 0.0))
-        waited = 0.0
-        while True:
-            self._refill()
-            shortfall = headroom + 1 - self._tokens
-            if shortfall <= 0:
-                return waited
-            delay = shortfall / self._fill_per_second
-            await self._sleep(delay)
-            waited += delay
-
-    def _refill(self) -> None:
-        now = self._clock()
-        elapsed = max(now - self._updated, 0.0)
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._fill_per_second)
-        self._updated = now
 
 
 # Body bytes -> payload; ValueError when the bytes are not JSON (orjson.loads is one).
@@ -256,12 +153,22 @@ class ProviderHttpClient:
         return str(self._base)
 
     def resolve(self, url: str) -> URL:
-        """An absolute URL on the configured origin: paths join the base, others are checked."""
-        target = URL(url)
-        if not target.absolute:
-            base = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
-            target = URL(base + "/" + url.lstrip("/"))
-        if _origin(target) != self._origin:
+        """An absolute URL on the configured origin: paths join the base, others are checked.
+
+        A link that does not parse (``https://host\\@evil.com/``, a bad port) is the page's
+        fault: a ``FatalProviderError``, never the ``ValueError`` yarl raises.
+        """
+        try:
+            target = URL(url)
+            if not target.absolute:
+                base = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
+                target = URL(base + "/" + url.lstrip("/"))
+            origin = _origin(target)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise FatalProviderError(
+                "refusing a link that is not a valid URL (" + type(exc).__name__ + ")"
+            ) from exc
+        if origin != self._origin:
             raise FatalProviderError(
                 "refusing to follow a link to another origin: " + redact_url(target)
             )
@@ -285,7 +192,10 @@ class ProviderHttpClient:
         """
         target = self.resolve(url)
         if params:
-            target = target.update_query(dict(params))
+            try:
+                target = target.update_query(dict(params))
+            except (ValueError, TypeError) as exc:
+                raise FatalProviderError("query parameters do not form a valid URL") from exc
         return await self._with_retries(_Request("GET", target, headers, None, decode))
 
     async def post_form(
@@ -309,9 +219,9 @@ class ProviderHttpClient:
                 await self._pause(attempt, exc, request.url)
                 attempt += 1
             else:
-                reporter = PROGRESS.get()
-                if reporter is not None:
-                    reporter.page()
+                on_page = PAGE_FETCHED.get()
+                if on_page is not None:
+                    on_page()
                 return FetchResult(
                     payload=payload,
                     attempts=attempt,
@@ -365,10 +275,11 @@ class ProviderHttpClient:
                 allow_redirects=False,
             ) as response:
                 self._on_response(str(response.status))
-                body = await response.read()
+                body = await _read_capped(response, target)
                 received = CIMultiDict(response.headers)
                 return self._interpret(request, response.status, received, body), received
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # ValueError: aiohttp refusing a header or a URL of the answer it cannot read.
             self._on_response("error")
             raise RetriableProviderError(
                 "network error (" + type(exc).__name__ + ") on " + redact_url(target)
@@ -417,9 +328,34 @@ class _Request:
     decode: Decoder = orjson.loads
 
 
+async def _read_capped(response: aiohttp.ClientResponse, target: URL) -> bytes:
+    """The body, refused once it exceeds the cap. aiohttp decompresses transparently, so
+    bytes are counted as they come out of the decoder: a gzip bomb is stopped at the cap,
+    not after inflating it into memory."""
+    cap = max_body_bytes()
+    declared = response.content_length
+    if declared is not None and declared > cap and not response.headers.get("Content-Encoding"):
+        raise FatalProviderError(_too_large(cap, target))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise FatalProviderError(_too_large(cap, target))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int, target: URL) -> str:
+    return f"response body over the {cap}-byte limit from " + redact_url(target)
+
+
 def _decode(body: bytes, request: _Request) -> object:
     try:
         return request.decode(body)
+    except RecursionError as exc:
+        # A decoder walking a deeply nested page: the page's fault, and retrying repeats it.
+        raise FatalProviderError("page nested too deeply from " + redact_url(request.url)) from exc
     except ValueError as exc:
         # A truncated body is usually a dropped connection: worth another try.
         raise RetriableProviderError("malformed JSON from " + redact_url(request.url)) from exc

@@ -8,8 +8,9 @@ account's limits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
@@ -27,6 +28,7 @@ from notifier.providers import eventpop, nuweb, tickettailor
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
+from notifier.push.pacing import WakePacer
 
 # Request budgets per provider account (docs/design.md §5); "undocumented" ones are our guesses.
 BUDGET_PER_MINUTE: dict[str, float] = {
@@ -51,6 +53,10 @@ class Account:
     # Eventpop's OAuth sessions, one per grant across every account of the runtime, and
     # the store their rotating tokens are kept in.
     eventpop_grants: eventpop.GrantBook | None = None
+    # Ticket Tailor: the budget the sources of one API key split between their sweeps.
+    tickettailor_share: tickettailor.RequestShare | None = None
+    # How often webhooks may wake the account's sources (a share of its budget).
+    wakes: WakePacer = field(default_factory=lambda: WakePacer(gap=0.0))
 
     async def close(self) -> None:
         await self.http.close()
@@ -66,7 +72,10 @@ def account_key(source: Source) -> str:
         case "eventpop":
             return f"eventpop:{source.base_url}:{source.organizer_id}"
         case "tickettailor":
-            return f"tickettailor:{source.base_url}:{source.id}"
+            # One API key is one box office and one rate-limit window: sources sharing a
+            # key share the budget. The key itself never appears, only a digest of it.
+            key = source.api_key.get_secret_value().encode()
+            return f"tickettailor:{source.base_url}:{hashlib.sha256(key).hexdigest()[:16]}"
 
 
 def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) -> Account:
@@ -82,7 +91,14 @@ def open_account(source: Source, *, grants: eventpop.GrantBook | None = None) ->
     pacer = (
         nuweb.RatePacer(clock=_utc_now, sleep=asyncio.sleep) if source.provider == "nuweb" else None
     )
-    return Account(http=http, nuweb_pacer=pacer, eventpop_grants=grants)
+    share = tickettailor.RequestShare(per_minute) if source.provider == "tickettailor" else None
+    return Account(
+        http=http,
+        nuweb_pacer=pacer,
+        eventpop_grants=grants,
+        tickettailor_share=share,
+        wakes=WakePacer.for_budget(per_minute),
+    )
 
 
 def build_provider(source: Source, *, lookback: timedelta | None, account: Account) -> Provider:
@@ -148,7 +164,7 @@ def _tickettailor(source: Source, lookback: timedelta | None, account: Account) 
         event_ids=source.event_ids,
         base_url=source.base_url,
         http=account.http,
-        overlap=lookback if lookback is not None else timedelta(minutes=2),
+        share=account.tickettailor_share,
     )
 
 

@@ -23,14 +23,17 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import structlog
 
-from notifier.envelope import OutboxEvent
-from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
-from notifier.observability import DELIVERIES, DETECTION_LATENCY
-from notifier.sinks.base import Sink
+from notifier.errors import (
+    AccessDeniedError,
+    DeliveryError,
+    FatalDeliveryError,
+    RetriableDeliveryError,
+)
+from notifier.observability import DELIVERIES, DETECTION_LATENCY, KAFKA_ACCESS_ERRORS
+from notifier.sinks.base import Acks, Paced, Pipelined, Sink
 from notifier.sinks.failure_log import FailureLog
 from notifier.sinks.retry import RetrySchedule, next_delay
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, SinkSwitches
@@ -45,6 +48,9 @@ GONE = 410
 # this many slices per outbox query and recording them in one write cuts the store round trips
 # that dominated webhook delivery, while each slice still waits for the previous one's answers.
 PACED_SLICES_PER_READ = 8
+# A sink refused access (ACL, SASL) logs at most once per this many seconds, with a count:
+# the refusal repeats on every retry until an operator acts.
+ACCESS_LOG_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,8 @@ def decide(
     if isinstance(error, FatalDeliveryError):
         return Outcome(position=position, status=DeliveryStatus.PARKED, error=str(error))
     retry_after = error.retry_after if isinstance(error, RetriableDeliveryError) else None
-    if schedule is None:
+    if schedule is None or isinstance(error, AccessDeniedError):
+        # Kafka, or any sink refusing access: capped back-off, never parked.
         backoff = min(KAFKA_BACKOFF_CAP, 0.5 * 2 ** min(delivery.attempts, 10))
         delay = max(backoff * (0.8 + 0.4 * rand), retry_after or 0.0)
     else:
@@ -83,33 +90,6 @@ def decide(
     return Outcome(
         position=position, status=DeliveryStatus.PENDING, retry_at=now + delay, error=str(error)
     )
-
-
-@runtime_checkable
-class Paced(Protocol):
-    """A sink that asks to be called more slowly (a webhook endpoint that answered 429/503)."""
-
-    def batch_limit(self) -> int: ...
-
-    def not_before(self) -> float: ...
-
-
-class Acks(Protocol):
-    """A batch handed to a ``Pipelined`` sink, whose outcomes are still to come."""
-
-    async def outcomes(self) -> list[DeliveryError | None]: ...
-
-
-@runtime_checkable
-class Pipelined(Sink, Protocol):
-    """A sink that takes a batch in two steps, so the next can follow before the acks.
-
-    ``submit`` hands the batch over, in order, and returns without waiting for the acks;
-    its ``Acks`` yield what ``deliver`` would have answered. A batch submitted after
-    another is delivered after it (Kafka: on each partition).
-    """
-
-    async def submit(self, batch: Sequence[OutboxEvent]) -> Acks: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +135,9 @@ class Dispatcher:
         self._slice_size = max(1, slice_size)
         self._depth = max(1, pipeline_depth)
         self._wake = {name: asyncio.Event() for name in self._sinks}
+        # Per sink: when access refusals were last logged, and how many since.
+        self._access_logged: dict[str, float] = {}
+        self._access_unlogged: Counter[str] = Counter()
 
     def notify(self) -> None:
         """New events were committed: wake every idle worker now rather than after ``idle``."""
@@ -179,6 +162,8 @@ class Dispatcher:
             asyncio.create_task(self._run_sink(sink, stop, idle), name=f"sink:{name}")
             for name, sink in self._sinks.items()
         ]
+        if not workers:  # no sink configured: idle until stopped, so the service reads alive
+            await stop.wait()
         await asyncio.gather(*workers)
 
     async def _run_sink(self, sink: Sink, stop: asyncio.Event, idle: float) -> None:
@@ -292,10 +277,21 @@ class Dispatcher:
         _observe(sink, batch, outcomes, statuses, now=now)
         failed = len(outcomes) - statuses[DeliveryStatus.DELIVERED]
         if failed:
-            last_error = next(str(error) for error in reversed(errors) if error is not None)
-            self._failures.failed(
-                sink, failed=failed, parked=statuses[DeliveryStatus.PARKED], error=last_error
-            )
+            denied = [error for error in errors if isinstance(error, AccessDeniedError)]
+            if denied:  # counted, and logged on a line of its own that says what to do
+                self._surface_access(sink, denied)
+            others = [
+                error
+                for error in errors
+                if error is not None and not isinstance(error, AccessDeniedError)
+            ]
+            if others:
+                self._failures.failed(
+                    sink,
+                    failed=len(others),
+                    parked=statuses[DeliveryStatus.PARKED],
+                    error=str(others[-1]),
+                )
         elif outcomes:
             self._failures.succeeded(sink)
         return DrainReport(
@@ -303,6 +299,25 @@ class Dispatcher:
             retrying=statuses[DeliveryStatus.PENDING],
             parked=statuses[DeliveryStatus.PARKED],
             gone=gone,
+        )
+
+    def _surface_access(self, sink: str, denied: Sequence[AccessDeniedError]) -> None:
+        """Count every refusal; log one line per ``ACCESS_LOG_INTERVAL`` with the count."""
+        for error_type, count in Counter(error.error_type for error in denied).items():
+            KAFKA_ACCESS_ERRORS.labels(sink, error_type).inc(count)
+        self._access_unlogged[sink] += len(denied)
+        now = time.monotonic()
+        last = self._access_logged.get(sink)
+        if last is not None and now - last < ACCESS_LOG_INTERVAL:
+            return
+        self._access_logged[sink] = now
+        log.error(
+            "sink_access_denied",
+            sink=sink,
+            error=str(denied[-1]),
+            error_type=denied[-1].error_type,
+            refusals=self._access_unlogged.pop(sink),
+            action="grant the ACL or fix the credentials; deliveries are retried, never parked",
         )
 
     async def _disable_if_gone(self, sink: str, errors: Sequence[DeliveryError | None]) -> bool:

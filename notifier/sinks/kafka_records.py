@@ -32,7 +32,12 @@ from aiokafka.errors import (
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from notifier.envelope import DATA_CONTENT_TYPE, SPEC_VERSION, OutboxEvent, format_time
-from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
+from notifier.errors import (
+    AccessDeniedError,
+    DeliveryError,
+    FatalDeliveryError,
+    RetriableDeliveryError,
+)
 from notifier.sinks.partitioner import partition_for
 
 log = structlog.get_logger(__name__)
@@ -48,20 +53,28 @@ MAX_REQUEST_SIZE = 1024 * 1024
 _SPEC_VERSION: Final = SPEC_VERSION.encode()
 _DATA_CONTENT_TYPE: Final = DATA_CONTENT_TYPE.encode()
 
-# Errors that retrying the same record against the same cluster cannot fix. Everything else
-# (including aiokafka's KafkaTimeoutError, flagged non-retriable but typical of a dead broker)
-# is retried: a transient error parked by mistake is worse than a fatal one retried.
+# Errors that retrying the same record against any cluster cannot fix: the record itself is
+# too large. Everything else (including aiokafka's KafkaTimeoutError, flagged non-retriable
+# but typical of a dead broker) is retried: a transient error parked by mistake is worse than
+# a fatal one retried.
 _FATAL_ERRORS: tuple[type[BaseException], ...] = (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    InvalidTopicError,
+)
+# Refusals an operator fixes (an ACL, a credential, a topic name): retried with back-off and
+# surfaced (notifier_kafka_access_errors_total, a throttled log line) until fixed, never
+# parked (docs/reliability.md): events must reach the topic, in order, once access is back.
+_ACCESS_ERRORS: tuple[type[BaseException], ...] = (
     TopicAuthorizationFailedError,
     ClusterAuthorizationFailedError,
     AuthenticationFailedError,
     AuthenticationMethodNotSupported,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
+    InvalidTopicError,
 )
+# A retry after an access refusal waits at least this long: an ACL is not fixed in 0.5 s.
+ACCESS_RETRY_AFTER = 10.0
 
 
 def record_headers(event: OutboxEvent) -> Headers:
@@ -87,6 +100,12 @@ def translate_error(exc: BaseException) -> DeliveryError:
     error: DeliveryError
     if isinstance(exc, _FATAL_ERRORS):
         error = FatalDeliveryError(f"kafka refused the event: {type(exc).__name__}: {exc}")
+    elif isinstance(exc, _ACCESS_ERRORS):
+        error = AccessDeniedError(
+            f"kafka refused access: {type(exc).__name__}: {exc}",
+            error_type=type(exc).__name__,
+            retry_after=ACCESS_RETRY_AFTER,
+        )
     elif isinstance(exc, TimeoutError | asyncio.CancelledError):
         error = RetriableDeliveryError("kafka did not acknowledge the event in time")
     else:

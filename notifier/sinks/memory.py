@@ -9,7 +9,11 @@ from notifier.errors import DeliveryError
 
 
 class MemorySink:
-    """Keeps every acknowledged event in ``received``; ``fail_with`` scripts failures."""
+    """Keeps every acknowledged event in ``received``.
+
+    ``fail_with`` fails every event; ``fail_for`` fails the events with those ids only, so a
+    test can check that each outcome lands on its own event.
+    """
 
     def __init__(
         self,
@@ -21,6 +25,7 @@ class MemorySink:
         self._accepts = accepts
         self.received: list[OutboxEvent] = []
         self.fail_with: DeliveryError | None = None
+        self.fail_for: dict[str, DeliveryError] = {}
         self.closed = False
 
     @property
@@ -33,8 +38,11 @@ class MemorySink:
     async def deliver(self, batch: Sequence[OutboxEvent]) -> list[DeliveryError | None]:
         if self.fail_with is not None:
             return [self.fail_with for _ in batch]
-        self.received.extend(batch)
-        return [None for _ in batch]
+        outcomes = [self.fail_for.get(event.id) for event in batch]
+        self.received.extend(
+            e for e, outcome in zip(batch, outcomes, strict=True) if outcome is None
+        )
+        return outcomes
 
     async def close(self) -> None:
         self.closed = True

@@ -3,7 +3,9 @@
 ``SnapshotStore`` is the poller's side: read a source's state, then commit new state,
 its events and the new cursor in ONE transaction (the transactional outbox: a crash can
 never leave events without state or state without events). ``Outbox`` is the dispatcher's
-side: which deliveries are due for a sink, and what became of an attempt.
+side: which deliveries are due for a sink, and what became of an attempt. ``StateStore``
+is all of it, as the service and the CLI hold it: every store implements it and passes the
+contract suite in tests/contract/test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.state import TicketState, TicketTypeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,17 @@ class SourceSnapshot:
     # Filled instead of ``tickets`` by ``load(..., as_fingerprints=True)``: the digest of
     # each remembered ticket's tracked fields (``TicketState.fingerprint``).
     fingerprints: dict[TicketId, int] = field(default_factory=dict)
+    # Events whose tickets retention removed (they ended long ago): their tickets, should a
+    # provider still list them, are neither stored again nor announced as new.
+    retired_events: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention pass removed from the outbox."""
+
+    events: int = 0
+    deliveries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +106,23 @@ class SnapshotStore(Protocol):
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
-    ) -> None: ...
+        ticket_events: Mapping[TicketId, str] | None = None,
+    ) -> None:
+        """``ticket_events`` names each ticket's event, so retention can find the tickets
+        of an event that ended long ago (``retire_events``)."""
+        ...
 
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        """Forget the tickets of these (long-ended) events and remember the events as
+        retired; returns the ticket ids removed, for the poller to forget too."""
+        ...
 
-class CredentialStore(Protocol):
-    """Secrets a provider must keep across restarts (Eventpop's rotated refresh token).
+    async def pii_form(self, source: SourceId) -> str | None:
+        """The form the source's stored holders are in (``notifier.pii.state_form``); None
+        when never recorded: holders kept as read, as before forms were recorded."""
+        ...
 
-    Values are opaque text, sealed by the caller (``notifier.store.sealing``); the store
-    neither reads nor logs them. Saving replaces what was stored under the key.
-    """
-
-    async def load_credentials(self, key: str) -> str | None: ...
-
-    async def save_credentials(self, key: str, value: str) -> None: ...
+    async def set_pii_form(self, source: SourceId, form: str) -> None: ...
 
 
 class Outbox(Protocol):
@@ -123,9 +139,56 @@ class Outbox(Protocol):
     ) -> int: ...
 
 
+class Retention(Protocol):
+    """Deleting what is no longer owed, so the store stays bounded (docs/reliability.md)."""
+
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        """Delete, one batch (one transaction) at a time, events committed before
+        ``delivered_before`` whose every delivery is delivered, and those committed before
+        ``parked_before`` with nothing pending (parked ones included), with their
+        deliveries. Times are epoch seconds."""
+        ...
+
+    async def file_bytes(self) -> int:
+        """The store's size on disk (0 for a store without a file)."""
+        ...
+
+
 class SinkSwitches(Outbox, Protocol):
     """The outbox plus the per-sink off switch that a 410 Gone flips."""
 
     async def disable_sink(self, sink: str, reason: str) -> None: ...
 
     async def disabled_sinks(self) -> dict[str, str]: ...
+
+
+class StateStore(SnapshotStore, SinkSwitches, Retention, Protocol):
+    """A whole store: snapshots, credentials, outbox, sink switches and housekeeping."""
+
+    # Writes (commits, delivery outcomes) failed in a row, reset by the next success:
+    # /readyz reports a store that cannot write (disk full, read-only volume).
+    consecutive_write_failures: int
+
+    async def pending_count(self) -> int:
+        """Deliveries still pending (the outbox backlog gauge, the readiness probe)."""
+        ...
+
+    async def enable_sink(self, sink: str) -> bool:
+        """Switch a disabled sink back on; False if it was not disabled."""
+        ...
+
+    # The providers' ``CredentialStore`` (notifier.providers.base), declared again here so
+    # that the store imports no provider module: a StateStore is one, structurally.
+    async def load_credentials(self, key: str) -> str | None:
+        """The opaque (sealed) text saved under ``key``, or None."""
+        ...
+
+    async def save_credentials(self, key: str, value: str) -> None:
+        """Replace what is saved under ``key``; the store neither reads nor logs it."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store; the runtime calls it once at shutdown."""
+        ...

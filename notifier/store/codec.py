@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from notifier.diff import TicketState
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import Holder, TicketStatus
+from notifier.state import TicketState, TicketTypeState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -75,11 +74,16 @@ def encode_type_state(state: TicketTypeState) -> bytes:
             _micros(state.sale_ends_at),
             _micros(state.deleted_at),
             state.sequence,
+            None if state.pending is None else list(state.pending),
+            _micros(state.pending_since),
         ]
     )
 
 
 def decode_type_state(blob: bytes) -> TicketTypeState:
+    # A state written before counts settled has no pending reading (12 fields, not 14).
+    fields = orjson.loads(blob)
+    pending, pending_since = fields[12:14] if len(fields) >= 14 else (None, None)
     (
         name,
         price,
@@ -93,7 +97,7 @@ def decode_type_state(blob: bytes) -> TicketTypeState:
         ends,
         deleted,
         sequence,
-    ) = orjson.loads(blob)
+    ) = fields[:12]
     return TicketTypeState(
         name=name,
         price_minor=price,
@@ -106,5 +110,7 @@ def decode_type_state(blob: bytes) -> TicketTypeState:
         sale_starts_at=_from_micros(starts),
         sale_ends_at=_from_micros(ends),
         deleted_at=_from_micros(deleted),
+        pending=None if pending is None else (pending[0], pending[1], pending[2], pending[3]),
+        pending_since=_from_micros(pending_since),
         sequence=sequence,
     )

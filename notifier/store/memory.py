@@ -7,10 +7,16 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
-from notifier.diff import TicketState
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.state import TicketState, TicketTypeState
+from notifier.store.base import (
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    Pruned,
+    Routed,
+    SourceSnapshot,
+)
 
 
 class MemoryStore:
@@ -28,6 +34,11 @@ class MemoryStore:
         self._deliveries: dict[tuple[str, int], Delivery] = {}
         self._positions = itertools.count(1)
         self._disabled: dict[str, str] = {}
+        self._pii_forms: dict[SourceId, str] = {}
+        self._ticket_events: dict[SourceId, dict[TicketId, str]] = {}
+        self._retired: dict[SourceId, set[str]] = {}
+        # Never fails to write; here so readiness reads both stores the same way.
+        self.consecutive_write_failures = 0
         self._credentials: dict[str, str] = {}
 
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
@@ -44,6 +55,7 @@ class MemoryStore:
             ticket_types=dict(self._types.get(source, {})),
             epoch=self._epochs.get(source, ""),
             settled=source in self._settled,
+            retired_events=frozenset(self._retired.get(source, ())),
         )
 
     async def ticket_states(
@@ -62,8 +74,11 @@ class MemoryStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
         self._epochs.setdefault(source, epoch)
+        known = self._ticket_events.setdefault(source, {})
+        known.update((ticket, event) for ticket, event in (ticket_events or {}).items() if event)
         if settled:
             self._settled.add(source)
         self._tickets.setdefault(source, {}).update(tickets)
@@ -79,6 +94,51 @@ class MemoryStore:
                     position=position, sink=sink, event=routed.event, attempts=0
                 )
         self._cursors[source] = cursor
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        retired = set(event_ids)
+        self._retired.setdefault(source, set()).update(retired)
+        known = self._ticket_events.get(source, {})
+        tickets = self._tickets.get(source, {})
+        removed = [ticket for ticket, event in known.items() if event in retired]
+        for ticket in removed:
+            known.pop(ticket, None)
+            tickets.pop(ticket, None)
+        return removed
+
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        by_position: dict[int, list[Delivery]] = {}
+        for delivery in self._deliveries.values():
+            by_position.setdefault(delivery.position, []).append(delivery)
+        doomed = [
+            position
+            for position, committed in self._committed_at.items()
+            if committed < delivered_before
+            and not any(
+                d.status is DeliveryStatus.PENDING
+                or (d.status is DeliveryStatus.PARKED and committed >= parked_before)
+                for d in by_position.get(position, [])
+            )
+        ]
+        deliveries = 0
+        for position in doomed:
+            del self._committed_at[position]
+            for delivery in by_position.get(position, []):
+                del self._deliveries[(delivery.sink, position)]
+                deliveries += 1
+        # Event ids stay in ``_event_ids``: a test store is short-lived.
+        return Pruned(events=len(doomed), deliveries=deliveries)
+
+    async def file_bytes(self) -> int:
+        return 0
+
+    async def pii_form(self, source: SourceId) -> str | None:
+        return self._pii_forms.get(source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        self._pii_forms[source] = form
 
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
         due = (

@@ -12,65 +12,43 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import datetime
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from notifier.diff import TicketState
-from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.observability import STORE_WRITE_FAILURES
+from notifier.state import TicketState, TicketTypeState
+from notifier.store.base import (
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    Pruned,
+    Routed,
+    SourceSnapshot,
+)
 from notifier.store.codec import (
     decode_state,
     decode_type_state,
     encode_state,
     encode_type_state,
 )
-
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tickets (
-    source TEXT NOT NULL, ticket_id TEXT NOT NULL, state BLOB NOT NULL,
-    PRIMARY KEY (source, ticket_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ticket_types (
-    source TEXT NOT NULL, ticket_type_id TEXT NOT NULL, state BLOB NOT NULL,
-    PRIMARY KEY (source, ticket_type_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sources (
-    source TEXT PRIMARY KEY, cursor TEXT, committed_at REAL NOT NULL,
-    epoch TEXT NOT NULL DEFAULT '', settled INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, ce_source TEXT NOT NULL,
-    subject TEXT NOT NULL, time TEXT NOT NULL, partition_key TEXT NOT NULL,
-    organizer TEXT NOT NULL, source_id TEXT NOT NULL, data BLOB NOT NULL,
-    committed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    sink TEXT NOT NULL, position INTEGER NOT NULL REFERENCES outbox(position),
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT,
-    PRIMARY KEY (sink, position)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, status, next_attempt_at);
--- Only what is still owed, in commit order: finding due deliveries never walks history.
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, position)
-    WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS disabled_sinks (
-    sink TEXT PRIMARY KEY, reason TEXT NOT NULL, disabled_at REAL NOT NULL
-);
-"""
-_DELIVERY_COLUMNS = (
-    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
-    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
-    "o.source_id, o.data"
+from notifier.store.sqlite_outbox import (
+    due_deliveries,
+    insert_event,
+    list_deliveries,
+    record_outcomes,
+    requeue_parked,
 )
+from notifier.store.sqlite_retention import prune_batch, retire_events
+from notifier.store.sqlite_schema import (
+    CREDENTIALS_TABLE,
+    SCHEMA_VERSION as SCHEMA_VERSION,
+    open_database,
+)
+
 # Bound parameters per ``IN (...)`` query, well under SQLite's limit of 32,766.
 _IDS_PER_QUERY = 500
 _T = TypeVar("_T")
@@ -84,6 +62,9 @@ class SqliteStore:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        # Writes (commits, delivery outcomes) failed in a row: /readyz turns this into
+        # "not ready" (disk full, read-only volume); the next successful write resets it.
+        self.consecutive_write_failures = 0
 
     async def open(self) -> SqliteStore:
         await self._run(self._open)
@@ -113,27 +94,71 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
-        await self._run(
-            self._commit, source, tickets, events, cursor, ticket_types or {}, epoch, settled
+        await self._write(
+            self._commit,
+            source,
+            tickets,
+            events,
+            cursor,
+            ticket_types or {},
+            epoch,
+            settled,
+            ticket_events or {},
         )
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        return await self._write(self._retire_events, source, list(event_ids))
+
+    # -- Retention -------------------------------------------------------------------------
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        # One transaction per batch, each its own call: commits and deliveries interleave.
+        events = deliveries = 0
+        while True:
+            removed, rows = await self._write(
+                self._prune_batch, delivered_before, parked_before, batch
+            )
+            events += removed
+            deliveries += rows
+            if removed < batch:
+                return Pruned(events=events, deliveries=deliveries)
+
+    async def file_bytes(self) -> int:
+        """The database file and its WAL: what the volume holds for this store."""
+        return await self._run(self._file_bytes)
+
+    def _file_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with suppress(OSError):
+                total += Path(self._path + suffix).stat().st_size
+        return total
+
+    async def pii_form(self, source: SourceId) -> str | None:
+        return await self._run(self._pii_form, source)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        await self._run(self._set_pii_form, source, form)
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
-        return await self._run(self._due, sink, now, limit)
+        return await self._run(self._read, due_deliveries, sink, now, limit)
 
     async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self._run(self._record, sink, outcomes)
+        await self._write(self._in_transaction, record_outcomes, sink, outcomes)
 
     async def deliveries(
         self, *, sink: str | None = None, status: DeliveryStatus | None = None
     ) -> list[Delivery]:
-        return await self._run(self._deliveries, sink, status)
+        return await self._run(self._read, list_deliveries, sink, status)
 
     async def requeue(
         self, sink: str, *, since: float | None = None, event_id: str | None = None
     ) -> int:
-        return await self._run(self._requeue, sink, since, event_id)
+        return await self._run(self._in_transaction, requeue_parked, sink, since, event_id)
 
     async def pending_count(self) -> int:
         return await self._run(
@@ -161,6 +186,19 @@ class SqliteStore:
         await self._run(self._save_credentials, key, value)
 
     # -- the worker-thread side ----------------------------------------------------------
+    async def _write(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``_run`` for a write, counting consecutive failures for readiness."""
+        try:
+            result = await self._run(function, *args)
+        except StoreError:
+            self.consecutive_write_failures += 1
+            STORE_WRITE_FAILURES.set(self.consecutive_write_failures)
+            raise
+        if self.consecutive_write_failures:
+            self.consecutive_write_failures = 0
+            STORE_WRITE_FAILURES.set(0)
+        return result
+
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
         try:
@@ -169,22 +207,7 @@ class SqliteStore:
             raise StoreError(f"state store {self._path}: {exc}") from exc
 
     def _open(self) -> None:
-        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-        db.execute("PRAGMA foreign_keys=ON")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise sqlite3.DatabaseError(
-                f"schema version {version} is newer than this build understands "
-                f"({SCHEMA_VERSION}); upgrade checkin-notifier"
-            )
-        if version < SCHEMA_VERSION:  # only write when needed: a read-only file still opens
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._db = db
+        self._db = open_database(self._path)
 
     def _close(self) -> None:
         assert self._db is not None
@@ -196,6 +219,13 @@ class SqliteStore:
         if self._db is None:
             raise sqlite3.ProgrammingError("store is not open")
         return self._db
+
+    def _read(self, query: Callable[..., _T], *args: Any) -> _T:
+        return query(self._conn, *args)
+
+    def _in_transaction(self, change: Callable[..., _T], *args: Any) -> _T:
+        with self._transaction() as db:
+            return change(db, *args)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -231,6 +261,7 @@ class SqliteStore:
             "SELECT ticket_type_id, state FROM ticket_types WHERE source = ?", (source,)
         )
         types = {TicketTypeId(type_id): decode_type_state(blob) for type_id, blob in type_rows}
+        retired = db.execute("SELECT event_id FROM retired_events WHERE source = ?", (source,))
         return SourceSnapshot(
             tickets=tickets,
             cursor=None if row is None else row[0],
@@ -239,6 +270,7 @@ class SqliteStore:
             epoch="" if row is None else row[1],
             settled=row is not None and bool(row[2]),
             fingerprints=fingerprints,
+            retired_events=frozenset(event_id for (event_id,) in retired),
         )
 
     def _ticket_states(
@@ -264,12 +296,20 @@ class SqliteStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState],
         epoch: str,
         settled: bool,
+        ticket_events: Mapping[TicketId, str],
     ) -> None:
         now = self._clock()
         with self._transaction() as db:
+            # A ticket's event, once known, is kept when a commit does not name it.
             db.executemany(
-                "INSERT OR REPLACE INTO tickets (source, ticket_id, state) VALUES (?, ?, ?)",
-                [(source, ticket_id, encode_state(state)) for ticket_id, state in tickets.items()],
+                "INSERT INTO tickets (source, ticket_id, state, event_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, ticket_id) DO UPDATE SET state = excluded.state, "
+                "event_id = CASE WHEN excluded.event_id = '' THEN tickets.event_id "
+                "ELSE excluded.event_id END",
+                [
+                    (source, ticket_id, encode_state(state), ticket_events.get(ticket_id, ""))
+                    for ticket_id, state in tickets.items()
+                ],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO ticket_types (source, ticket_type_id, state) "
@@ -277,7 +317,7 @@ class SqliteStore:
                 [(source, type_id, encode_type_state(s)) for type_id, s in ticket_types.items()],
             )
             for routed in events:
-                _insert_event(db, routed, now)
+                insert_event(db, routed, now)
             # The epoch is written once, by the first commit; a settled baseline stays so.
             db.execute(
                 "INSERT INTO sources (source, cursor, committed_at, epoch, settled) "
@@ -288,49 +328,40 @@ class SqliteStore:
                 (source, cursor, now, epoch, int(settled)),
             )
 
-    def _due(self, sink: str, now: float, limit: int) -> list[Delivery]:
-        # INDEXED BY: without statistics the planner walks the primary key, i.e. every
-        # delivered row of the sink, before reaching the pending ones (9x slower at 200k).
-        rows = self._conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY deliveries_pending "  # noqa: S608 -- constant column list
-            "JOIN outbox o USING (position) "
-            "WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
-            "ORDER BY d.position LIMIT ?",
-            (sink, now, limit),
-        )
-        return [_delivery(row) for row in rows]
-
-    def _record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+    def _retire_events(self, source: SourceId, event_ids: list[str]) -> list[TicketId]:
+        now = self._clock()
         with self._transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
-                "last_error = ? WHERE sink = ? AND position = ?",
-                [(o.status.value, o.retry_at, o.error, sink, o.position) for o in outcomes],
+            return retire_events(db, source, event_ids, now)
+
+    def _prune_batch(
+        self, delivered_before: float, parked_before: float, batch: int
+    ) -> tuple[int, int]:
+        with self._transaction() as db:
+            return prune_batch(db, delivered_before, parked_before, batch)
+
+    def _pii_form(self, source: SourceId) -> str | None:
+        db = self._conn
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pii_forms'"
+        ).fetchone()
+        if exists is None:  # a file from before forms were recorded: holders kept as read
+            return None
+        row = db.execute("SELECT form FROM pii_forms WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_pii_form(self, source: SourceId, form: str) -> None:
+        with self._transaction() as db:
+            # Created on first use, not with the schema: files of schema version 1 gain it
+            # without a migration, and a file never switched off 'include' never has it.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS pii_forms (source TEXT PRIMARY KEY, form TEXT NOT NULL)"
             )
-
-    def _deliveries(self, sink: str | None, status: DeliveryStatus | None) -> list[Delivery]:
-        clauses, params = _filters(sink=sink, status=status)
-        rows = self._conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- clauses are constants, values are bound
-            f"{clauses} ORDER BY d.position",
-            params,
-        )
-        return [_delivery(row) for row in rows]
-
-    def _requeue(self, sink: str, since: float | None, event_id: str | None) -> int:
-        conditions = ["sink = ?", "status = ?"]
-        params: list[Any] = [sink, DeliveryStatus.PARKED.value]
-        if since is not None:
-            conditions.append("position IN (SELECT position FROM outbox WHERE committed_at >= ?)")
-            params.append(since)
-        if event_id is not None:
-            conditions.append("position IN (SELECT position FROM outbox WHERE id = ?)")
-            params.append(event_id)
-        with self._transaction() as db:
-            where = " AND ".join(conditions)
-            sql = "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = 0 "
-            cursor = db.execute(sql + f"WHERE {where}", params)
-            return cursor.rowcount
+            db.execute(
+                "INSERT OR REPLACE INTO pii_forms (source, form) VALUES (?, ?)", (source, form)
+            )
+        # The log still holds the pages as they were before the move (holders as read, or
+        # digests of a retired key): empty it. Rare, and best effort while a reader holds it.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _scalar(self, sql: str, params: tuple[Any, ...]) -> int:
         return int(self._conn.execute(sql, params).fetchone()[0])
@@ -362,81 +393,8 @@ class SqliteStore:
 
     def _save_credentials(self, key: str, value: str) -> None:
         with self._transaction() as db:
-            db.execute(_CREDENTIALS)
+            db.execute(CREDENTIALS_TABLE)
             db.execute(
                 "INSERT OR REPLACE INTO credentials (key, value, saved_at) VALUES (?, ?, ?)",
                 (key, value, self._clock()),
             )
-
-
-_CREDENTIALS = (
-    "CREATE TABLE IF NOT EXISTS credentials "
-    "(key TEXT PRIMARY KEY, value TEXT NOT NULL, saved_at REAL NOT NULL)"
-)
-
-
-def _insert_event(db: sqlite3.Connection, routed: Routed, now: float) -> None:
-    """Insert an event and its deliveries; an id already committed is left as it was."""
-    event = routed.event
-    cursor = db.execute(
-        "INSERT INTO outbox (id, type, ce_source, subject, time, partition_key, organizer, "
-        "source_id, data, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO NOTHING",
-        (
-            event.id,
-            event.type,
-            event.ce_source,
-            event.subject,
-            event.time.isoformat(),
-            event.partition_key,
-            event.organizer,
-            event.source_id,
-            event.data,
-            now,
-        ),
-    )
-    if cursor.rowcount == 0:
-        return
-    db.executemany(
-        "INSERT INTO deliveries (sink, position, status) VALUES (?, ?, ?)",
-        [(sink, cursor.lastrowid, DeliveryStatus.PENDING.value) for sink in routed.sinks],
-    )
-
-
-def _filters(*, sink: str | None, status: DeliveryStatus | None) -> tuple[str, tuple[Any, ...]]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    if sink is not None:
-        conditions.append("d.sink = ?")
-        params.append(sink)
-    if status is not None:
-        conditions.append("d.status = ?")
-        params.append(status.value)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    return where, tuple(params)
-
-
-def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
-    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
-    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
-        event_columns
-    )
-    return Delivery(
-        position=position,
-        sink=sink,
-        attempts=attempts,
-        status=DeliveryStatus(status),
-        next_attempt_at=next_attempt_at,
-        last_error=last_error,
-        event=OutboxEvent(
-            id=event_id,
-            type=event_type,
-            ce_source=ce_source,
-            subject=subject,
-            time=datetime.fromisoformat(moment),
-            partition_key=key,
-            organizer=organizer,
-            source_id=source_id,
-            data=bytes(data),
-        ),
-    )

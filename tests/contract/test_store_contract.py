@@ -1,31 +1,33 @@
-"""The store contract, written once and run against MemoryStore, SqliteStore and
-PostgresStore (a real server, tests/pg.py).
+"""The store contract, written once and run against every ``StateStore``: memory, SQLite
+and PostgreSQL (a real server the suite starts itself, tests/pg.py).
 
-Guarantees of the durable stores only (durability across reopen, atomic commit, schema and
-permission refusals) follow the shared suite.
+The shared tests take the ``store`` fixture, typed as the protocol the service holds, so a
+new store plugs in by adding one entry to ``STORES`` (a factory opening it on a fresh
+location with the test's clock) and passing them. Guarantees of the durable stores only
+(durability across reopen, atomic commit, schema and permission refusals) follow the
+shared suite.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
 from notifier.model import Holder, SourceId, TicketId, TicketStatus
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
+from notifier.state import TicketState
+from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, StateStore
 from notifier.store.memory import MemoryStore
 from notifier.store.postgres import PostgresStore
 from notifier.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.pg import create_database
 
-Store = MemoryStore | SqliteStore | PostgresStore
 SOURCE = SourceId("shotgun-main")
 OTHER = SourceId("tt")
 SINKS = ("kafka", "crm")
@@ -71,7 +73,7 @@ TICKETS = {TicketId("T1"): state(1), TicketId("T2"): state(0, scanned=False)}
 
 
 async def commit(
-    store: Store,
+    store: StateStore,
     *events: OutboxEvent,
     sinks: Sequence[str] = SINKS,
     tickets: dict[TicketId, TicketState] | None = None,
@@ -87,17 +89,17 @@ async def commit(
 
 
 async def positions(
-    store: Store, sink: str = "crm", *, now: float = T0, limit: int = 100
+    store: StateStore, sink: str = "crm", *, now: float = T0, limit: int = 100
 ) -> list[int]:
     return [d.position for d in await store.due(sink, now=now, limit=limit)]
 
 
-async def only(store: Store, sink: str = "crm") -> Delivery:
+async def only(store: StateStore, sink: str = "crm") -> Delivery:
     (delivery,) = await store.deliveries(sink=sink)
     return delivery
 
 
-async def park_all(store: Store, sink: str = "crm") -> None:
+async def park_all(store: StateStore, sink: str = "crm") -> None:
     outcomes = [
         Outcome(p, DeliveryStatus.PARKED, error="boom") for p in await positions(store, sink)
     ]
@@ -109,17 +111,30 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def _memory(_: Path, clock: FakeClock) -> StateStore:
+    return MemoryStore(clock=clock)
+
+
+async def _sqlite(tmp_path: Path, clock: FakeClock) -> StateStore:
+    return await SqliteStore(tmp_path / "state.db", clock=clock).open()
+
+
+# Every store the service can be given; each runs the whole shared suite below.
+STORES: dict[str, Callable[[Path, FakeClock], Awaitable[StateStore]]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+
+
+@pytest.fixture(params=[*sorted(STORES), "postgres"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        opened: Store = MemoryStore(clock=clock)
-    elif request.param == "sqlite":
-        opened = await SqliteStore(tmp_path / "state.db", clock=clock).open()
-    else:
+) -> AsyncIterator[StateStore]:
+    if request.param == "postgres":  # a fresh database on the session's real server
         url = await create_database(request.getfixturevalue("postgres_admin_url"))
-        opened = await PostgresStore(url, clock=clock).open()
+        opened: StateStore = await PostgresStore(url, clock=clock).open()
+    else:
+        opened = await STORES[request.param](tmp_path, clock)
     yield opened
     await opened.close()
 
@@ -127,13 +142,13 @@ async def store(
 # -- SnapshotStore ------------------------------------------------------------------------
 
 
-async def test_unknown_source_loads_empty_and_unpolled(store: Store) -> None:
+async def test_unknown_source_loads_empty_and_unpolled(store: StateStore) -> None:
     """A source never committed has no tickets, no cursor and is not polled."""
     snapshot = await store.load(SOURCE)
     assert (snapshot.tickets, snapshot.cursor, snapshot.polled) == ({}, None, False)
 
 
-async def test_commit_then_load_returns_tickets_cursor_and_polled(store: Store) -> None:
+async def test_commit_then_load_returns_tickets_cursor_and_polled(store: StateStore) -> None:
     """What a commit wrote is what load returns."""
     await commit(store, tickets=TICKETS, cursor="2025-06-01 21:00:00.123456_T1")
     snapshot = await store.load(SOURCE)
@@ -141,14 +156,14 @@ async def test_commit_then_load_returns_tickets_cursor_and_polled(store: Store) 
     assert (snapshot.cursor, snapshot.polled) == ("2025-06-01 21:00:00.123456_T1", True)
 
 
-async def test_commit_with_no_cursor_still_marks_polled(store: Store) -> None:
+async def test_commit_with_no_cursor_still_marks_polled(store: StateStore) -> None:
     """A baseline that returned no cursor still counts as the first poll."""
     await commit(store, cursor=None)
     snapshot = await store.load(SOURCE)
     assert (snapshot.cursor, snapshot.polled) == (None, True)
 
 
-async def test_commit_updates_only_the_given_tickets(store: Store) -> None:
+async def test_commit_updates_only_the_given_tickets(store: StateStore) -> None:
     """A later commit replaces the tickets it names and keeps the others."""
     await commit(store, tickets=TICKETS)
     await commit(store, tickets={TicketId("T2"): state(5)}, cursor="c2")
@@ -157,13 +172,13 @@ async def test_commit_updates_only_the_given_tickets(store: Store) -> None:
     assert snapshot.cursor == "c2"
 
 
-async def test_sources_are_kept_apart(store: Store) -> None:
+async def test_sources_are_kept_apart(store: StateStore) -> None:
     """One source's tickets and cursor are invisible to another."""
     await commit(store, tickets=TICKETS)
     assert (await store.load(OTHER)).polled is False
 
 
-async def test_load_as_fingerprints_gives_one_digest_per_ticket(store: Store) -> None:
+async def test_load_as_fingerprints_gives_one_digest_per_ticket(store: StateStore) -> None:
     """What a poller keeps in memory: each ticket's digest, and no state."""
     await commit(store, tickets=TICKETS, cursor="c1")
     snapshot = await store.load(SOURCE, as_fingerprints=True)
@@ -172,7 +187,7 @@ async def test_load_as_fingerprints_gives_one_digest_per_ticket(store: Store) ->
     assert (snapshot.cursor, snapshot.polled) == ("c1", True)
 
 
-async def test_ticket_states_reads_back_only_the_stored_ones_asked_for(store: Store) -> None:
+async def test_ticket_states_reads_back_only_the_stored_ones_asked_for(store: StateStore) -> None:
     """More ids than one query binds, some unknown: exactly the stored ones come back."""
     stored = {TicketId(f"T{n}"): state(n) for n in range(1_200)}
     await commit(store, tickets=stored)
@@ -187,14 +202,14 @@ async def test_ticket_states_reads_back_only_the_stored_ones_asked_for(store: St
 # -- Outbox -------------------------------------------------------------------------------
 
 
-async def test_event_committed_twice_is_delivered_once(store: Store) -> None:
+async def test_event_committed_twice_is_delivered_once(store: StateStore) -> None:
     """A re-committed event id (a poll repeated after a crash) adds no deliveries."""
     await commit(store, event(1))
     await commit(store, event(1), event(2))
     assert [d.event.id for d in await store.deliveries(sink="crm")] == ["evt-0001", "evt-0002"]
 
 
-async def test_event_gets_one_delivery_per_sink(store: Store) -> None:
+async def test_event_gets_one_delivery_per_sink(store: StateStore) -> None:
     """Each routed sink owes the event once; an event routed nowhere owes nothing."""
     await commit(store, event(1))
     await commit(store, event(2), sinks=())
@@ -205,7 +220,7 @@ async def test_event_gets_one_delivery_per_sink(store: Store) -> None:
     ]
 
 
-async def test_delivery_carries_the_committed_event(store: Store) -> None:
+async def test_delivery_carries_the_committed_event(store: StateStore) -> None:
     """The event read back from the outbox equals the committed one, bytes and time included."""
     await commit(store, event(1))
     delivery = await only(store)
@@ -217,7 +232,7 @@ async def test_delivery_carries_the_committed_event(store: Store) -> None:
     )
 
 
-async def test_due_returns_pending_deliveries_in_position_order(store: Store) -> None:
+async def test_due_returns_pending_deliveries_in_position_order(store: StateStore) -> None:
     """due() lists one sink's pending deliveries in commit order."""
     await commit(store, event(3), event(1))
     await commit(store, event(2))
@@ -227,14 +242,14 @@ async def test_due_returns_pending_deliveries_in_position_order(store: Store) ->
     assert {d.sink for d in due} == {"crm"}
 
 
-async def test_due_respects_the_limit(store: Store) -> None:
+async def test_due_respects_the_limit(store: StateStore) -> None:
     """due() returns at most ``limit`` deliveries, the oldest first."""
     await commit(store, event(1), event(2), event(3))
     due = await store.due("crm", now=T0, limit=2)
     assert [d.event.id for d in due] == ["evt-0001", "evt-0002"]
 
 
-async def test_due_waits_for_next_attempt_at(store: Store) -> None:
+async def test_due_waits_for_next_attempt_at(store: StateStore) -> None:
     """A delivery to retry later is not due before its next_attempt_at, and is due at it."""
     await commit(store, event(1), event(2))
     first, second = await positions(store)
@@ -243,7 +258,7 @@ async def test_due_waits_for_next_attempt_at(store: Store) -> None:
     assert await positions(store, now=T0 + 5) == [first, second]
 
 
-async def test_due_skips_delivered_and_parked(store: Store) -> None:
+async def test_due_skips_delivered_and_parked(store: StateStore) -> None:
     """Only pending deliveries are due."""
     await commit(store, event(1), event(2), event(3))
     first, second, third = await positions(store)
@@ -255,7 +270,7 @@ async def test_due_skips_delivered_and_parked(store: Store) -> None:
     assert await positions(store, "kafka") == [first, second, third]
 
 
-async def test_record_delivered(store: Store) -> None:
+async def test_record_delivered(store: StateStore) -> None:
     """A delivered outcome sets the status and counts the attempt."""
     await commit(store, event(1))
     (position,) = await positions(store)
@@ -264,7 +279,7 @@ async def test_record_delivered(store: Store) -> None:
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 1)
 
 
-async def test_record_retry(store: Store) -> None:
+async def test_record_retry(store: StateStore) -> None:
     """A retry outcome keeps it pending with next_attempt_at and last_error."""
     await commit(store, event(1))
     (position,) = await positions(store)
@@ -276,7 +291,7 @@ async def test_record_retry(store: Store) -> None:
     assert (delivery.next_attempt_at, delivery.last_error) == (T0 + 300, "HTTP 503")
 
 
-async def test_record_parked(store: Store) -> None:
+async def test_record_parked(store: StateStore) -> None:
     """A parked outcome moves it to the dead letters with its last error."""
     await commit(store, event(1))
     await park_all(store)
@@ -288,7 +303,7 @@ async def test_record_parked(store: Store) -> None:
     )
 
 
-async def test_record_counts_every_attempt(store: Store) -> None:
+async def test_record_counts_every_attempt(store: StateStore) -> None:
     """Each recorded outcome adds one attempt; a later success clears last_error."""
     await commit(store, event(1))
     (position,) = await positions(store)
@@ -300,7 +315,7 @@ async def test_record_counts_every_attempt(store: Store) -> None:
     assert (delivery.attempts, delivery.last_error) == (4, None)
 
 
-async def test_record_touches_only_its_sink(store: Store) -> None:
+async def test_record_touches_only_its_sink(store: StateStore) -> None:
     """An outcome recorded for one sink leaves the other sink's delivery pending."""
     await commit(store, event(1))
     await park_all(store, "crm")
@@ -329,7 +344,7 @@ async def test_record_touches_only_its_sink(store: Store) -> None:
     ids=["all", "by-sink", "by-status", "by-both", "none-match"],
 )
 async def test_deliveries_filter_by_sink_and_status(
-    store: Store,
+    store: StateStore,
     sink: str | None,
     status: DeliveryStatus | None,
     expected: list[tuple[str, str]],
@@ -342,7 +357,7 @@ async def test_deliveries_filter_by_sink_and_status(
     assert sorted((d.sink, d.event.id) for d in found) == expected
 
 
-async def test_requeue_by_sink(store: Store) -> None:
+async def test_requeue_by_sink(store: StateStore) -> None:
     """requeue() makes a sink's parked deliveries pending with no attempts, and counts them."""
     await commit(store, event(1), event(2), event(3))
     first, second, third = await positions(store)
@@ -362,7 +377,7 @@ async def test_requeue_by_sink(store: Store) -> None:
     assert len(await store.deliveries(sink="kafka", status=DeliveryStatus.PARKED)) == 3
 
 
-async def test_requeue_by_event_id(store: Store) -> None:
+async def test_requeue_by_event_id(store: StateStore) -> None:
     """requeue(event_id=...) requeues only that event's parked delivery."""
     await commit(store, event(1), event(2))
     await park_all(store)
@@ -370,7 +385,7 @@ async def test_requeue_by_event_id(store: Store) -> None:
     assert [d.event.id for d in await store.due("crm", now=T0, limit=10)] == ["evt-0002"]
 
 
-async def test_requeue_since(store: Store, clock: FakeClock) -> None:
+async def test_requeue_since(store: StateStore, clock: FakeClock) -> None:
     """requeue(since=...) requeues parked deliveries of events committed at or after it."""
     await commit(store, event(1))
     clock.now = T0 + 100
@@ -385,14 +400,14 @@ async def test_requeue_since(store: Store, clock: FakeClock) -> None:
     ]
 
 
-async def test_requeue_with_nothing_parked_counts_zero(store: Store) -> None:
+async def test_requeue_with_nothing_parked_counts_zero(store: StateStore) -> None:
     """requeue() of a sink with nothing parked changes nothing and returns 0."""
     await commit(store, event(1))
     assert await store.requeue("crm") == 0
     assert await store.requeue("nowhere") == 0
 
 
-async def test_pending_count(store: Store) -> None:
+async def test_pending_count(store: StateStore) -> None:
     """pending_count() counts pending deliveries across sinks."""
     assert await store.pending_count() == 0
     await commit(store, event(1), event(2))
@@ -400,7 +415,7 @@ async def test_pending_count(store: Store) -> None:
     assert await store.pending_count() == 2
 
 
-async def test_disable_and_enable_sink(store: Store) -> None:
+async def test_disable_and_enable_sink(store: StateStore) -> None:
     """A disabled sink is listed with its reason until enabled; enable says if it was off."""
     assert await store.disabled_sinks() == {}
     await store.disable_sink("crm", "410 Gone")
@@ -518,7 +533,7 @@ async def test_sqlite_read_only_file_refuses_commit(
         await store.close()
 
 
-async def test_the_epoch_is_written_once(store: Store) -> None:
+async def test_the_epoch_is_written_once(store: StateStore) -> None:
     """The first commit fixes a source's epoch; later commits cannot change it."""
     await store.commit(SOURCE, tickets={}, events=[], cursor="c1", epoch="e1")
     await store.commit(SOURCE, tickets={}, events=[], cursor="c2", epoch="e2")
@@ -526,7 +541,7 @@ async def test_the_epoch_is_written_once(store: Store) -> None:
     assert (snapshot.epoch, snapshot.cursor) == ("e1", "c2")
 
 
-async def test_a_settled_baseline_stays_settled(store: Store) -> None:
+async def test_a_settled_baseline_stays_settled(store: StateStore) -> None:
     """An unfinished baseline reads back unsettled; once settled, a later commit can't undo it."""
     await store.commit(SOURCE, tickets={}, events=[], cursor="c1", settled=False)
     assert not (await store.load(SOURCE)).settled
@@ -538,11 +553,11 @@ async def test_a_settled_baseline_stays_settled(store: Store) -> None:
 # -- CredentialStore ----------------------------------------------------------------------
 
 
-async def test_credentials_unknown_key_loads_none(store: Store) -> None:
+async def test_credentials_unknown_key_loads_none(store: StateStore) -> None:
     assert await store.load_credentials("eventpop:grant:abc") is None
 
 
-async def test_credentials_save_replaces_and_keys_stay_apart(store: Store) -> None:
+async def test_credentials_save_replaces_and_keys_stay_apart(store: StateStore) -> None:
     await store.save_credentials("a", "sealed-1")
     await store.save_credentials("b", "other")
     await store.save_credentials("a", "sealed-2")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
@@ -540,3 +541,61 @@ def test_the_runtime_lock_pins_every_dependency_with_hashes() -> None:
     assert {"aiohttp", "aiokafka", "pydantic", "orjson", "structlog"} <= names
     entries = re.split(r"\n(?=[A-Za-z])", lock.split("\n", 2)[2])
     assert all("--hash=sha256:" in entry for entry in entries if "==" in entry)
+
+
+def _render_with_push(tmp_path: Path) -> tuple[Resource, ...]:
+    """The prod overlay plus the push-ingress component, as a user would combine them."""
+    overlay = tmp_path / "push"
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(DEPLOY / 'overlays' / 'prod', overlay)}]\n"
+        f"components: [{os.path.relpath(DEPLOY / 'components' / 'push-ingress', overlay)}]\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(  # noqa: S603 - kubectl from PATH, arguments are our own paths
+        [_kubectl(), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def test_push_ingress_exposes_the_ingest_port_alone(tmp_path: Path) -> None:
+    """The Ingress routes /ingest/ to 8081 only; the health port stays inside the cluster."""
+    resources = _render_with_push(tmp_path)
+    ingress = _only(resources, "Ingress")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": "notifier-ingest", "port": {"number": 8081}}]
+    (service,) = [
+        r
+        for r in resources
+        if r["metadata"]["name"] == "notifier-ingest" and r["kind"] == "Service"
+    ]
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == [8081]
+    assert service["spec"]["selector"]["app.kubernetes.io/name"] == "notifier"
+    assert Config.model_fields["server"].default.ingest_port == 8081
+
+
+def test_push_ingress_port_is_open_only_to_the_ingress_controller(tmp_path: Path) -> None:
+    policies = {
+        r["metadata"]["name"]: r["spec"]
+        for r in _render_with_push(tmp_path)
+        if r["kind"] == "NetworkPolicy"
+    }
+    assert set(policies) == {"notifier", "notifier-ingest"}
+    (rule,) = policies["notifier-ingest"]["ingress"]
+    assert [port["port"] for port in rule["ports"]] == [8081]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "ingress-nginx"}}}
+    ]
+    validate = _kubernetes_validate()
+    for resource in _render_with_push(tmp_path / "again"):
+        if resource["apiVersion"] not in CUSTOM_RESOURCES:
+            validate.validate(resource, KUBERNETES_VERSION, strict=True)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from notifier.dev.simulators.eventpop import EventpopSimulator, serve
 from notifier.providers.eventpop import EventpopProvider, GrantBook
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
-from notifier.simulators.eventpop import EventpopSimulator, serve
 from tests.fakes import Sleeps
 
 ORGANIZER = 4242

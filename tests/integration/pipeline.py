@@ -20,11 +20,11 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     NewTopic,
 )
 
-from notifier.broker import EmbeddedBroker
 from notifier.config.models import Config
-from notifier.receiver import Receiver
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.service import Runtime, open_runtime
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 
 ORGANIZER_ID = 173027
 PARTITIONS = 4
@@ -55,6 +55,7 @@ def pipeline_config(
                 {
                     "name": "doors",
                     "url": webhook_url,
+                    "allow_insecure_http": True,
                     "secret": secret,
                     "retry_schedule": list(retry_schedule),
                     "timeout": "2s",
@@ -71,6 +72,7 @@ def pipeline_config(
                             "organizer_id": ORGANIZER_ID,
                             "token": token,
                             "base_url": shotgun_url,
+                            "allow_insecure_http": True,
                         }
                     ],
                 }

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.model import SourceId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.store.sqlite import SqliteStore
 
 ORGANIZER, TOKEN = 173027, "bounded-token"

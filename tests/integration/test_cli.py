@@ -21,10 +21,10 @@ import aiohttp
 import orjson
 import pytest
 
-from notifier.broker import EmbeddedBroker, free_port
 from notifier.cli import main
-from notifier.receiver import Receiver, Scripted
-from notifier.simulators.shotgun import ShotgunSimulator, serve
+from notifier.dev.broker import EmbeddedBroker, free_port
+from notifier.dev.receiver import Receiver, Scripted
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from tests.integration.pipeline import ORGANIZER_ID, create_topic, new_secret
 
 CONFIG = """\
@@ -39,6 +39,7 @@ kafka:
 webhooks:
   - name: doors
     url: {webhook_url}
+    allow_insecure_http: true
     secret: ${{DOORS_SECRET}}
     retry_schedule: [0s]
 defaults:
@@ -52,6 +53,7 @@ organizers:
         organizer_id: {organizer}
         token: ${{SHOTGUN_TOKEN}}
         base_url: {shotgun_url}
+        allow_insecure_http: true
 """
 
 

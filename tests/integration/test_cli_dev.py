@@ -21,7 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from standardwebhooks import Webhook
 
-from notifier.broker import free_port
+from notifier.dev.broker import free_port
 from tests.integration.pipeline import new_secret
 
 SHOTGUN_ORGANIZER = 173027  # the organizer `notifier simulate shotgun` seeds
@@ -144,6 +144,7 @@ organizers:
         organizer_id: {organizer}
         token: ${{NOTIFIER_SIMULATOR_TOKEN}}
         base_url: {url}
+        allow_insecure_http: true
 """
 
 
@@ -242,9 +243,9 @@ async def _listening(port: int) -> bool:
 
 
 async def test_python_m_notifier_broker_is_the_dev_broker() -> None:
-    """`python -m notifier.broker` does the job of `notifier dev broker`, not nothing."""
+    """`python -m notifier.dev.broker` does the job of `notifier dev broker`, not nothing."""
     process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "notifier.broker", "--help"],
+        *[sys.executable, "-m", "notifier.dev.broker", "--help"],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from notifier.broker import HOST, BrokerStartError, EmbeddedBroker
+from notifier.dev.broker import HOST, BrokerStartError, EmbeddedBroker
 
 
 def accepts_connections(port: int) -> bool:

@@ -13,11 +13,11 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from structlog.testing import capture_logs
 
+from notifier.dev.simulators.eventpop import EventpopSimulator, Fault, PageServed, serve
 from notifier.errors import FatalProviderError, RetriableProviderError
 from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.eventpop import EventpopProvider, Scope, decode_cursor
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
-from notifier.simulators.eventpop import EventpopSimulator, Fault, PageServed, serve
 from tests.fakes import Sleeps
 from tests.reference_specs import EVENTPOP_SWAGGER
 

@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from notifier.config.loader import load_config
 from notifier.model import SourceId
+from notifier.sealing import STATE_KEY_ENV
 from notifier.service import open_runtime, run_once
-from notifier.store.sealing import STATE_KEY_ENV
 from notifier.store.sqlite import SqliteStore
 from tests.integration.eventpop_rig import CLIENT_ID, CLIENT_SECRET, Rig
 
@@ -33,6 +33,7 @@ organizers:
         client_secret: ${{CLIENT_SECRET}}
         refresh_token: ${{BKK_REFRESH}}
         base_url: {base_url}
+        allow_insecure_http: true
   - id: chiangmai
     name: Chiang Mai Live
     sources:
@@ -45,6 +46,7 @@ organizers:
         client_secret: ${{CLIENT_SECRET}}
         refresh_token: ${{CNX_REFRESH}}
         base_url: {base_url}
+        allow_insecure_http: true
 """
 ENV = {
     "BKK_ACCESS": "bkk-access-1",

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from notifier.errors import FatalProviderError
 from notifier.providers.eventpop import GrantBook
-from notifier.store.sealing import Sealer
+from notifier.sealing import Sealer
 from notifier.store.sqlite import SqliteStore
 from tests.integration.eventpop_rig import CLIENT_ID, ORGANIZER, Rig
 

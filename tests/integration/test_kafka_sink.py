@@ -34,9 +34,15 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     NewTopic,
 )
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 from notifier.envelope import OutboxEvent, event_id
-from notifier.errors import ConfigError, DeliveryError, FatalDeliveryError, RetriableDeliveryError
+from notifier.errors import (
+    AccessDeniedError,
+    ConfigError,
+    DeliveryError,
+    FatalDeliveryError,
+    RetriableDeliveryError,
+)
 from notifier.sinks.base import Sink
 from notifier.sinks.kafka import (
     MAX_BATCH_SIZE,
@@ -242,7 +248,7 @@ def test_headers_carry_every_context_attribute(moment: datetime) -> None:
         (TimeoutError(), RetriableDeliveryError),
         (OSError("connection reset"), RetriableDeliveryError),
         (MessageSizeTooLargeError(), FatalDeliveryError),
-        (TopicAuthorizationFailedError(), FatalDeliveryError),
+        (TopicAuthorizationFailedError(), AccessDeniedError),  # retried, never parked
     ],
 )
 def test_translate_error(exc: BaseException, expected: type[DeliveryError]) -> None:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from openapi_schema_validator import OAS31Validator
 
+from notifier.dev.simulators.nuweb import Fault, NuwebSimulator, serve
 from notifier.envelope import OutboxEvent
 from notifier.errors import FatalProviderError
 from notifier.model import SourceId, TicketStatus
@@ -30,7 +31,6 @@ from notifier.providers.nuweb import (
     decode_cursor,
     format_nuweb_time,
 )
-from notifier.simulators.nuweb import Fault, NuwebSimulator, serve
 from notifier.store.memory import MemoryStore
 from tests.reference_specs import NUWEB_OPENAPI
 

@@ -14,6 +14,17 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
+from notifier.dev.simulators.nuweb import (
+    ENTRY,
+    EVENT_TICKETS,
+    EVENTS,
+    ORDER_ITEMS,
+    SALE_ITEMS,
+    SPEC_LINK_ORIGIN,
+    Fault,
+    NuwebSimulator,
+    serve,
+)
 from notifier.envelope import OutboxEvent
 from notifier.errors import ProviderError
 from notifier.model import SourceId
@@ -28,17 +39,6 @@ from notifier.providers.nuweb import (
     Resume,
     decode_cursor,
     encode_cursor,
-)
-from notifier.simulators.nuweb import (
-    ENTRY,
-    EVENT_TICKETS,
-    EVENTS,
-    ORDER_ITEMS,
-    SALE_ITEMS,
-    SPEC_LINK_ORIGIN,
-    Fault,
-    NuwebSimulator,
-    serve,
 )
 from notifier.store.memory import MemoryStore
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.simulators.shotgun import ShotgunSimulator
 from notifier.pii import hash_value
-from notifier.simulators.shotgun import ShotgunSimulator
 from tests.integration.pipeline import (
     ORGANIZER_ID,
     Pipeline,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.simulators.shotgun import Fault, ShotgunSimulator
 from notifier.model import SourceId
 from notifier.service import Runtime
-from notifier.simulators.shotgun import Fault, ShotgunSimulator
 from notifier.store.base import DeliveryStatus
 from tests.integration.pipeline import (
     ORGANIZER_ID,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.model import SourceId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.store.memory import MemoryStore
 
 ORGANIZER, TOKEN = 173027, "reconcile-token"

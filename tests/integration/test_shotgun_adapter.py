@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
+from notifier.dev.simulators.shotgun import Fault, ShotgunSimulator, serve
 from notifier.errors import FatalProviderError, RetriableProviderError
 from notifier.model import TicketRecord, TicketStatus
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider, decode_cursor
-from notifier.simulators.shotgun import Fault, ShotgunSimulator, serve
 from tests.fakes import Sleeps
 
 ORGANIZER = 173027

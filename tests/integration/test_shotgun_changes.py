@@ -11,13 +11,13 @@ import aiohttp
 import orjson
 import pytest
 
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.envelope import OutboxEvent
 from notifier.model import SourceId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient
 from notifier.providers.shotgun import ShotgunProvider, decode_state
-from notifier.providers.shotgun_events import PROBE_INTERVAL
-from notifier.simulators.shotgun import ShotgunSimulator, serve
+from notifier.providers.shotgun.events import PROBE_INTERVAL
 from notifier.store.memory import MemoryStore
 from notifier.timeparse import parse_timestamp
 

@@ -21,9 +21,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from structlog.testing import capture_logs
 
+from notifier.dev.receiver import Receiver, Scripted
 from notifier.envelope import OutboxEvent
 from notifier.errors import ConfigError, FatalDeliveryError, RetriableDeliveryError
-from notifier.receiver import Receiver, Scripted
 from notifier.sinks.base import Sink
 from notifier.sinks.webhook import WebhookSink
 

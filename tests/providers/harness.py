@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from notifier.dev.simulators.faults import Fault
 from notifier.providers.base import Provider
-from notifier.simulators.faults import Fault
 
 # Transitions a harness can perform on its simulator, named by the event they must yield.
 Transition = Literal[

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from notifier.dev.simulators.eventpop import EventpopSimulator, serve
+from notifier.dev.simulators.faults import Fault
 from notifier.providers.base import Provider
 from notifier.providers.eventpop import (
     DEEP_INTERVAL,
@@ -14,8 +16,6 @@ from notifier.providers.eventpop import (
     encode_cursor,
 )
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
-from notifier.simulators.eventpop import EventpopSimulator, serve
-from notifier.simulators.faults import Fault
 from tests.fakes import no_wait
 from tests.providers.harness import DeepReadHarness, ShiftedClock, Transition
 

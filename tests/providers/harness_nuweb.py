@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 import orjson
 from aiohttp import web
 
+from notifier.dev.simulators.faults import Fault
+from notifier.dev.simulators.nuweb import NuwebSimulator, serve
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.nuweb import (
@@ -15,8 +17,6 @@ from notifier.providers.nuweb import (
     RETRY_POLICY,
     NuwebProvider,
 )
-from notifier.simulators.faults import Fault
-from notifier.simulators.nuweb import NuwebSimulator, serve
 from tests.providers.harness import DeepReadHarness, ProviderHarness, ShiftedClock, Transition
 
 COMPANY = 12

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from notifier.dev.simulators.faults import Fault
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.providers.base import Provider
 from notifier.providers.http import ProviderHttpClient, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators.faults import Fault
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from tests.fakes import no_wait
 from tests.providers.harness import Transition
 

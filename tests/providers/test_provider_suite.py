@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.dev.simulators.faults import Fault
 from notifier.envelope import OutboxEvent
 from notifier.errors import ProviderError
 from notifier.model import SourceId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import Provider
-from notifier.simulators.faults import Fault
 from notifier.store.memory import MemoryStore
 from tests.providers.harness import DeepReadHarness, ProviderHarness, Transition
 from tests.providers.harness_eventpop import EventpopHarness

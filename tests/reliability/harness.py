@@ -21,9 +21,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from notifier.broker import free_port
-from notifier.receiver import Receiver
-from notifier.simulators.shotgun import ShotgunSimulator, serve
+from notifier.dev.broker import free_port
+from notifier.dev.receiver import Receiver
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from tests.reliability.ground_truth import GroundTruth
 
 ORGANIZER_ID = 173027
@@ -52,11 +52,13 @@ organizers:
         organizer_id: {organizer}
         token: ${{SHOTGUN_TOKEN}}
         base_url: {shotgun_url}
+        allow_insecure_http: true
         requests_per_minute: 100000
 """
 WEBHOOK = """\
   - name: {name}
     url: {url}
+    allow_insecure_http: true
     secret: ${{{env}}}
     timeout: {timeout}
     retry_schedule: [{schedule}]

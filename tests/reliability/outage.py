@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from confluent_kafka import KafkaException
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 from tests.integration.pipeline import create_topic
 from tests.reliability.ground_truth import CheckReport, check, from_webhook, read_kafka
 from tests.reliability.harness import (

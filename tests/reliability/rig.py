@@ -10,11 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
 from notifier.model import SourceId
 from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.http import ProviderHttpClient, RequestBudget, RetryPolicy
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators.shotgun import ShotgunSimulator, serve
 from notifier.store.sqlite import SqliteStore
 from tests.reliability.ground_truth import Delivered
 from tests.reliability.harness import ORGANIZER_ID, SOURCE, Driver

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 from notifier.observability import configure_logging
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.broker import EmbeddedBroker
+from notifier.dev.broker import EmbeddedBroker
 from tests.reliability.crash import crash_campaign
 
 CI_KILLS = 50

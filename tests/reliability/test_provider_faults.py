@@ -15,11 +15,11 @@ import pytest
 import structlog
 from aiohttp import ClientSession, web
 
+from notifier.dev.simulators.faults import Fault
+from notifier.dev.simulators.shotgun import ShotgunSimulator
 from notifier.errors import ProviderError
 from notifier.providers.http import ProviderHttpClient, RequestBudget
 from notifier.providers.shotgun import ShotgunProvider
-from notifier.simulators.faults import Fault
-from notifier.simulators.shotgun import ShotgunSimulator
 from notifier.store.sqlite import SqliteStore
 from tests.reliability.ground_truth import check
 from tests.reliability.harness import ORGANIZER_ID, SOURCE, assert_no_secrets

@@ -11,9 +11,9 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from notifier.dev.receiver import Receiver
 from notifier.envelope import OutboxEvent
 from notifier.errors import DeliveryError
-from notifier.receiver import Receiver
 from notifier.sinks.webhook import WebhookSink, signed_headers, structured_body
 from tests.reliability.harness import new_secret
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.broker import EmbeddedBroker
 from notifier.cli import main
 from notifier.config import load_config
-from notifier.receiver import Scripted
+from notifier.dev.broker import EmbeddedBroker
+from notifier.dev.receiver import Scripted
 from notifier.service import open_runtime, run_service
 from tests.integration.pipeline import create_topic
 from tests.reliability.ground_truth import check, from_webhook, read_kafka

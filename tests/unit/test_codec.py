@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from hypothesis import given, strategies as st
 
-from notifier.diff import TicketState
 from notifier.model import Holder, TicketStatus
+from notifier.state import TicketState
 from notifier.store.codec import decode_state, encode_state
 from tests.strategies import moments, optional_moments, statuses
 

@@ -220,10 +220,10 @@ def test_env_text_coerces_to_bool(tmp_path: Path) -> None:
 def test_env_reference_inside_text(tmp_path: Path) -> None:
     """References are replaced inside longer strings, several per value."""
     source = (
-        "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://${H}:${P}'}"
+        "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'https://${H}:${P}'}"
     )
     config = load(tmp_path, organizers(source), env={"H": "localhost", "P": "8101"})
-    assert config.organizers[0].sources[0].base_url == "http://localhost:8101"
+    assert config.organizers[0].sources[0].base_url == "https://localhost:8101"
 
 
 def test_double_dollar_escapes_a_literal_reference(tmp_path: Path) -> None:
@@ -333,6 +333,15 @@ def test_pii_hash_needs_a_key(tmp_path: Path) -> None:
     ]
 
 
+def test_pii_omit_needs_a_key_too(tmp_path: Path) -> None:
+    """pii: omit keeps keyed digests of holders at rest, so it requires the key as well."""
+    text = "defaults: {pii: omit}\n" + organizers(extra="    pii: hash\n")
+    assert problems(tmp_path, text) == [
+        "defaults.pii_hash_key: required because pii is 'hash' or 'omit' at defaults.pii, "
+        "organizers[0].pii — set it from the environment, e.g. pii_hash_key: ${PII_HASH_KEY}"
+    ]
+
+
 def test_organizer_kafka_override_needs_kafka(tmp_path: Path) -> None:
     """An organizer topic override without a kafka section is a mistake, not a no-op."""
     assert problems(tmp_path, organizers(extra="    kafka: {topic: mine}\n")) == [
@@ -357,7 +366,7 @@ def test_duplicate_organizer_ids_are_refused(tmp_path: Path) -> None:
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> None:
     """An unknown key far from any valid one lists the keys of that section."""
     assert problems(tmp_path, "server: {bind: x}\n" + organizers()) == [
-        "server.bind: unknown key — remove it; valid keys: host, port"
+        "server.bind: unknown key — remove it; valid keys: host, port, ingest_host, ingest_port"
     ]
 
 
@@ -388,8 +397,8 @@ def test_source_base_url_must_not_hold_credentials(tmp_path: Path) -> None:
 
 def test_base_url_trailing_slash_is_dropped(tmp_path: Path) -> None:
     """Adapters join paths onto base_url, so a trailing slash is removed."""
-    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://h:1/'}"
-    assert load(tmp_path, organizers(source)).organizers[0].sources[0].base_url == "http://h:1"
+    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'https://h:1/'}"
+    assert load(tmp_path, organizers(source)).organizers[0].sources[0].base_url == "https://h:1"
 
 
 def test_webhook_event_wildcards_are_accepted(tmp_path: Path) -> None:
@@ -692,3 +701,64 @@ def test_endpoint_filter(tmp_path: Path, events: str, event_type: str, wanted: b
     text = f"webhooks: [{{name: a, url: 'https://a.example', secret: {WEBHOOK_SECRET}, "
     text += f"events: {events}}}]\n"
     assert load(tmp_path, text + organizers()).webhooks[0].wants(event_type) is wanted
+
+
+# --- push ------------------------------------------------------------------------------------
+
+NUWEB_PUSH = (
+    "{id: nuweb-main, provider: nuweb, token: t, company_id: 1, event_ids: [5], "
+    "push: {secret: s3cret}}"
+)
+
+
+def test_push_is_accepted_where_the_provider_sends_webhooks(tmp_path: Path) -> None:
+    config = load(tmp_path, organizers(NUWEB_PUSH))
+    ((_, source),) = config.sources()
+    assert source.push is not None
+    assert source.push.secret.get_secret_value() == "s3cret"
+    assert (config.server.port, config.server.ingest_port) == (8080, 8081)
+
+
+@pytest.mark.parametrize("provider", ["shotgun", "eventpop"])
+def test_push_is_refused_where_the_provider_sends_none(tmp_path: Path, provider: str) -> None:
+    sources = {
+        "shotgun": "{id: s, provider: shotgun, organizer_id: 1, token: t, push: {secret: x}}",
+        "eventpop": (
+            "{id: e, provider: eventpop, organizer_id: 1, event_ids: [1], access_token: t, "
+            "push: {secret: x}}"
+        ),
+    }
+    assert problems(tmp_path, organizers(sources[provider])) == [
+        f"organizers[0].sources[0].push: {provider} sends no webhooks — remove push; only "
+        "nuweb and tickettailor can push"
+    ]
+
+
+def test_the_ingest_port_is_not_the_health_port(tmp_path: Path) -> None:
+    text = "server: {port: 9000, ingest_port: 9000}\n" + organizers()
+    assert problems(tmp_path, text) == [
+        "server.ingest_port: must differ from port — e.g. port: 8080, ingest_port: 8081"
+    ]
+
+
+# --- transport --------------------------------------------------------------------------------
+
+PLAIN_HTTP = (
+    "must be https:// — plain http:// sends credentials and events unencrypted; for a local "
+    "simulator or receiver set allow_insecure_http: true on this item"
+)
+
+
+def test_plain_http_is_refused_unless_the_item_allows_it(tmp_path: Path) -> None:
+    """A token or a signed event never crosses the network unencrypted by accident."""
+    source = "{id: main, provider: shotgun, organizer_id: 1, token: t, base_url: 'http://h:1'}"
+    hook = f"webhooks: [{{name: a, url: 'http://a.example/hook', secret: {WEBHOOK_SECRET}}}]\n"
+    assert problems(tmp_path, hook + organizers(source)) == [
+        f"webhooks[0].url: {PLAIN_HTTP}",
+        f"organizers[0].sources[0].base_url: {PLAIN_HTTP}",
+    ]
+    allowed = source.replace("}", ", allow_insecure_http: true}")
+    hook_allowed = hook.replace("}]", ", allow_insecure_http: true}]")
+    config = load(tmp_path, hook_allowed + organizers(allowed))
+    assert config.webhooks[0].url == "http://a.example/hook"
+    assert config.organizers[0].sources[0].base_url == "http://h:1"

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, strategies as st
 
-from notifier.diff import TicketDiff, TicketState, diff_tickets, record_fingerprint, snapshot
+from notifier.diff import TicketDiff, diff_tickets, snapshot
 from notifier.envelope import to_outbox_event
 from notifier.events import TicketEvent
 from notifier.model import Holder, TicketId, TicketRecord, TicketStatus, TicketType
+from notifier.state import TicketState, record_fingerprint
 from tests.strategies import (
     BOB,
     CONTEXT,

@@ -12,7 +12,8 @@ import pytest
 from notifier.envelope import OutboxEvent, event_id
 from notifier.errors import DeliveryError, FatalDeliveryError, RetriableDeliveryError
 from notifier.model import SourceId
-from notifier.sinks.dispatcher import KAFKA_BACKOFF_CAP, Acks, Dispatcher, Pipelined, decide
+from notifier.sinks.base import Acks, Pipelined
+from notifier.sinks.dispatcher import KAFKA_BACKOFF_CAP, Dispatcher, decide
 from notifier.sinks.kafka import KafkaSink
 from notifier.sinks.memory import MemorySink
 from notifier.sinks.retry import RetrySchedule

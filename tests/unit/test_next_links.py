@@ -8,8 +8,8 @@ from hypothesis import example, given, strategies as st
 from yarl import URL
 
 from notifier.errors import FatalProviderError
-from notifier.providers.fields import link_parameter, same_origin_link
 from notifier.providers.http import ProviderHttpClient
+from notifier.providers.wire import link_parameter, same_origin_link
 
 CONFIGURED = "https://api.nuwebgroup.com/v1/entry/tickets"
 ORIGIN = ("https", "api.nuwebgroup.com", 443)

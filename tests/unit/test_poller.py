@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.diff import TicketState, wire_fingerprint
 from notifier.envelope import OutboxEvent
 from notifier.errors import FatalProviderError, RetriableProviderError, StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketRecord, TicketStatus, TicketTypeId
 from notifier.pii import hash_value
 from notifier.poller import Route, SourcePoller, SourceSettings
 from notifier.providers.base import PollResult, WireTickets
+from notifier.state import TicketState, TicketTypeState, wire_fingerprint
 from notifier.store.base import Routed
 from notifier.store.memory import MemoryStore
 from tests.strategies import ALICE, SOURCE, record
@@ -70,6 +69,7 @@ class FlakyStore(MemoryStore):
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
         if self.failures:
             self.failures -= 1
@@ -83,6 +83,7 @@ class FlakyStore(MemoryStore):
             ticket_types=ticket_types,
             epoch=epoch,
             settled=settled,
+            ticket_events=ticket_events,
         )
 
 

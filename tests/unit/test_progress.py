@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from notifier.progress import PROGRESS, LogReporter, reporting
+from notifier.progress import LogReporter, reporting
+from notifier.providers.http import PAGE_FETCHED
 
 
 def test_log_reporter_reports_at_most_every_interval() -> None:
@@ -21,7 +22,12 @@ def test_log_reporter_reports_at_most_every_interval() -> None:
 
 
 def test_reporting_is_scoped_to_the_block() -> None:
-    """The reporter is visible inside the block only."""
+    """The HTTP client's page callback reaches the reporter inside the block only."""
     with capture_logs(), reporting("s: baseline", terminal=False) as reporter:
-        assert PROGRESS.get() is reporter
-    assert PROGRESS.get() is None
+        on_page = PAGE_FETCHED.get()
+        assert on_page is not None
+        on_page()
+        on_page()
+    assert PAGE_FETCHED.get() is None
+    assert isinstance(reporter, LogReporter)
+    assert reporter.pages == 2

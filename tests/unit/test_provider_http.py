@@ -331,7 +331,7 @@ def test_redact_url(url: str, expected: str) -> None:
     [
         ("5", 5.0),
         ("1.5", 1.5),
-        ("-3", 0.0),
+        ("-3", None),  # a negative wait is no answer (docs/reliability.md)
         (" ", None),
         (None, None),
         ("soon", None),

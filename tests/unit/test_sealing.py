@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from notifier.errors import ConfigError
-from notifier.store.sealing import STATE_KEY_ENV, Sealer, UnsealError
+from notifier.sealing import STATE_KEY_ENV, Sealer, UnsealError
 
 
 def test_a_key_encrypts_and_round_trips() -> None:

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from structlog.testing import capture_logs
 
-from notifier.diff import record_fingerprint
 from notifier.errors import FatalProviderError, NotifierError
 from notifier.model import Holder, SourceId, TicketStatus, TicketType
 from notifier.providers.shotgun import (
@@ -26,7 +25,7 @@ from notifier.providers.shotgun import (
     ticket_parser,
     wire_page,
 )
-from notifier.providers.shotgun_events import (
+from notifier.providers.shotgun.events import (
     CLOSE_OUT,
     PROBE_INTERVAL,
     EventWatch,
@@ -34,6 +33,7 @@ from notifier.providers.shotgun_events import (
     due_probes,
     observe,
 )
+from notifier.state import record_fingerprint
 
 SOURCE = SourceId("shotgun-main")
 

@@ -1,4 +1,4 @@
-"""Specification of Ticket Tailor parsing, order effects, live windows and cursor (pure)."""
+"""Specification of Ticket Tailor parsing, what a void means, sweep budget and cursor (pure)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,25 @@ from structlog.testing import capture_logs
 from notifier.errors import FatalProviderError, NotifierError
 from notifier.model import Holder, SourceId, TicketStatus, TicketType
 from notifier.providers.tickettailor import (
+    CheckIn,
     CursorState,
     EventWindow,
     OrderState,
+    RequestShare,
     apply_order,
     decode_cursor,
     encode_cursor,
-    live_event_ids,
+    parse_check_ins,
     parse_events,
     parse_issued_tickets,
+    parse_order,
     parse_orders,
     rate_limit_pause,
+    sweep_interval,
+    sweep_latency,
+    void_status,
 )
+from notifier.providers.tickettailor.wirecache import WireCache
 
 SOURCE = SourceId("tt")
 NOW = datetime(2020, 5, 1, 18, 0, tzinfo=UTC)
@@ -133,8 +140,7 @@ def page(*items: dict[str, Any], next_link: str | None = None) -> dict[str, Any]
 
 def test_seed_issued_ticket_normalizes_every_field() -> None:
     """The API reference's issued ticket maps onto the TicketRecord fields."""
-    [record], next_link = parse_issued_tickets(page(seed_ticket()), source=SOURCE)
-    assert next_link is None
+    [record] = parse_issued_tickets(page(seed_ticket()), source=SOURCE)
     assert (record.provider, record.source) == ("tickettailor", SOURCE)
     assert (record.ticket_id, record.event_id, record.order_id) == (
         "it_50198",
@@ -152,24 +158,23 @@ def test_seed_issued_ticket_normalizes_every_field() -> None:
     assert record.raw["created_at"] == 1587042697
 
 
-def test_seed_order_page_tickets_and_next_link() -> None:
-    """The API reference's order page parses: a completed order closes nothing; next link kept."""
+def test_seed_order_page_parses() -> None:
+    """The API reference's order page parses into its refund amount and status."""
     payload = page(seed_order(), next_link="/v1/orders?starting_after=or_120")
-    [order], next_link = parse_orders(payload)
-    assert next_link == "/v1/orders?starting_after=or_120"
-    assert order == OrderState("or_737352", None, None, datetime.fromtimestamp(1587042691, UTC))
+    assert parse_orders(payload) == [OrderState("or_737352", 0, "completed")]
+    assert parse_order(seed_order()) == OrderState("or_737352", 0, "completed")
 
 
 def test_seed_orders_embedded_tickets_parse() -> None:
     """The issued tickets embedded in the API reference's order parse like the list's."""
-    records, _ = parse_issued_tickets(page(*seed_order()["issued_tickets"]), source=SOURCE)
+    records = parse_issued_tickets(page(*seed_order()["issued_tickets"]), source=SOURCE)
     assert [r.ticket_id for r in records] == ["it_50198", "it_50199"]
 
 
 def test_seed_event_gives_window_and_inventory() -> None:
     """The API reference's event: start/end from their unix fields, ticket types as inventory."""
     hidden = seed_ticket_type(id="tt_230625", status="hidden", price=800)
-    [window], types, _ = parse_events(page(seed_event(hidden, seed_ticket_type())), source=SOURCE)
+    [window], types = parse_events(page(seed_event(hidden, seed_ticket_type())), source=SOURCE)
     assert window == EventWindow(
         "ev_1",
         datetime.fromtimestamp(1588352400, UTC),
@@ -194,7 +199,7 @@ def test_inventory_counters_map_and_sell_out_is_computed() -> None:
         "quantity_in_baskets": 10,
         "quantity": 30,
     }
-    _, [record], _ = parse_events(page(seed_event(seed_ticket_type(**counters))), source=SOURCE)
+    _, [record] = parse_events(page(seed_event(seed_ticket_type(**counters))), source=SOURCE)
     assert (record.total_stock, record.sold, record.reserved) == (100, 60, 40)
     assert record.current_stock == 0
     assert record.on_sale is True
@@ -206,14 +211,14 @@ def test_inventory_counters_map_and_sell_out_is_computed() -> None:
 )
 def test_both_void_spellings_map(raw: str, status: TicketStatus) -> None:
     """``voided`` (current) and ``void`` (the API reference's older schema) both mean VOID."""
-    [record], _ = parse_issued_tickets(page(seed_ticket(status=raw)), source=SOURCE)
+    [record] = parse_issued_tickets(page(seed_ticket(status=raw)), source=SOURCE)
     assert record.status is status
 
 
 def test_voided_at_is_the_status_time() -> None:
     """A voided ticket's ``voided_at`` becomes status_changed_at."""
     ticket = seed_ticket(status="voided", voided_at=1587050000)
-    [record], _ = parse_issued_tickets(page(ticket), source=SOURCE)
+    [record] = parse_issued_tickets(page(ticket), source=SOURCE)
     assert record.status_changed_at == datetime.fromtimestamp(1587050000, UTC)
 
 
@@ -221,7 +226,7 @@ def test_voided_at_is_the_status_time() -> None:
 def test_checked_in_string_flags(flag: str, checked_in: bool) -> None:
     """``checked_in`` is the string "true"/"false"; true takes updated_at as its time."""
     ticket = seed_ticket(checked_in=flag, updated_at=1588353000)
-    [record], _ = parse_issued_tickets(page(ticket), source=SOURCE)
+    [record] = parse_issued_tickets(page(ticket), source=SOURCE)
     expected = datetime.fromtimestamp(1588353000, UTC) if checked_in else None
     assert record.checked_in_at == expected
 
@@ -230,7 +235,7 @@ def test_unknown_status_is_kept_and_warned_once() -> None:
     """An unknown status becomes UNKNOWN with its raw value and one warning."""
     raw = "mystery-" + uuid.uuid4().hex[:6]
     with capture_logs() as logs:
-        records, _ = parse_issued_tickets(
+        records = parse_issued_tickets(
             page(seed_ticket(status=raw), seed_ticket(id="it_2", status=raw)), source=SOURCE
         )
     assert {(r.status, r.status_raw) for r in records} == {(TicketStatus.UNKNOWN, raw)}
@@ -242,7 +247,7 @@ def test_unknown_status_is_kept_and_warned_once() -> None:
 def test_full_name_is_split_when_parts_are_missing() -> None:
     """Without first/last names, full_name is split at its first space."""
     ticket = seed_ticket(full_name="Mary Ann Smith")
-    [record], _ = parse_issued_tickets(page(ticket), source=SOURCE)
+    [record] = parse_issued_tickets(page(ticket), source=SOURCE)
     assert (record.holder.first_name, record.holder.last_name) == ("Mary", "Ann Smith")
 
 
@@ -250,50 +255,71 @@ def test_known_ticket_type_fills_name_price_currency() -> None:
     """A ticket_type_id known from /v1/events takes that type's name, price and currency."""
     known = {"tt_1": TicketType("tt_1", "VIP", 4500, "GBP")}
     ticket = seed_ticket(ticket_type_id="tt_1")
-    [record], _ = parse_issued_tickets(page(ticket), source=SOURCE, types=known)
+    [record] = parse_issued_tickets(page(ticket), source=SOURCE, types=known)
     assert record.ticket_type == known["tt_1"]
 
 
 @pytest.mark.parametrize(
-    ("fields", "closed"),
+    ("fields", "meaning"),
     [
+        ({}, TicketStatus.VOID),
         ({"status": "cancelled"}, TicketStatus.CANCELED),
         ({"refund_amount": 500}, TicketStatus.REFUNDED),
         ({"status": "cancelled", "refund_amount": 500}, TicketStatus.REFUNDED),
-        ({"status": "pending"}, None),
+        ({"status": "pending"}, TicketStatus.VOID),
     ],
 )
-def test_order_closure(fields: dict[str, Any], closed: TicketStatus | None) -> None:
-    """A cancelled order cancels, a refund_amount refunds; updated_at is the change time."""
-    [order], _ = parse_orders(page(seed_order(updated_at=1587060000, **fields)))
-    assert order.closed is closed
-    assert order.changed_at == (datetime.fromtimestamp(1587060000, UTC) if closed else None)
+def test_what_a_void_means(fields: dict[str, Any], meaning: TicketStatus) -> None:
+    """A void in a refunded order is a refund, in a cancelled one a cancellation."""
+    assert void_status(parse_order(seed_order(**fields))) is meaning
+    assert void_status(None) is TicketStatus.VOID
 
 
-def test_closed_order_applies_to_valid_ticket_but_void_wins() -> None:
-    """An order's closure reaches a valid ticket; a voided ticket keeps its own status."""
-    [valid, voided], _ = parse_issued_tickets(
-        page(seed_ticket(), seed_ticket(id="it_2", status="voided")), source=SOURCE
+def test_only_a_voided_ticket_takes_its_orders_meaning() -> None:
+    """A refund reaches the voided ticket, at its voided_at; a valid one stays valid."""
+    [valid, voided] = parse_issued_tickets(
+        page(seed_ticket(), seed_ticket(id="it_2", status="voided", voided_at=1587050000)),
+        source=SOURCE,
     )
-    order = OrderState("or_737352", TicketStatus.REFUNDED, NOW, None)
-    assert apply_order(valid, order).status is TicketStatus.REFUNDED
-    assert apply_order(valid, order).status_changed_at == NOW
-    assert apply_order(voided, order).status is TicketStatus.VOID
-    assert apply_order(valid, None) is valid
+    refunded = OrderState("or_737352", 500, "completed")
+    assert apply_order(valid, refunded) is valid
+    assert apply_order(voided, refunded).status is TicketStatus.REFUNDED
+    assert apply_order(voided, refunded).status_changed_at == datetime.fromtimestamp(
+        1587050000, UTC
+    )
+    cancelled = OrderState("or_737352", 0, "cancelled")
+    assert apply_order(voided, cancelled).status is TicketStatus.CANCELED
+    assert apply_order(voided, None) is voided
 
 
-def test_live_window_includes_margins() -> None:
-    """An event is live from start - before to end + after, and not outside it."""
-    event = EventWindow("ev_1", NOW, NOW + timedelta(hours=4), None)
-    margin = timedelta(hours=2)
+def test_check_in_records_parse() -> None:
+    """A check-in record gives its ticket, event, own check_in_at and quantity."""
+    record = {
+        "object": "check_in",
+        "id": "ch_1",
+        "issued_ticket_id": "it_50198",
+        "event_id": "ev_1",
+        "check_in_at": 1588353000,
+        "created_at": 1588353060,
+        "quantity": 1,
+    }
+    assert parse_check_ins(page(record)) == [
+        CheckIn("ch_1", "it_50198", "ev_1", datetime.fromtimestamp(1588353000, UTC), 1)
+    ]
+    with pytest.raises(FatalProviderError):
+        parse_check_ins(page({**record, "check_in_at": "2020-05-01T18:00:00Z"}))
 
-    def live_at(at: datetime) -> bool:
-        return live_event_ids([event], now=at, before=margin, after=margin) == ["ev_1"]
 
-    assert live_at(NOW - timedelta(hours=2))
-    assert live_at(NOW + timedelta(hours=6))
-    assert not live_at(NOW - timedelta(hours=2, seconds=1))
-    assert not live_at(NOW + timedelta(hours=6, seconds=1))
+def test_sweeps_share_half_the_budget_between_the_keys_sources() -> None:
+    """Half of 5,000 requests / 30 min, split between the sources of one key."""
+    share = RequestShare()
+    share.join("a")
+    assert share.sweep_rate() == pytest.approx(5000 / 1800 / 2)
+    share.join("b")
+    assert share.sweep_rate() == pytest.approx(5000 / 1800 / 4)
+    assert sweep_interval(100, 5000 / 1800 / 2) == timedelta(seconds=72)
+    # 100 pages: 72 s to the next sweep, 36 s to read it at 5,000 / 30 min, a 5 s poll
+    assert sweep_latency(10_000) == timedelta(seconds=113)
 
 
 @pytest.mark.parametrize(
@@ -303,12 +329,12 @@ def test_live_window_includes_margins() -> None:
         ({"X-Rate-Limit-Remaining": "4000", "X-Rate-Limit-Reset": "600"}, 0.0),
         ({"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "42"}, 42.0),
         ({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(int(NOW.timestamp()) + 9)}, 9.0),
-        ({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "99999"}, 1800.0),
+        ({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "99999"}, 900.0),
         ({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "soon"}, 0.0),
     ],
 )
 def test_rate_limit_pause(headers: dict[str, str], pause: float) -> None:
-    """Low remaining waits until the reset (seconds or unix time), capped at 30 min."""
+    """Low remaining waits until the reset (seconds or unix time), capped at 15 min."""
     assert rate_limit_pause(headers, now=NOW) == pause
 
 
@@ -320,8 +346,6 @@ def test_rate_limit_pause(headers: dict[str, str], pause: float) -> None:
         {},
         {"data": None},
         {"data": ["ticket"]},
-        {"data": [], "links": "next"},
-        {"data": [], "links": {"next": 5}},
         page({k: v for k, v in seed_ticket().items() if k != "id"}),
         page(seed_ticket(status=3)),
         page(seed_ticket(updated_at="2020-05-01T18:00:00Z")),
@@ -343,21 +367,31 @@ def test_error_messages_do_not_echo_holder_data() -> None:
 
 
 def test_cursor_round_trips() -> None:
-    """The cursor keeps watermarks, reconcile time, closed orders and check-in times."""
+    """The cursor keeps feed positions, sweep progress and the per-event memories."""
     state = CursorState(
-        tickets_since=1587042697,
-        orders_since=1587042691,
-        reconciled_at=1588352400,
-        closed_orders={"or_1": ["refunded", 1588352000], "or_2": ["canceled", None]},
+        ticket_anchors={"*": "it_9"},
+        check_in_anchor="ch_4",
+        swept_at=1588352400,
+        sweep_cost=12,
+        sweep_queue=["ev_1", "ev_2"],
+        sweep_after="it_3",
+        sweep_pages=4,
         check_ins={"ev_1": {"it_1": 1588353000}},
+        voids={"ev_1": {"it_2": "refunded"}},
     )
     assert decode_cursor(encode_cursor(state)) == state
     assert decode_cursor(None) == CursorState()
 
 
+def test_a_cursor_of_the_older_format_decodes() -> None:
+    """An older cursor keeps its check-in times; the keys it no longer uses are ignored."""
+    old = '{"tickets_since": 1, "closed_orders": {}, "check_ins": {"ev_1": {"it_1": 5}}}'
+    assert decode_cursor(old) == CursorState(check_ins={"ev_1": {"it_1": 5}})
+
+
 @pytest.mark.parametrize(
     "cursor",
-    ["", "nope", "[]", '{"tickets_since": "x"}', '{"closed_orders": {"or_1": ["gone", 1]}}'],
+    ["", "nope", "[]", '{"swept_at": "x"}', '{"voids": {"ev_1": {"it_1": "gone"}}}'],
 )
 def test_corrupt_cursor_is_fatal(cursor: str) -> None:
     """A cursor we cannot read fails loudly instead of silently starting over."""
@@ -393,6 +427,8 @@ def test_arbitrary_json_never_raises_outside_the_error_tree(payload: object) -> 
     for parse in (
         lambda: parse_issued_tickets(payload, source=SOURCE),
         lambda: parse_orders(payload),
+        lambda: parse_order(payload),
+        lambda: parse_check_ins(payload),
         lambda: parse_events(payload, source=SOURCE),
     ):
         with contextlib.suppress(NotifierError):
@@ -418,3 +454,20 @@ def test_arbitrary_cursor_text_never_raises_outside_the_error_tree(cursor: str) 
     """Whatever text comes back as a cursor, decoding returns or raises a NotifierError."""
     with contextlib.suppress(NotifierError):
         decode_cursor(cursor)
+
+
+def test_the_wire_cache_keeps_what_a_record_is_parsed_from() -> None:
+    """A cached ticket parses into the same record; an event's tickets drop together."""
+    cache = WireCache()
+    ticket = seed_ticket(event_id="ev_1", first_name="Ada", checked_in="true")
+    cache.keep([ticket])
+    cached = cache.get("it_50198")
+    assert cached is not None
+    assert "barcode_url" not in cached
+    assert parse_issued_tickets(page(cached), source=SOURCE) == parse_issued_tickets(
+        page(ticket), source=SOURCE
+    )
+    assert cache.get("it_50198", "ev_2") is None
+    cache.drop(["ev_1"])
+    assert cache.get("it_50198") is None
+    assert len(cache) == 0

@@ -31,10 +31,10 @@ import orjson
 import structlog
 
 from notifier.errors import ConfigError, FatalProviderError
+from notifier.providers.base import CredentialStore
 from notifier.providers.eventpop.wire import PROVIDER
 from notifier.providers.http import FetchResult, ProviderHttpClient
-from notifier.store.base import CredentialStore
-from notifier.store.sealing import Sealer, UnsealError
+from notifier.sealing import Sealer, UnsealError
 from notifier.timeparse import parse_timestamp
 
 log = structlog.get_logger(__name__)

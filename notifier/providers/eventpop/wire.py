@@ -15,12 +15,13 @@ from typing import Any
 
 from notifier.errors import FatalProviderError
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus, TicketType
-from notifier.providers.fields import (
+from notifier.providers.wire import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
     optional_id as _opt_id,
     optional_text as _opt_str,
+    split_name,
 )
 from notifier.timeparse import parse_timestamp
 
@@ -159,21 +160,13 @@ def _holder(item: dict[str, Any]) -> Holder:
     first = _opt_str(item.get("firstname"))
     last = _opt_str(item.get("lastname"))
     if not last and not first:
-        first, last = _split_name(_opt_str(item.get("full_name") or item.get("name")))
+        first, last = split_name(_opt_str(item.get("full_name") or item.get("name")))
     elif not last and first and " " in first.strip():
         # Some forms collect one "name" box into firstname: "Somchai Jaidee".
-        first, last = _split_name(first)
+        first, last = split_name(first)
     return Holder(
         first or None, last or None, _opt_str(item.get("email")), _opt_str(item.get("phone"))
     )
-
-
-def _split_name(full: str | None) -> tuple[str | None, str | None]:
-    # Thai and Western names both put the given name first; the rest is the family name.
-    if not full or not full.strip():
-        return None, None
-    given, _, family = full.strip().partition(" ")
-    return given, family.strip() or None
 
 
 def _event_id(value: object, fallback: str | None) -> str:

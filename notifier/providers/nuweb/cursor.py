@@ -17,10 +17,10 @@ import orjson
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketId, TicketStatus
-from notifier.providers.fields import id_text, json_list, json_object, optional_text
 from notifier.providers.nuweb.events import EventSpan, shift
 from notifier.providers.nuweb.orders import OVERRIDE_STATUSES, OrderItem, Overrides
 from notifier.providers.nuweb.wire import PARSE_ERRORS
+from notifier.providers.wire import id_text, json_list, json_object, optional_text
 from notifier.timeparse import format_nuweb_time, parse_timestamp
 
 __all__ = [

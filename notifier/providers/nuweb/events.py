@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from notifier.errors import FatalProviderError
 from notifier.providers.base import EventWindow
-from notifier.providers.fields import (
+from notifier.providers.nuweb.wire import PARSE_ERRORS
+from notifier.providers.wire import (
     describe_problem,
     id_text,
     json_list,
@@ -29,7 +30,6 @@ from notifier.providers.fields import (
     php_next_link,
     php_section,
 )
-from notifier.providers.nuweb.wire import PARSE_ERRORS
 from notifier.timeparse import parse_timestamp
 
 __all__ = [

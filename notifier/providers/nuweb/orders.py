@@ -51,7 +51,7 @@ from typing import Any
 
 from notifier.errors import FatalProviderError
 from notifier.model import TicketId, TicketRecord, TicketStatus
-from notifier.providers.fields import (
+from notifier.providers.wire import (
     describe_problem as _describe,
     id_text,
     json_list,
@@ -61,8 +61,8 @@ from notifier.providers.fields import (
     optional_text,
     php_next_link,
     php_section,
+    split_name,
 )
-from notifier.providers.nuweb.wire import split_name
 from notifier.timeparse import parse_timestamp
 
 __all__ = [

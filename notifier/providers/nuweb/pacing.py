@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from notifier.providers.http import RetryPolicy
+from notifier.providers.http import RetryPolicy, header_wait
 from notifier.providers.nuweb.wire import PROVIDER
 
 __all__ = ["MAX_RATE_LIMIT_WAITS", "RATE_WINDOW_SECONDS", "RETRY_POLICY", "RatePacer"]
@@ -71,7 +71,8 @@ class RatePacer:
         if remaining is None or remaining > 0:
             return
         seconds = _header_int(headers, "X-Available-In-Seconds")
-        wait = float(seconds) if seconds is not None else self._window
+        stated = header_wait(float(seconds)) if seconds is not None else None  # configurable cap
+        wait = stated if stated is not None else self._window
         self._resume_at = self._clock() + timedelta(seconds=wait)
 
     async def wait_turn(self) -> None:

@@ -53,6 +53,8 @@ def link_target(link: str, current: str = "/") -> str:
         query = url.raw_query_string
     except _URL_ERRORS as exc:
         raise FatalProviderError("Nuweb sent a malformed next link") from exc
+    if not path.startswith("/"):  # e.g. "0:0:" reads as a scheme: nothing to go by
+        raise FatalProviderError("Nuweb sent a malformed next link")
     return path + ("?" + query if query else "")
 
 

@@ -39,7 +39,7 @@ from notifier.model import (
     TicketTypeId,
     TicketTypeRecord,
 )
-from notifier.providers.fields import (
+from notifier.providers.wire import (
     StatusMap,
     describe_problem as _describe,
     id_text as _id,
@@ -49,6 +49,7 @@ from notifier.providers.fields import (
     optional_text as _opt_str,
     php_next_link,
     php_section,
+    split_name,
 )
 from notifier.timeparse import parse_timestamp
 
@@ -60,7 +61,6 @@ __all__ = [
     "parse_entry_page",
     "parse_entry_ticket",
     "parse_inventory_page",
-    "split_name",
 ]
 
 PROVIDER = "nuweb"
@@ -172,13 +172,6 @@ def _status(raw: str | None) -> TicketStatus:
 def _holder(stable: dict[str, Any]) -> Holder:
     first, last = split_name(_opt_str(stable.get("customerName")))
     return Holder(first_name=first, last_name=last, email=_opt_str(stable.get("customerEmail")))
-
-
-def split_name(name: str | None) -> tuple[str | None, str | None]:
-    parts = (name or "").split(None, 1)
-    if not parts:
-        return None, None
-    return parts[0], parts[1] if len(parts) > 1 else None
 
 
 def _scans(zone_data: dict[str, Any]) -> list[_Scan]:
