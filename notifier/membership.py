@@ -1,5 +1,5 @@
 """Which sources this replica polls, when state is shared: the lease keeper and the loop that
-starts and stops poll loops as leases come and go (docs/postgres.md).
+starts and stops poll loops as leases come and go (docs/design.md §10).
 
 Every ``interval`` the keeper, in one round: says the replica is alive, renews its leases,
 releases the surplus over its fair share (notifier/leases.py) or claims unowned and expired

@@ -1,281 +1,51 @@
-"""Wires config into pollers, sinks and the dispatcher, and runs them: once, or as a service."""
+"""Scheduling: the poll loops (one per source, or per leased source on PostgreSQL), the
+dispatcher, retention and store gauges as tasks until stopped; and ``once``. What they run
+is built by ``notifier.wiring``."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 
 import structlog
 
-from notifier.config.models import Config, WebhookEndpoint
-from notifier.envelope import OutboxEvent
 from notifier.membership import LeaseKeeper, run_leased
-from notifier.model import SourceId
 from notifier.observability import (
     DETECTION_LATENCY,
     EVENTS,
     LAST_SUCCESS,
     POLLS,
     RECORDS,
-    Readiness,
 )
 from notifier.once import OnceSummary
-from notifier.poller import PollReport, SourcePoller, SourceSettings
+from notifier.poller import PollReport
 from notifier.progress import reporting
-from notifier.providers.base import EventWindow, HintedReads, Provider
-from notifier.providers.eventpop import GrantBook
-from notifier.providers.http import BACKGROUND, configure_limits
-from notifier.providers.registry import Account, account_key, build_provider, open_account
-from notifier.push.pacing import WakePacer
-from notifier.push.server import IngestRoute
-from notifier.push.signatures import signature_check
-from notifier.push.triggers import Trigger
+from notifier.providers.base import HintedReads
+from notifier.providers.http import BACKGROUND
 from notifier.retention import retention_loop, retire_ended_events
-from notifier.schedule import Cadence, poll_wait, reconcile_due
-from notifier.sealing import STATE_KEY_ENV, Sealer
-from notifier.sinks.base import Sink
-from notifier.sinks.dispatcher import Dispatcher
-from notifier.sinks.kafka import KafkaSink
-from notifier.sinks.retry import RetrySchedule
-from notifier.sinks.webhook import WebhookSink
+from notifier.schedule import poll_wait, reconcile_due
 from notifier.source_health import (
-    SourceFailure,
     observe_failure,
     observe_success,
-    readiness,
     watch_store,
 )
-from notifier.store.base import DeliveryStatus, StateStore
-from notifier.store.opening import open_store
+from notifier.store.base import DeliveryStatus
 from notifier.store.postgres import PostgresStore
+from notifier.wiring import (
+    KAFKA_SINK as KAFKA_SINK,
+    Runtime as Runtime,
+    ScheduledSource as ScheduledSource,
+    build_sinks as build_sinks,
+    ingest_routes as ingest_routes,
+    open_runtime as open_runtime,
+    utc_now,
+    webhook_sink_name as webhook_sink_name,
+)
 
 log = structlog.get_logger(__name__)
-
-KAFKA_SINK = "kafka"
-
-
-def webhook_sink_name(endpoint: str) -> str:
-    """Deliveries of a webhook endpoint are recorded under this sink name."""
-    return f"webhook:{endpoint}"
-
-
-@dataclass
-class ScheduledSource:
-    """A poller, its cadence, and what the schedule has learnt about it."""
-
-    poller: SourcePoller
-    provider: Provider
-    cadence: Cadence
-    failures: int = 0
-    windows: dict[str, EventWindow] = field(default_factory=dict)
-    last_reconcile: datetime | None = None
-    trigger: Trigger = field(default_factory=Trigger)  # set by the provider's webhooks
-    wakes: WakePacer = field(default_factory=lambda: WakePacer(gap=0.0))  # the account's
-    failing: SourceFailure | None = None
-    last_retention: datetime | None = None
-
-    @property
-    def sweeps(self) -> bool:
-        """Whether the service schedules full reads (some adapters plan their own)."""
-        return not getattr(self.provider, "reconciles_itself", False)
-
-
-@dataclass
-class Runtime:
-    """Everything a config turns into, ready to run; ``close`` releases it all."""
-
-    config: Config
-    store: StateStore
-    sources: list[ScheduledSource]
-    sinks: list[Sink]
-    dispatcher: Dispatcher
-    accounts: list[Account] = field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def alive(self) -> bool:
-        """False once any poll loop or sink worker has died: the pod should be restarted."""
-        return not any(task.done() for task in self.tasks)
-
-    async def readiness(self) -> Readiness:
-        """What /readyz answers (``notifier.source_health.readiness``)."""
-        failing = [
-            scheduled.failing.detail(
-                scheduled.poller.settings.source, scheduled.poller.settings.organizer
-            )
-            for scheduled in self.sources
-            if scheduled.failing is not None
-        ]
-        return await readiness(self.store, self.sinks, failing)
-
-    async def close(self) -> None:
-        for scheduled in self.sources:
-            await scheduled.provider.close()
-        for account in self.accounts:
-            await account.close()
-        for sink in self.sinks:
-            await sink.close()
-        await self.store.close()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def open_runtime(
-    config: Config,
-    *,
-    clock: Callable[[], datetime] = _utc_now,
-    replica: str | None = None,
-    store: StateStore | None = None,
-) -> Runtime:
-    """Open the store and build every sink and poller the config describes.
-
-    ``replica`` names this process among those sharing a PostgreSQL store: it then polls
-    and delivers only the sources it holds a lease on (notifier/membership.py). ``store``
-    replaces the configured one (a dry run on a fresh config must not create it).
-    """
-    configure_limits(
-        max_header_wait=config.limits.max_provider_wait.total_seconds(),
-        max_body_bytes=config.limits.max_response_bytes,
-    )
-    if store is None:
-        store = await open_store(config.state, replica=replica)
-    sinks = build_sinks(config)
-    schedules = {
-        webhook_sink_name(endpoint.name): _schedule(endpoint) for _, endpoint in config.endpoints()
-    }
-
-    def route(event: OutboxEvent) -> list[str]:
-        return [sink.name for sink in sinks if sink.wants(event)]
-
-    accounts: dict[str, Account] = {}
-    sources = _build_sources(config, store=store, route=route, clock=clock, accounts=accounts)
-    dispatcher = Dispatcher(store, sinks, schedules=schedules)
-    return Runtime(
-        config=config,
-        store=store,
-        sources=sources,
-        sinks=sinks,
-        dispatcher=dispatcher,
-        accounts=list(accounts.values()),
-    )
-
-
-def build_sinks(config: Config) -> list[Sink]:
-    sinks: list[Sink] = []
-    if config.kafka is not None:
-        kafka = config.kafka
-
-        def topic_for(event: OutboxEvent) -> str:
-            return config.kafka_topic_for(event.organizer, event.type)
-
-        sinks.append(
-            KafkaSink(
-                KAFKA_SINK,
-                bootstrap_servers=kafka.bootstrap_servers,
-                topic_for=topic_for,
-                security_protocol=kafka.security_protocol,
-                sasl_mechanism=kafka.sasl_mechanism,
-                sasl_plain_username=kafka.sasl_username,
-                sasl_plain_password=(
-                    kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-                ),
-                ssl_cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None,
-                ssl_certfile=str(kafka.ssl_certfile) if kafka.ssl_certfile else None,
-                ssl_keyfile=str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None,
-                enable_idempotence=kafka.enable_idempotence,
-                linger_ms=kafka.linger_ms,
-                client_id=kafka.client_id,
-            )
-        )
-    sinks.extend(_webhook_sink(organizer, endpoint) for organizer, endpoint in config.endpoints())
-    return sinks
-
-
-def _webhook_sink(organizer: str | None, endpoint: WebhookEndpoint) -> WebhookSink:
-    return WebhookSink(
-        webhook_sink_name(endpoint.name),
-        endpoint.url,
-        secret=tuple(secret.get_secret_value() for secret in endpoint.signing_secrets),
-        events=endpoint.events,
-        organizer=organizer,
-        timeout=endpoint.timeout.total_seconds(),
-        concurrency=endpoint.concurrency,
-    )
-
-
-def _schedule(endpoint: WebhookEndpoint) -> RetrySchedule:
-    return RetrySchedule(
-        delays=tuple(delay.total_seconds() for delay in endpoint.retry_schedule),
-        max_retry_after=endpoint.max_retry_after.total_seconds(),
-    )
-
-
-def _build_sources(
-    config: Config,
-    *,
-    store: StateStore,
-    route: Callable[[OutboxEvent], list[str]],
-    clock: Callable[[], datetime],
-    accounts: dict[str, Account],
-) -> list[ScheduledSource]:
-    """One poller per source; sources of one provider account share its client and pacing."""
-    pii_key = config.defaults.pii_hash_key
-    grants = _eventpop_grants(config, store)
-    scheduled: list[ScheduledSource] = []
-    for organizer, source in config.sources():
-        settings = config.settings_for(organizer, source)
-        key = account_key(source)
-        if key not in accounts:
-            accounts[key] = open_account(source, grants=grants)
-        provider = build_provider(source, lookback=settings.lookback, account=accounts[key])
-        poller = SourcePoller(
-            SourceSettings(
-                organizer=organizer.id,
-                source=SourceId(source.id),
-                provider=source.provider,
-                emit_existing=settings.initial_sync == "emit_existing",
-                pii=settings.pii,
-                pii_key=pii_key.get_secret_value().encode() if pii_key else b"",
-                inventory_settle=settings.inventory_settle,
-            ),
-            provider=provider,
-            store=store,
-            route=route,
-            clock=clock,
-        )
-        cadence = Cadence(
-            poll_interval=settings.poll_interval,
-            live_poll_interval=settings.live_poll_interval,
-            before_doors=settings.live_margin_before,
-            after_end=settings.live_margin_after,
-            reconcile_interval=settings.reconcile_interval,
-        )
-        scheduled.append(ScheduledSource(poller, provider, cadence, wakes=accounts[key].wakes))
-    return scheduled
-
-
-def _eventpop_grants(config: Config, store: StateStore) -> GrantBook:
-    """Eventpop's rotating tokens, kept in the store; sealed when NOTIFIER_STATE_KEY is set."""
-    sealer = Sealer.from_environment()
-    refreshable = any(
-        source.provider == "eventpop" and source.refresh_token is not None
-        for _, source in config.sources()
-    )
-    if refreshable and not sealer.encrypts:
-        log.warning(
-            "state_secrets_unencrypted",
-            detail="Eventpop tokens are kept in the state store as they are; set "
-            + STATE_KEY_ENV
-            + " to a Fernet key to encrypt them (docs/deploy.md)",
-        )
-    return GrantBook(store, sealer)
 
 
 async def poll_and_observe(
@@ -312,7 +82,7 @@ def _observe_failure(scheduled: ScheduledSource, exc: Exception) -> None:
         source=scheduled.poller.settings.source,
         failures=scheduled.failures,
         previous=scheduled.failing,
-        now=_utc_now(),
+        now=utc_now(),
     )
 
 
@@ -379,7 +149,7 @@ async def run_service(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def _leased_polls(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Poll loops for exactly the sources this replica holds a lease on (docs/postgres.md)."""
+    """Poll loops for exactly the sources this replica holds a lease on (docs/design.md §10)."""
     assert isinstance(runtime.store, PostgresStore)
     by_id = {scheduled.poller.settings.source: scheduled for scheduled in runtime.sources}
     keeper = LeaseKeeper(runtime.store, list(by_id), ttl=runtime.config.state.lease.total_seconds())
@@ -392,7 +162,7 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
     jitter = random.uniform(0, min(scheduled.cadence.poll_interval.total_seconds(), 5.0))  # noqa: S311
     if await _stopped_within(stop, jitter):
         return
-    scheduled.last_reconcile = _utc_now()
+    scheduled.last_reconcile = utc_now()
     while not stop.is_set():
         # This poll answers every webhook delivery received so far, and reads what they named.
         hints = scheduled.trigger.take()
@@ -402,7 +172,7 @@ async def _poll_loop(runtime: Runtime, scheduled: ScheduledSource, stop: asyncio
         if more:
             continue  # the read stopped at its page cap: carry on from the new cursor
         wait = poll_wait(
-            scheduled.cadence, scheduled.windows.values(), _utc_now(), failures=scheduled.failures
+            scheduled.cadence, scheduled.windows.values(), utc_now(), failures=scheduled.failures
         )
         if await _wait_for_turn(scheduled, stop, wait.total_seconds()):
             return
@@ -431,29 +201,10 @@ async def _wait_for_turn(scheduled: ScheduledSource, stop: asyncio.Event, second
     return await _stopped_within(stop, delay) if delay else False
 
 
-def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
-    """The inbound webhook routes of this replica's sources that have ``push``."""
-    secrets = {
-        source.id: source.push.secret.get_secret_value().encode()
-        for _, source in runtime.config.sources()
-        if source.push is not None
-    }
-    routes: dict[str, IngestRoute] = {}
-    for scheduled in runtime.sources:
-        settings = scheduled.poller.settings
-        if settings.source in secrets:
-            check = signature_check(settings.provider, secrets[settings.source])
-            route = IngestRoute(settings.provider, check, scheduled.trigger)
-            if isinstance(scheduled.provider, HintedReads):
-                route = replace(route, hints=scheduled.provider.webhook_hints)
-            routes[settings.source] = route
-    return routes
-
-
 async def _poll_step(runtime: Runtime, scheduled: ScheduledSource) -> bool:
     """One scheduled poll: a reconcile sweep when due (at background priority), else an
     incremental read. True when the read stopped at its page cap and should continue."""
-    now = _utc_now()
+    now = utc_now()
     assert scheduled.last_reconcile is not None
     full = scheduled.sweeps and reconcile_due(scheduled.cadence, scheduled.last_reconcile, now)
     token = BACKGROUND.set(full)

@@ -82,7 +82,7 @@ def _copy_command(args: argparse.Namespace) -> int:
         print(f"state copy failed, nothing written: {exc}")
         return 1
     print(f"copied {config.state.path} to {redact(args.to)}: {report.line()}")
-    print("now point state.url at it and start the replicas (docs/postgres.md)")
+    print("now point state.url at it and start the replicas (docs/design.md §10)")
     return 0
 
 

@@ -32,7 +32,7 @@ Pii = Literal["include", "hash", "omit"]
 
 class State(Model):
     """Where the state lives: a SQLite file (one process) or PostgreSQL (any number of
-    replicas, docs/postgres.md); load_config makes a relative path absolute."""
+    replicas, docs/design.md §10); load_config makes a relative path absolute."""
 
     path: Path = Path("./notifier-state.db")
     """SQLite file of cursors, ticket state and the outbox; relative to the config file."""

@@ -1,4 +1,4 @@
-"""Scale-out on PostgreSQL (docs/postgres.md): three ``notifier run`` processes on one
+"""Scale-out on PostgreSQL (docs/design.md §10): three ``notifier run`` processes on one
 database and one Kafka broker while door traffic flows; one replica SIGKILLed, then scaling
 2 -> 3 -> 2 with no procedure. Every transition is delivered, no (ticket, event type) under
 two ids, and a dead replica's sources are polled again within lease expiry + one poll interval
