@@ -1,4 +1,4 @@
-"""``state: {url: postgresql://…}`` selects PostgreSQL; ``path`` stays SQLite (docs/design.md §10)."""
+"""``state: {url: postgresql://…}`` selects PostgreSQL; ``path`` stays SQLite (design.md §10)."""
 
 from __future__ import annotations
 

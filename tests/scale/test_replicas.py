@@ -17,9 +17,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from notifier.dev.broker import EmbeddedBroker, free_port
 from notifier.dev.simulators.shotgun import ShotgunSimulator, serve
-
 from tests.integration.pipeline import create_topic
 from tests.reliability.ground_truth import GroundTruth, check, read_kafka
 from tests.reliability.harness import PARTITIONS, Driver, Service, Stack, until
