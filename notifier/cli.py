@@ -34,6 +34,7 @@ from notifier.service import (
     run_service,
 )
 from notifier.store.location import state_path_problem
+from notifier.wiring import wake_relay
 
 if TYPE_CHECKING:  # aiohttp is imported when a server starts, not for every command
     from aiohttp import web
@@ -262,12 +263,17 @@ async def _serve(config: Config) -> int:
 
 
 async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | None:
-    """The inbound webhook server, when a source has ``push``; its own port."""
-    routes = ingest_routes(runtime)
+    """The inbound webhook server, when a source has ``push``; its own port. On shared
+    PostgreSQL state a delivery for a source another replica holds is relayed to it."""
+    relay = wake_relay(runtime)
+    routes = ingest_routes(runtime, relay)
     if not routes:
         return None
     server = config.server
     try:
+        if relay is not None:
+            await relay.start()
+            runtime.closers.append(relay.close)
         return await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
     except OSError as exc:
         raise ConfigError(

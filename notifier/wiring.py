@@ -5,7 +5,7 @@ and the inbound webhook routes (docs/design.md §1). Nothing here runs a loop; t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -23,6 +23,7 @@ from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import configure_limits
 from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.push.pacing import WakePacer
+from notifier.push.relay import WakeRelay
 from notifier.push.server import IngestRoute
 from notifier.push.signatures import signature_check
 from notifier.push.triggers import Trigger
@@ -39,6 +40,7 @@ from notifier.source_health import (
 )
 from notifier.store.base import StateStore
 from notifier.store.opening import open_store
+from notifier.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +84,8 @@ class Runtime:
     dispatcher: Dispatcher
     accounts: list[Account] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # What else the runtime started and must stop (the webhook relay between replicas).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def alive(self) -> bool:
         """False once any poll loop or sink worker has died: the pod should be restarted."""
@@ -99,6 +103,8 @@ class Runtime:
         return await readiness(self.store, self.sinks, failing)
 
     async def close(self) -> None:
+        for closer in self.closers:
+            await closer()
         for scheduled in self.sources:
             await scheduled.provider.close()
         for account in self.accounts:
@@ -263,8 +269,9 @@ def _eventpop_grants(config: Config, store: StateStore) -> GrantBook:
     return GrantBook(store, sealer)
 
 
-def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
-    """The inbound webhook routes of this replica's sources that have ``push``."""
+def ingest_routes(runtime: Runtime, relay: WakeRelay | None = None) -> dict[str, IngestRoute]:
+    """The inbound webhook routes of the sources that have ``push``; with a ``relay`` (shared
+    PostgreSQL state), a delivery for a source another replica holds is relayed to it."""
     secrets = {
         source.id: source.push.secret.get_secret_value().encode()
         for _, source in runtime.config.sources()
@@ -275,8 +282,21 @@ def ingest_routes(runtime: Runtime) -> dict[str, IngestRoute]:
         settings = scheduled.poller.settings
         if settings.source in secrets:
             check = signature_check(settings.provider, secrets[settings.source])
-            route = IngestRoute(settings.provider, check, scheduled.trigger)
+            wake = relay.trigger_for(settings.source) if relay is not None else scheduled.trigger
+            route = IngestRoute(settings.provider, check, wake)
             if isinstance(scheduled.provider, HintedReads):
                 route = replace(route, hints=scheduled.provider.webhook_hints)
             routes[settings.source] = route
     return routes
+
+
+def wake_relay(runtime: Runtime) -> WakeRelay | None:
+    """The relay of webhooks between replicas, when replicas share PostgreSQL state."""
+    store = runtime.store
+    if not isinstance(store, PostgresStore) or store.replica is None:
+        return None
+    triggers: dict[str, Trigger] = {
+        scheduled.poller.settings.source: scheduled.trigger for scheduled in runtime.sources
+    }
+    assert runtime.config.state.url is not None
+    return WakeRelay(runtime.config.state.url, triggers, held=lambda: store.held)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 from aiohttp import web
@@ -23,7 +23,6 @@ from prometheus_client import Counter
 
 from notifier.providers.base import ReadHint
 from notifier.push.signatures import SignatureCheck
-from notifier.push.triggers import Trigger
 
 log = structlog.get_logger(__name__)
 
@@ -52,13 +51,24 @@ def _no_hints(body: bytes) -> Sequence[ReadHint]:
     return ()
 
 
+class Wakeable(Protocol):
+    """A source's trigger here, or a relay to the replica that holds it."""
+
+    def fire(self, hints: Iterable[ReadHint] = ()) -> None: ...
+
+    @property
+    def hints_dropped(self) -> int:
+        """Hints refused so far for being past the bound (metrics)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class IngestRoute:
     """What one source's endpoint checks, and whom it wakes."""
 
     provider: str
     check: SignatureCheck
-    trigger: Trigger
+    trigger: Wakeable
     hints: HintParser = _no_hints  # the provider's reading of a verified body
 
 
