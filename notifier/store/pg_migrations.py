@@ -75,6 +75,27 @@ CREATE TABLE credentials (
 );
 """,
     ),
+    (
+        3,
+        """
+-- Retention (docs/reliability.md): each ticket names its event ('' until a commit names
+-- it), so the tickets of an event that ended long ago can be removed; the events so
+-- retired are remembered, so their tickets are neither stored again nor announced as new.
+-- A constant default: PostgreSQL adds the column without rewriting the table.
+ALTER TABLE tickets ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX tickets_event ON tickets (source, event_id);
+CREATE TABLE retired_events (
+    source TEXT NOT NULL, event_id TEXT NOT NULL, retired_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+-- Retention finds old events by commit time, and each one's deliveries by position (the
+-- primary key leads with the sink).
+CREATE INDEX outbox_committed ON outbox (committed_at);
+CREATE INDEX deliveries_position ON deliveries (position);
+-- The form each source's stored holders are in (notifier.pii.state_form).
+CREATE TABLE pii_forms (source TEXT PRIMARY KEY, form TEXT NOT NULL);
+""",
+    ),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 

@@ -13,27 +13,30 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from notifier.diff import TicketState
-from notifier.envelope import OutboxEvent
 from notifier.errors import StoreError
-from notifier.inventory_diff import TicketTypeState
 from notifier.model import SourceId, TicketId, TicketTypeId
+from notifier.observability import STORE_WRITE_FAILURES
+from notifier.state import TicketState, TicketTypeState
 from notifier.store import pg_leases
-from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed, SourceSnapshot
+from notifier.store.base import Delivery, DeliveryStatus, Outcome, Pruned, Routed, SourceSnapshot
 from notifier.store.codec import decode_state, decode_type_state, encode_state, encode_type_state
 from notifier.store.pg_migrations import NewerSchemaError, migrate
+from notifier.store.pg_outbox import (
+    due_deliveries,
+    insert_event,
+    list_deliveries,
+    record_outcomes,
+    requeue_parked,
+    row_count,
+)
+from notifier.store.pg_retention import prune_batch, retire_events
 from notifier.store.pg_url import redact
 
-_DELIVERY_COLUMNS = (
-    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
-    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
-    "o.source_id, o.data"
-)
+_T = TypeVar("_T")
 # Rows per array-bound statement: one round trip each, bounded memory on the server.
 _ROWS_PER_STATEMENT = 10_000
 # What asyncpg raises for a lost connection, a refused login, a server error or a timeout.
@@ -68,6 +71,9 @@ class PostgresStore:
         self._lease_pool: Any = None
         # source -> lease generation this replica holds, kept by the lease keeper.
         self.held: dict[SourceId, int] = {}
+        # Writes (commits, retirements, delivery outcomes, pruning) failed in a row, reset by
+        # the next success: /readyz reports a store that cannot write (as SqliteStore).
+        self.consecutive_write_failures = 0
 
     async def open(self) -> PostgresStore:
         try:
@@ -117,6 +123,25 @@ class PostgresStore:
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"state store {self._where}: {_describe(exc)}") from None
 
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """Around a write: count consecutive failures for readiness, as SqliteStore does.
+
+        A lost lease is not one: the database wrote fine, this replica merely no longer owns
+        the source (ownership moves in every rolling update); it must not make /readyz fail.
+        """
+        try:
+            yield
+        except LeaseLost:
+            raise
+        except StoreError:
+            self.consecutive_write_failures += 1
+            STORE_WRITE_FAILURES.set(self.consecutive_write_failures)
+            raise
+        if self.consecutive_write_failures:
+            self.consecutive_write_failures = 0
+            STORE_WRITE_FAILURES.set(0)
+
     # -- SnapshotStore -------------------------------------------------------------------
     async def load(self, source: SourceId, *, as_fingerprints: bool = False) -> SourceSnapshot:
         async with self.connection() as conn:
@@ -128,6 +153,9 @@ class PostgresStore:
             )
             type_rows = await conn.fetch(
                 "SELECT ticket_type_id, state FROM ticket_types WHERE source = $1", source
+            )
+            retired = await conn.fetch(
+                "SELECT event_id FROM retired_events WHERE source = $1", source
             )
         tickets: dict[TicketId, TicketState] = {}
         fingerprints: dict[TicketId, int] = {}
@@ -143,6 +171,7 @@ class PostgresStore:
             epoch="" if row is None else row[1],
             settled=row is not None and bool(row[2]),
             fingerprints=fingerprints,
+            retired_events=frozenset(r[0] for r in retired),
         )
 
     async def ticket_states(
@@ -168,33 +197,39 @@ class PostgresStore:
         ticket_types: Mapping[TicketTypeId, TicketTypeState] | None = None,
         epoch: str = "",
         settled: bool = True,
+        ticket_events: Mapping[TicketId, str] | None = None,
     ) -> None:
         now = self._clock()
-        async with self.connection(transaction=True) as conn:
+        named = ticket_events or {}
+        async with self._writing(), self.connection(transaction=True) as conn:
             if self.replica is not None:
-                await self._fence(conn, source)
-            ticket_rows = [(str(k), encode_state(s)) for k, s in tickets.items()]
+                await self._fence(conn, source, "commit")
+            ticket_rows = [(str(k), encode_state(s), named.get(k, "")) for k, s in tickets.items()]
             for chunk in _chunks(ticket_rows):
+                # A ticket's event, once known, is kept when a commit does not name it.
                 await conn.execute(
-                    "INSERT INTO tickets (source, ticket_id, state) "
-                    "SELECT $1, * FROM unnest($2::text[], $3::bytea[]) "
-                    "ON CONFLICT (source, ticket_id) DO UPDATE SET state = excluded.state",
+                    "INSERT INTO tickets (source, ticket_id, state, event_id) "
+                    "SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::text[]) "
+                    "ON CONFLICT (source, ticket_id) DO UPDATE SET state = excluded.state, "
+                    "event_id = CASE WHEN excluded.event_id = '' THEN tickets.event_id "
+                    "ELSE excluded.event_id END",
                     source,
                     [r[0] for r in chunk],
                     [r[1] for r in chunk],
+                    [r[2] for r in chunk],
                 )
             type_rows = [(str(k), encode_type_state(s)) for k, s in (ticket_types or {}).items()]
-            for chunk in _chunks(type_rows):
+            for types in _chunks(type_rows):
                 await conn.execute(
                     "INSERT INTO ticket_types (source, ticket_type_id, state) "
                     "SELECT $1, * FROM unnest($2::text[], $3::bytea[]) "
                     "ON CONFLICT (source, ticket_type_id) DO UPDATE SET state = excluded.state",
                     source,
-                    [r[0] for r in chunk],
-                    [r[1] for r in chunk],
+                    [r[0] for r in types],
+                    [r[1] for r in types],
                 )
             for routed in events:
-                await _insert_event(conn, routed, now)
+                await insert_event(conn, routed, now)
             # The epoch is written once, by the first commit; a settled baseline stays so.
             await conn.execute(
                 "INSERT INTO sources (source, cursor, committed_at, epoch, settled) "
@@ -208,7 +243,7 @@ class PostgresStore:
                 settled,
             )
 
-    async def _fence(self, conn: Any, source: SourceId) -> None:
+    async def _fence(self, conn: Any, source: SourceId, what: str) -> None:
         """Hold the source's lease row key-share locked until this commit ends, or refuse.
 
         The lock is what makes the check stick: a rival's claim (FOR UPDATE SKIP LOCKED)
@@ -220,73 +255,74 @@ class PostgresStore:
             conn, source, owner=self.replica, generation=generation
         ):
             self.held.pop(source, None)
-            raise LeaseLost(f"lease of source {source} lost: commit refused, nothing written")
+            raise LeaseLost(f"lease of source {source} lost: {what} refused, nothing written")
+
+    async def retire_events(self, source: SourceId, event_ids: Collection[str]) -> list[TicketId]:
+        # Fenced like a commit: retirement runs from the source's own poll loop, and a former
+        # owner must not delete tickets under the replica that now polls the source.
+        async with self._writing(), self.connection(transaction=True) as conn:
+            if self.replica is not None:
+                await self._fence(conn, source, "retirement")
+            return await retire_events(conn, source, list(event_ids), self._clock())
+
+    async def pii_form(self, source: SourceId) -> str | None:
+        async with self.connection() as conn:
+            form = await conn.fetchval("SELECT form FROM pii_forms WHERE source = $1", source)
+        return None if form is None else str(form)
+
+    async def set_pii_form(self, source: SourceId, form: str) -> None:
+        async with self._writing(), self.connection() as conn:
+            await conn.execute(
+                "INSERT INTO pii_forms (source, form) VALUES ($1, $2) "
+                "ON CONFLICT (source) DO UPDATE SET form = excluded.form",
+                source,
+                form,
+            )
+
+    # -- Retention -------------------------------------------------------------------------
+    async def prune_outbox(
+        self, *, delivered_before: float, parked_before: float, batch: int = 2000
+    ) -> Pruned:
+        # One transaction per batch: commits and deliveries interleave with a long prune.
+        events = deliveries = 0
+        while True:
+            async with self._writing(), self.connection(transaction=True) as conn:
+                removed, rows = await prune_batch(conn, delivered_before, parked_before, batch)
+            events += removed
+            deliveries += rows
+            if removed < batch:
+                return Pruned(events=events, deliveries=deliveries)
+
+    async def file_bytes(self) -> int:
+        """The size of the WHOLE database (``pg_database_size``), not just this store's
+        tables: whatever else lives in the database is counted too. Nothing here is a file
+        the service can see, so this is the nearest measure of what the store occupies."""
+        async with self.connection() as conn:
+            size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        return int(size)
 
     # -- Outbox ----------------------------------------------------------------------------
     async def due(self, sink: str, *, now: float, limit: int) -> list[Delivery]:
-        owned = ""
-        params: list[Any] = [sink, now, limit]
-        if self.replica is not None:
-            # Only the sources this replica holds: one ticket's events leave in order, from
-            # their source's owner; a new owner picks up what the old one left pending.
-            owned = (
-                "AND o.source_id IN (SELECT source FROM leases WHERE owner = $4 "
-                "AND expires_at > clock_timestamp()) "
-            )
-            params.append(self.replica)
         async with self.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant clauses, bound values
-                f"WHERE d.sink = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 {owned}"
-                "ORDER BY d.position LIMIT $3",
-                *params,
-            )
-        return [_delivery(row) for row in rows]
+            return await due_deliveries(conn, sink, now, limit, self.replica)
 
     async def record(self, sink: str, outcomes: Sequence[Outcome]) -> None:
         if not outcomes:
             return
-        async with self.connection(transaction=True) as conn:
-            await conn.execute(
-                "UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, "
-                "next_attempt_at = u.retry_at, last_error = u.error "
-                "FROM unnest($2::bigint[], $3::text[], $4::float8[], $5::text[]) "
-                "AS u(position, status, retry_at, error) "
-                "WHERE d.sink = $1 AND d.position = u.position",
-                sink,
-                [o.position for o in outcomes],
-                [o.status.value for o in outcomes],
-                [o.retry_at for o in outcomes],
-                [o.error for o in outcomes],
-            )
+        async with self._writing(), self.connection(transaction=True) as conn:
+            await record_outcomes(conn, sink, outcomes)
 
     async def deliveries(
         self, *, sink: str | None = None, status: DeliveryStatus | None = None
     ) -> list[Delivery]:
-        conditions = ["($1::text IS NULL OR d.sink = $1)", "($2::text IS NULL OR d.status = $2)"]
         async with self.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant clauses, bound values
-                f"WHERE {' AND '.join(conditions)} ORDER BY d.position",
-                sink,
-                None if status is None else status.value,
-            )
-        return [_delivery(row) for row in rows]
+            return await list_deliveries(conn, sink, status)
 
     async def requeue(
         self, sink: str, *, since: float | None = None, event_id: str | None = None
     ) -> int:
         async with self.connection(transaction=True) as conn:
-            status = await conn.execute(
-                "UPDATE deliveries d SET status = 'pending', attempts = 0, next_attempt_at = 0 "
-                "FROM outbox o WHERE o.position = d.position AND d.sink = $1 "
-                "AND d.status = 'parked' AND ($2::float8 IS NULL OR o.committed_at >= $2) "
-                "AND ($3::text IS NULL OR o.id = $3)",
-                sink,
-                since,
-                event_id,
-            )
-        return _row_count(status)
+            return await requeue_parked(conn, sink, since, event_id)
 
     async def pending_count(self) -> int:
         async with self.connection() as conn:
@@ -308,7 +344,7 @@ class PostgresStore:
     async def enable_sink(self, sink: str) -> bool:
         async with self.connection() as conn:
             status = await conn.execute("DELETE FROM disabled_sinks WHERE sink = $1", sink)
-        return _row_count(status) > 0
+        return row_count(status) > 0
 
     async def disabled_sinks(self) -> dict[str, str]:
         async with self.connection() as conn:
@@ -333,41 +369,8 @@ class PostgresStore:
             )
 
 
-async def _insert_event(conn: Any, routed: Routed, now: float) -> None:
-    """Insert an event and its deliveries; an id already committed is left as it was."""
-    event = routed.event
-    position = await conn.fetchval(
-        "INSERT INTO outbox (id, type, ce_source, subject, time, partition_key, organizer, "
-        "source_id, data, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-        "ON CONFLICT (id) DO NOTHING RETURNING position",
-        event.id,
-        event.type,
-        event.ce_source,
-        event.subject,
-        event.time.isoformat(),
-        event.partition_key,
-        event.organizer,
-        event.source_id,
-        event.data,
-        now,
-    )
-    if position is None or not routed.sinks:
-        return
-    await conn.execute(
-        "INSERT INTO deliveries (sink, position, status) SELECT s, $2, 'pending' "
-        "FROM unnest($1::text[]) AS s",
-        list(routed.sinks),
-        position,
-    )
-
-
-def _chunks(rows: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+def _chunks(rows: list[_T]) -> list[list[_T]]:
     return [rows[i : i + _ROWS_PER_STATEMENT] for i in range(0, len(rows), _ROWS_PER_STATEMENT)]
-
-
-def _row_count(status: str) -> int:
-    """The count of an asyncpg command tag: ``UPDATE 3`` -> 3."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 def _describe(exc: BaseException) -> str:
@@ -377,29 +380,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
-
-
-def _delivery(row: Any) -> Delivery:
-    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
-    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
-        event_columns
-    )
-    return Delivery(
-        position=position,
-        sink=sink,
-        attempts=attempts,
-        status=DeliveryStatus(status),
-        next_attempt_at=next_attempt_at,
-        last_error=last_error,
-        event=OutboxEvent(
-            id=event_id,
-            type=event_type,
-            ce_source=ce_source,
-            subject=subject,
-            time=datetime.fromisoformat(moment),
-            partition_key=key,
-            organizer=organizer,
-            source_id=source_id,
-            data=bytes(data),
-        ),
-    )
