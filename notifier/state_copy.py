@@ -28,13 +28,15 @@ _BATCH: Final = 5_000
 # table -> its columns (the same names on both sides), in foreign-key order.
 _TABLES: Final = {
     "sources": "source, cursor, committed_at, epoch, settled",
-    "tickets": "source, ticket_id, state",
+    "tickets": "source, ticket_id, state, event_id",
+    "retired_events": "source, event_id, retired_at",
     "ticket_types": "source, ticket_type_id, state",
     "outbox": "position, id, type, ce_source, subject, time, partition_key, organizer, "
     "source_id, data, committed_at",
     "deliveries": "sink, position, status, attempts, next_attempt_at, last_error",
     "disabled_sinks": "sink, reason, disabled_at",
     "credentials": "key, value, saved_at",  # created by SQLite's first save: may be absent
+    "pii_forms": "source, form",  # created by the first policy switch: may be absent
 }
 
 

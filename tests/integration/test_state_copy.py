@@ -42,6 +42,17 @@ async def sqlite_state(path: Path) -> SqliteStore:
         ],
     )
     await store.disable_sink("kafka", "410 Gone")
+    # Retention's and the PII policy's own rows travel too: a ticket of a retired event
+    # gone, the event remembered; holders recorded as digests.
+    await store.commit(
+        SOURCE,
+        tickets={TicketId("T7"): state(1), TicketId("T8"): state(1)},
+        events=[],
+        cursor="c2",
+        ticket_events={TicketId("T7"): "ev-old", TicketId("T8"): "ev-now"},
+    )
+    assert await store.retire_events(SOURCE, ["ev-old"]) == [TicketId("T7")]
+    await store.set_pii_form(SOURCE, "hash:k1")
     return store
 
 
@@ -63,6 +74,9 @@ async def test_copy_moves_everything_and_new_commits_follow(
             assert await target.load(source) == await sqlite.load(source)
         assert await target.deliveries() == await sqlite.deliveries()
         assert await target.disabled_sinks() == {"kafka": "410 Gone"}
+        assert (await target.load(SOURCE)).retired_events == frozenset({"ev-old"})
+        assert await target.pii_form(SOURCE) == "hash:k1"
+        assert await target.retire_events(SOURCE, ["ev-now"]) == [TicketId("T8")]
         # The next commit's event comes after the copied ones, in the same order.
         await commit(target, event(4), cursor="c3", tickets={TicketId("T9"): state(2)})
         positions = [d.position for d in await target.deliveries(sink="crm")]
