@@ -12,7 +12,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 import structlog
@@ -23,21 +22,14 @@ from notifier.config import load_config
 from notifier.config.models import Config
 from notifier.config.problems import Problem
 from notifier.errors import ConfigError, NotifierError
-from notifier.observability import configure_logging, health_app
-from notifier.push.server import start_ingest_server
+from notifier.observability import configure_logging
 from notifier.service import (
     Runtime,
-    ingest_routes,
     once_summary,
     open_runtime,
     poll_and_observe,
-    run_service,
 )
 from notifier.store.location import state_path_problem
-from notifier.wiring import wake_relay
-
-if TYPE_CHECKING:  # aiohttp is imported when a server starts, not for every command
-    from aiohttp import web
 
 log = structlog.get_logger(__name__)
 
@@ -222,64 +214,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Config) -> int:
-    from aiohttp import web
+    from notifier.service import serve
 
-    from notifier.membership import replica_name
-
-    runtime = await open_runtime(config, replica=replica_name())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    app = health_app(alive=runtime.alive, ready=runtime.readiness)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, config.server.host, config.server.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        await runtime.close()
-        raise ConfigError(
-            f"server: cannot listen on {config.server.host}:{config.server.port}: "
-            f"{exc.strerror or exc}"
-        ) from None
-    ingest: web.AppRunner | None = None
-    try:
-        ingest = await _start_ingest(runtime, config)
-        log.info(
-            "service_started",
-            sources=len(runtime.sources),
-            sinks=len(runtime.sinks),
-            port=config.server.port,
-        )
-        await run_service(runtime, stop)
-    finally:
-        if ingest is not None:
-            await ingest.cleanup()
-        await runner.cleanup()
-        await runtime.close()
-        log.info("service_stopped")
+    await serve(config)
     return EXIT_OK
-
-
-async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | None:
-    """The inbound webhook server, when a source has ``push``; its own port. On shared
-    PostgreSQL state a delivery for a source another replica holds is relayed to it."""
-    relay = wake_relay(runtime)
-    routes = ingest_routes(runtime, relay)
-    if not routes:
-        return None
-    server = config.server
-    try:
-        if relay is not None:
-            await relay.start()
-            runtime.closers.append(relay.close)
-        return await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
-    except OSError as exc:
-        raise ConfigError(
-            f"server: cannot listen on {server.ingest_host}:{server.ingest_port} "
-            f"(ingest_port): {exc.strerror or exc}"
-        ) from None
 
 
 def _schema(args: argparse.Namespace) -> int:

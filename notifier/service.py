@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
+from typing import TYPE_CHECKING
 
 import structlog
 
+from notifier.config.models import Config
+from notifier.errors import ConfigError
 from notifier.membership import LeaseKeeper, run_leased
 from notifier.observability import (
     DETECTION_LATENCY,
@@ -19,12 +23,14 @@ from notifier.observability import (
     LAST_SUCCESS,
     POLLS,
     RECORDS,
+    health_app,
 )
 from notifier.once import OnceSummary
 from notifier.poller import PollReport
 from notifier.progress import reporting
 from notifier.providers.base import HintedReads
 from notifier.providers.http import BACKGROUND
+from notifier.push.server import start_ingest_server
 from notifier.retention import retention_loop, retire_ended_events
 from notifier.schedule import poll_wait, reconcile_due
 from notifier.source_health import (
@@ -42,8 +48,12 @@ from notifier.wiring import (
     ingest_routes as ingest_routes,
     open_runtime as open_runtime,
     utc_now,
+    wake_relay,
     webhook_sink_name as webhook_sink_name,
 )
+
+if TYPE_CHECKING:  # aiohttp is imported when the servers start
+    from aiohttp import web
 
 log = structlog.get_logger(__name__)
 
@@ -255,3 +265,65 @@ async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def serve(config: Config) -> None:
+    """``notifier run``: the runtime, its health and metrics server, the inbound webhook
+    server when a source pushes, and every loop, until SIGTERM or SIGINT; then a drain."""
+    from aiohttp import web
+
+    from notifier.membership import replica_name
+
+    runtime = await open_runtime(config, replica=replica_name())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    app = health_app(alive=runtime.alive, ready=runtime.readiness)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.server.host, config.server.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        await runtime.close()
+        raise ConfigError(
+            f"server: cannot listen on {config.server.host}:{config.server.port}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    ingest: web.AppRunner | None = None
+    try:
+        ingest = await _start_ingest(runtime, config)
+        log.info(
+            "service_started",
+            sources=len(runtime.sources),
+            sinks=len(runtime.sinks),
+            port=config.server.port,
+        )
+        await run_service(runtime, stop)
+    finally:
+        if ingest is not None:
+            await ingest.cleanup()
+        await runner.cleanup()
+        await runtime.close()
+        log.info("service_stopped")
+
+
+async def _start_ingest(runtime: Runtime, config: Config) -> web.AppRunner | None:
+    """The inbound webhook server, when a source has ``push``; its own port. On shared
+    PostgreSQL state a delivery for a source another replica holds is relayed to it."""
+    relay = wake_relay(runtime)
+    routes = ingest_routes(runtime, relay)
+    if not routes:
+        return None
+    server = config.server
+    try:
+        if relay is not None:
+            await relay.start()
+            runtime.closers.append(relay.close)
+        return await start_ingest_server(routes, host=server.ingest_host, port=server.ingest_port)
+    except OSError as exc:
+        raise ConfigError(
+            f"server: cannot listen on {server.ingest_host}:{server.ingest_port} "
+            f"(ingest_port): {exc.strerror or exc}"
+        ) from None

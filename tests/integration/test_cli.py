@@ -166,13 +166,14 @@ async def test_run_serves_probes_delivers_and_stops_cleanly_on_sigterm(setup: Se
 STOPPED_WHILE_STARTING = """
 import asyncio, os, signal, sys
 import notifier.cli
+import notifier.service
 
 async def stopped_while_opening(*_, **__):
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.sleep(30)  # the signal interrupts this long before it ends
     raise AssertionError("SIGTERM did not stop the start-up")
 
-notifier.cli.open_runtime = stopped_while_opening
+notifier.service.open_runtime = stopped_while_opening
 sys.exit(notifier.cli.main(["--log-json", "run", "-c", sys.argv[1]]))
 """
 

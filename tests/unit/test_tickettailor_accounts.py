@@ -7,8 +7,8 @@ from datetime import timedelta
 from pydantic import TypeAdapter
 
 from notifier.config.sources import Source
-from notifier.providers.registry import account_key, build_provider, open_account
 from notifier.providers.tickettailor import RequestShare
+from notifier.wiring.registry import account_key, build_provider, open_account
 
 SOURCES: TypeAdapter[Source] = TypeAdapter(Source)
 

@@ -21,7 +21,6 @@ from notifier.poller import SourcePoller, SourceSettings
 from notifier.providers.base import EventWindow, HintedReads, Provider
 from notifier.providers.eventpop import GrantBook
 from notifier.providers.http import configure_limits
-from notifier.providers.registry import Account, account_key, build_provider, open_account
 from notifier.push.pacing import WakePacer
 from notifier.push.relay import WakeRelay
 from notifier.push.server import IngestRoute
@@ -41,6 +40,7 @@ from notifier.source_health import (
 from notifier.store.base import StateStore
 from notifier.store.opening import open_store
 from notifier.store.postgres import PostgresStore
+from notifier.wiring.registry import Account, account_key, build_provider, open_account
 
 log = structlog.get_logger(__name__)
 
