@@ -51,6 +51,7 @@ SOURCE = """\
         organizer_id: {organizer}
         token: ${{SG_TOKEN_{n}}}
         base_url: {base_url}
+        allow_insecure_http: true
         requests_per_minute: 100000
 """
 
