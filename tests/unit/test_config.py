@@ -434,7 +434,7 @@ def test_webhook_secret_format(tmp_path: Path, secret: str, problem: str) -> Non
 
 def test_a_rotating_endpoint_lists_its_secrets(tmp_path: Path) -> None:
     """`secrets:` holds the old and the new key while rotating; each is checked like `secret`."""
-    other = "whsec_b3RoZXIta2V5LWZvci10ZXN0cw=="
+    other = "whsec_b3RoZXIta2V5LWZvci10ZXN0cw=="  # fake: base64 of "other-key-for-tests"
     text = (
         f"webhooks: [{{name: a, url: 'https://a.example', secrets: [{WEBHOOK_SECRET}, {other}]}}]\n"
     )
