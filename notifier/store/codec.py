@@ -6,12 +6,16 @@ ISO text when a source with a million tickets is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
+from notifier.envelope import OutboxEvent
 from notifier.model import Holder, TicketStatus
 from notifier.state import TicketState, TicketTypeState
+from notifier.store.base import Delivery, DeliveryStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -113,4 +117,40 @@ def decode_type_state(blob: bytes) -> TicketTypeState:
         pending=None if pending is None else (pending[0], pending[1], pending[2], pending[3]),
         pending_since=_from_micros(pending_since),
         sequence=sequence,
+    )
+
+
+# The columns every store reads a delivery with, joined to its event; ``delivery_of`` turns
+# a row of them into a ``Delivery`` (the same in SQLite and PostgreSQL).
+DELIVERY_COLUMNS = (
+    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
+    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
+    "o.source_id, o.data"
+)
+
+
+def delivery_of(row: Sequence[Any]) -> Delivery:
+    """A row of ``DELIVERY_COLUMNS`` (SQLite's or PostgreSQL's) as a ``Delivery``."""
+    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
+    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
+        event_columns
+    )
+    return Delivery(
+        position=position,
+        sink=sink,
+        attempts=attempts,
+        status=DeliveryStatus(status),
+        next_attempt_at=next_attempt_at,
+        last_error=last_error,
+        event=OutboxEvent(
+            id=event_id,
+            type=event_type,
+            ce_source=ce_source,
+            subject=subject,
+            time=datetime.fromisoformat(moment),
+            partition_key=key,
+            organizer=organizer,
+            source_id=source_id,
+            data=bytes(data),
+        ),
     )

@@ -4,17 +4,10 @@ the transaction it opened where it writes (docs/design.md §6, "Transactional ou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from notifier.envelope import OutboxEvent
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
-
-_DELIVERY_COLUMNS = (
-    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
-    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
-    "o.source_id, o.data"
-)
+from notifier.store.codec import DELIVERY_COLUMNS, delivery_of
 
 
 async def due_deliveries(
@@ -31,7 +24,7 @@ async def due_deliveries(
         )
         params.append(replica)
     rows = await conn.fetch(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant clauses, bound values
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant clauses, bound values
         f"WHERE d.sink = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 {owned}"
         "ORDER BY d.position LIMIT $3",
         *params,
@@ -58,7 +51,7 @@ async def list_deliveries(
     conn: Any, sink: str | None, status: DeliveryStatus | None
 ) -> list[Delivery]:
     rows = await conn.fetch(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant column list, bound values
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- constant column list, bound values
         "WHERE ($1::text IS NULL OR d.sink = $1) AND ($2::text IS NULL OR d.status = $2) "
         "ORDER BY d.position",
         sink,
@@ -111,29 +104,3 @@ async def insert_event(conn: Any, routed: Routed, now: float) -> None:
 def row_count(status: str) -> int:
     """The count of an asyncpg command tag: ``UPDATE 3`` -> 3."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def delivery_of(row: Any) -> Delivery:
-    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
-    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
-        event_columns
-    )
-    return Delivery(
-        position=position,
-        sink=sink,
-        attempts=attempts,
-        status=DeliveryStatus(status),
-        next_attempt_at=next_attempt_at,
-        last_error=last_error,
-        event=OutboxEvent(
-            id=event_id,
-            type=event_type,
-            ce_source=ce_source,
-            subject=subject,
-            time=datetime.fromisoformat(moment),
-            partition_key=key,
-            organizer=organizer,
-            source_id=source_id,
-            data=bytes(data),
-        ),
-    )

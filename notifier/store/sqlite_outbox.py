@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from notifier.envelope import OutboxEvent
 from notifier.store.base import Delivery, DeliveryStatus, Outcome, Routed
-
-_DELIVERY_COLUMNS = (
-    "d.position, d.sink, d.attempts, d.status, d.next_attempt_at, d.last_error, "
-    "o.id, o.type, o.ce_source, o.subject, o.time, o.partition_key, o.organizer, "
-    "o.source_id, o.data"
-)
+from notifier.store.codec import DELIVERY_COLUMNS, delivery_of
 
 
 def due_deliveries(db: sqlite3.Connection, sink: str, now: float, limit: int) -> list[Delivery]:
     # INDEXED BY: without statistics the planner walks the primary key, i.e. every
     # delivered row of the sink, before reaching the pending ones (9x slower at 200k).
     rows = db.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY deliveries_pending "  # noqa: S608 -- constant column list
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d INDEXED BY deliveries_pending "  # noqa: S608 -- constant column list
         "JOIN outbox o USING (position) "
         "WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
         "ORDER BY d.position LIMIT ?",
@@ -44,7 +37,7 @@ def list_deliveries(
 ) -> list[Delivery]:
     clauses, params = _filters(sink=sink, status=status)
     rows = db.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- clauses are constants, values are bound
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o USING (position) "  # noqa: S608 -- clauses are constants, values are bound
         f"{clauses} ORDER BY d.position",
         params,
     )
@@ -107,29 +100,3 @@ def _filters(*, sink: str | None, status: DeliveryStatus | None) -> tuple[str, t
         params.append(status.value)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     return where, tuple(params)
-
-
-def delivery_of(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
-    position, sink, attempts, status, next_attempt_at, last_error, *event_columns = row
-    event_id, event_type, ce_source, subject, moment, key, organizer, source_id, data = (
-        event_columns
-    )
-    return Delivery(
-        position=position,
-        sink=sink,
-        attempts=attempts,
-        status=DeliveryStatus(status),
-        next_attempt_at=next_attempt_at,
-        last_error=last_error,
-        event=OutboxEvent(
-            id=event_id,
-            type=event_type,
-            ce_source=ce_source,
-            subject=subject,
-            time=datetime.fromisoformat(moment),
-            partition_key=key,
-            organizer=organizer,
-            source_id=source_id,
-            data=bytes(data),
-        ),
-    )
