@@ -43,7 +43,6 @@ import asyncpg
 from bench.common import Row, cpu_seconds, parse_args, percentile, print_table, quiet_logs
 from bench.scale import CADENCE, LagMeter, _polls_ok
 from notifier.config.models import Config
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent
 from notifier.membership import replica_name
 from notifier.model import (
@@ -59,6 +58,7 @@ from notifier.providers.base import PollResult
 from notifier.schedule import Cadence
 from notifier.service import Runtime, ScheduledSource, run_service
 from notifier.sinks.dispatcher import Dispatcher
+from notifier.state import TicketState
 from notifier.store.base import Routed
 from notifier.store.postgres import PostgresStore
 from notifier.store.sqlite import SqliteStore

@@ -28,9 +28,9 @@ from pathlib import Path
 import orjson
 
 from bench.common import parse_args, quiet_logs
-from notifier.diff import TicketState
 from notifier.envelope import OutboxEvent, event_id
 from notifier.model import Holder, SourceId, TicketId, TicketStatus
+from notifier.state import TicketState
 from notifier.store.base import DeliveryStatus, Outcome, Routed
 from notifier.store.sqlite import SqliteStore
 

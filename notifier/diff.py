@@ -19,13 +19,7 @@ from typing import Any
 
 from notifier import events as ev
 from notifier.model import Holder, SourceId, TicketId, TicketRecord, TicketStatus
-
-# Re-exported while branches written before notifier.state are merged; import from there.
-from notifier.state import (
-    TicketState as TicketState,
-    record_fingerprint as record_fingerprint,
-    wire_fingerprint as wire_fingerprint,
-)
+from notifier.state import TicketState
 
 _STATUS_EVENTS: dict[TicketStatus, type[ev._TicketEvent]] = {
     TicketStatus.VOID: ev.TicketVoided,

@@ -28,7 +28,7 @@ from typing import Any
 from notifier import events as ev
 from notifier.diff import DiffContext
 from notifier.model import TicketTypeId, TicketTypeRecord
-from notifier.state import Counts as Counts, TicketTypeState as TicketTypeState
+from notifier.state import Counts, TicketTypeState
 
 # Settle windows by provider, when the configuration names none. Ticket Tailor: its
 # counters were observed swinging for about ten minutes after a void. Nuweb: its inventory

@@ -11,8 +11,9 @@ import orjson
 from hypothesis import given, strategies as st
 
 from notifier.diff import DiffContext
-from notifier.inventory_diff import TicketTypeState, diff_ticket_types
+from notifier.inventory_diff import diff_ticket_types
 from notifier.model import SourceId, TicketTypeId, TicketTypeRecord
+from notifier.state import TicketTypeState
 from notifier.store.codec import decode_type_state, encode_type_state
 
 TYPE = TicketTypeId("tt_1")
