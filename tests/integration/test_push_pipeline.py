@@ -13,17 +13,15 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client import REGISTRY
 
 from notifier.config.models import Config
 from notifier.dev.receiver import Receiver
 from notifier.dev.simulators.webhook_sender import WebhookSender
-from notifier.push.server import start_ingest_server
 from notifier.push.signatures import NUWEB_HEADER, nuweb_header
-from notifier.service import Runtime, ingest_routes, open_runtime, run_service
-from notifier.store.memory import MemoryStore
+from notifier.service import Runtime
 from tests.integration.pipeline import new_secret
+from tests.integration.push_rig import pushing_service
 from tests.providers.harness_nuweb import COMPANY, EVENT, TOKEN, NuwebHarness
 
 PUSH_SECRET = "nuweb-webhook-secret-for-tests"
@@ -84,25 +82,11 @@ async def running() -> AsyncIterator[Running]:
     receiver = Receiver(secret)
     await receiver.start()
     config = _config(harness._base_url, receiver.url, secret)
-    runtime = await open_runtime(config, store=MemoryStore())
-    ingest: web.AppRunner | None = None
-    stop = asyncio.Event()
-    service = asyncio.create_task(run_service(runtime, stop))
     try:
-        ingest = await start_ingest_server(ingest_routes(runtime), host="127.0.0.1", port=0)
-        port = ingest.addresses[0][1]
-        (scheduled,) = runtime.sources
-        # Start-up jitter (up to 5 s) and the silent baseline; polled, since no event fires.
-        async with asyncio.timeout(20):
-            while not scheduled.poller.settled:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-        yield Running(harness, runtime, receiver, f"http://127.0.0.1:{port}/ingest/nuweb-main")
+        async with pushing_service(config, settle_within=20) as (runtime, port):
+            url = f"http://127.0.0.1:{port}/ingest/nuweb-main"
+            yield Running(harness, runtime, receiver, url)
     finally:
-        stop.set()
-        await asyncio.wait_for(service, timeout=30)
-        if ingest is not None:
-            await ingest.cleanup()
-        await runtime.close()
         await receiver.stop()
         await harness.stop()
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from prometheus_client import REGISTRY
 
 from notifier.config.models import Config
@@ -30,11 +29,10 @@ from notifier.dev.simulators.tickettailor import TicketTailorSimulator, serve
 from notifier.dev.simulators.webhook_sender import WebhookSender
 from notifier.model import SourceId
 from notifier.providers.tickettailor import RequestShare, decode_cursor, sweep_interval
-from notifier.push.server import start_ingest_server
 from notifier.push.signatures import TICKETTAILOR_HEADER, tickettailor_header
-from notifier.service import Runtime, ingest_routes, open_runtime, run_service
-from notifier.store.memory import MemoryStore
+from notifier.service import Runtime
 from tests.integration.pipeline import new_secret
+from tests.integration.push_rig import pushing_service
 
 API_KEY = "sk_push_7d21"
 PUSH_SECRET = "tickettailor-webhook-secret-for-tests"
@@ -149,29 +147,16 @@ async def running() -> AsyncIterator[Running]:
     receiver = Receiver(secret)
     await receiver.start()
     base_url = f"http://127.0.0.1:{api.addresses[0][1]}"
-    runtime = await open_runtime(_config(base_url, receiver.url, secret), store=MemoryStore())
-    ingest: web.AppRunner | None = None
-    stop = asyncio.Event()
-    service = asyncio.create_task(run_service(runtime, stop))
     try:
-        ingest = await start_ingest_server(ingest_routes(runtime), host="127.0.0.1", port=0)
-        port = ingest.addresses[0][1]
-        (scheduled,) = runtime.sources
-        # Start-up jitter (up to 5 s), then the silent baseline: the first sweep, 60 pages.
-        async with asyncio.timeout(30):
-            while not scheduled.poller.settled:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        config = _config(base_url, receiver.url, secret)
+        # The baseline here is the first sweep, 60 pages.
+        async with pushing_service(config, settle_within=30) as (runtime, port):
             await _idle()
-        url = f"http://127.0.0.1:{port}/ingest/{SOURCE}"
-        yield Running(sim, runtime, receiver, url, tickets, orders)
+            url = f"http://127.0.0.1:{port}/ingest/{SOURCE}"
+            yield Running(sim, runtime, receiver, url, tickets, orders)
     finally:
-        stop.set()
-        await asyncio.wait_for(service, timeout=30)
         if sim.webhooks is not None:
             await sim.webhooks.close()
-        if ingest is not None:
-            await ingest.cleanup()
-        await runtime.close()
         await receiver.stop()
         await api.cleanup()
 
